@@ -1,0 +1,85 @@
+"""One instrument's order book: two sides of price levels kept sorted by ``sortedcontainers.SortedDict``.
+
+Bids are keyed by negated price and asks by price, so on both sides the best level is the first key: best bid/ask
+is ``peekitem(0)``, O(1). Adding a new price level or removing an emptied one is O(log n); everything inside a level
+is O(1) (see :class:`~engine.order.Level`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sortedcontainers import SortedDict
+
+from engine.instruments import Instrument
+from engine.order import Level, Order
+from engine.types import Side
+
+
+class LevelView(NamedTuple):
+    """An aggregated price level: price in ticks, total quantity in lots, number of orders."""
+
+    price: int
+    qty: int
+    count: int
+
+
+class BBO(NamedTuple):
+    """Best bid and offer; a side with no orders is ``None``."""
+
+    bid: LevelView | None
+    ask: LevelView | None
+
+
+class OrderBook:
+    """Resting orders of one instrument, plus the statistics and market-data sequence the venue publishes."""
+
+    __slots__ = ("asks", "bids", "high", "instrument", "last_px", "low", "open", "rpt_seq", "symbol", "volume")
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.symbol = instrument.symbol
+        self.bids: SortedDict = SortedDict()  # -price -> Level
+        self.asks: SortedDict = SortedDict()  # price -> Level
+        self.rpt_seq = 0  # last market-data update number (RptSeq) for this instrument
+        self.last_px: int | None = None
+        self.open: int | None = None
+        self.high: int | None = None
+        self.low: int | None = None
+        self.volume = 0
+
+    def side(self, side: Side) -> SortedDict:
+        return self.bids if side is Side.BUY else self.asks
+
+    @staticmethod
+    def key(side: Side, price: int) -> int:
+        """The sort key of ``price`` on ``side``: best first on both sides."""
+        return -price if side is Side.BUY else price
+
+    def best(self, side: Side) -> Level | None:
+        """Best level on ``side``. O(1)."""
+        levels = self.bids if side is Side.BUY else self.asks
+        return levels.peekitem(0)[1] if levels else None
+
+    def bbo(self) -> BBO:
+        """Best bid and offer. O(1)."""
+        bid, ask = self.best(Side.BUY), self.best(Side.SELL)
+        return BBO(
+            LevelView(bid.price, bid.qty, bid.count) if bid else None,
+            LevelView(ask.price, ask.qty, ask.count) if ask else None,
+        )
+
+    def depth(self, side: Side, levels: int = 0) -> list[LevelView]:
+        """Aggregated levels on ``side``, best first; ``levels=0`` means the full book. O(levels)."""
+        book = self.side(side)
+        values = book.values() if levels <= 0 else book.values()[:levels]
+        return [LevelView(lv.price, lv.qty, lv.count) for lv in values]
+
+    def orders_at(self, side: Side, price: int) -> list[Order]:
+        """Resting orders at ``price`` on ``side``, in time priority. O(orders at the level)."""
+        level = self.side(side).get(self.key(side, price))
+        return level.orders() if level else []
+
+    def resting_orders(self) -> list[Order]:
+        """Every resting order: bids best first, then asks best first, each level in time priority."""
+        return [o for book in (self.bids, self.asks) for level in book.values() for o in level.orders()]

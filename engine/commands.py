@@ -1,0 +1,94 @@
+"""Commands: the engine's only input.
+
+Each command carries everything the engine needs, including the time (``ts``, integer nanoseconds since the epoch,
+supplied by the caller), so that the same command sequence always yields the same events. Prices are integer ticks,
+quantities integer lots. ``owner`` names who may later cancel or query the order (the gateway uses the FIX session's
+client CompID); ``account`` is the trading account, used for self-trade prevention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.types import OrdType, Reason, Side, TimeInForce
+
+
+@dataclass(slots=True)
+class NewOrder:
+    owner: str
+    clordid: str
+    account: str
+    symbol: str
+    side: Side
+    ord_type: OrdType
+    tif: TimeInForce
+    price: int | None
+    qty: int
+    post_only: bool = False
+    ts: int = 0
+    edge_reject: Reason | None = None
+    """Set by the FIX edge when the order failed a check that needs decimals (tick/lot grid, unsupported
+    enumerations): the engine then rejects it with this reason, so every ExecID comes from one sequence."""
+
+
+@dataclass(slots=True)
+class CancelOrder:
+    """Cancel by ``orig_clordid`` (the owner's ClOrdID of the order) or, if given, by venue ``order_id``."""
+
+    owner: str
+    clordid: str
+    orig_clordid: str | None
+    order_id: int | None = None
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class ReplaceOrder:
+    """Cancel/replace: new total quantity ``qty`` and new ``price``; symbol and side must match the order."""
+
+    owner: str
+    clordid: str
+    orig_clordid: str | None
+    order_id: int | None
+    symbol: str
+    side: Side
+    price: int | None
+    qty: int
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class MassCancel:
+    """Cancel the owner's resting orders, optionally only one symbol and/or side, optionally only DAY orders.
+
+    ``reason`` is :attr:`Reason.MASS_CANCEL` for a client request and :attr:`Reason.CANCEL_ON_DISCONNECT` when the
+    gateway applies cancel-on-disconnect (then ``day_only`` is set: GTC orders survive a disconnect).
+    """
+
+    owner: str
+    clordid: str
+    symbol: str | None = None
+    side: Side | None = None
+    day_only: bool = False
+    reason: Reason = Reason.MASS_CANCEL
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class QueryOrder:
+    """Order status request by the owner's ClOrdID or by venue ``order_id``."""
+
+    owner: str
+    clordid: str | None
+    order_id: int | None = None
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class ExpireDayOrders:
+    """End of trading day: every resting DAY order expires."""
+
+    ts: int = 0
+
+
+Command = NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder | ExpireDayOrders

@@ -1,0 +1,490 @@
+"""The matching engine: commands in, events out, one order book per instrument, price-time priority.
+
+Single-threaded and deterministic: it does no I/O, reads no clock and draws no random numbers; order ids, ExecIDs
+(``seq``), trade ids and RptSeq come from its own counters. Replaying the same commands into a new engine yields the
+same events, which is what the journal relies on.
+
+Complexity per command (n = price levels on a side): a new order that rests at an existing level, a cancel and a
+quantity-down replace are O(1); creating or emptying a level adds O(log n); an aggressive order costs O(1) per order
+it trades with plus O(log n) per level it empties. Mass cancel is O(resting orders of the symbols it covers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine.book import OrderBook
+from engine.commands import (
+    CancelOrder,
+    Command,
+    ExpireDayOrders,
+    MassCancel,
+    NewOrder,
+    QueryOrder,
+    ReplaceOrder,
+)
+from engine.events import (
+    BookUpdate,
+    CancelReject,
+    Event,
+    Execution,
+    MassCancelReport,
+    Stat,
+    StatUpdate,
+    TradePrint,
+)
+from engine.instruments import Instrument
+from engine.order import Level, Order
+from engine.types import (
+    ExecType,
+    OrdStatus,
+    OrdType,
+    Reason,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+
+_BUY = Side.BUY
+_LIMIT = OrdType.LIMIT
+_MARKET = OrdType.MARKET
+_NEW = OrdStatus.NEW
+_PARTIAL = OrdStatus.PARTIALLY_FILLED
+_FILLED = OrdStatus.FILLED
+_RESTING_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
+
+
+class MatchingEngine:
+    """All order books of the venue and the order-id, ExecID and trade-id counters.
+
+    >>> from decimal import Decimal as D
+    >>> eng = MatchingEngine([Instrument("X", D("0.01"), D(1), D(1), D(1000), D("0.01"), D(1000))])
+    >>> events = eng.process(NewOrder("o", "c1", "acct", "X", Side.BUY, OrdType.LIMIT, TimeInForce.DAY, 100, 5))
+    >>> [type(e).__name__ for e in events]
+    ['Execution', 'BookUpdate']
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        self_trade_prevention: SelfTradePrevention = SelfTradePrevention.CANCEL_RESTING,
+    ) -> None:
+        self.books: dict[str, OrderBook] = {i.symbol: OrderBook(i) for i in instruments}
+        self.stp = self_trade_prevention
+        self.orders: dict[int, Order] = {}  # order id -> order, every order accepted today
+        self.clordids: dict[str, dict[str, Order]] = {}  # owner -> ClOrdID -> order (every ClOrdID it used)
+        self.next_order_id = 1
+        self.next_seq = 1
+        self.next_trade_id = 1
+        self.commands_processed = 0
+        self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
+            NewOrder: self._new_order,
+            CancelOrder: self._cancel,
+            ReplaceOrder: self._replace,
+            MassCancel: self._mass_cancel,
+            QueryOrder: self._query,
+            ExpireDayOrders: self._expire_day,
+        }
+
+    # ------------------------------------------------------------------ public API
+
+    def process(self, command: Command) -> list[Event]:
+        """Apply one command and return the events it caused, in order."""
+        events: list[Event] = []
+        self._handlers[type(command)](command, events)
+        self.commands_processed += 1
+        return events
+
+    def book(self, symbol: str) -> OrderBook:
+        """The order book of ``symbol`` (KeyError if the venue does not list it)."""
+        return self.books[symbol]
+
+    def order(self, order_id: int) -> Order | None:
+        """The order with venue id ``order_id``, resting or done, or None."""
+        return self.orders.get(order_id)
+
+    def find(self, owner: str, clordid: str) -> Order | None:
+        """The order ``owner`` knows by ``clordid`` (any ClOrdID in its cancel/replace chain), or None."""
+        return self.clordids.get(owner, {}).get(clordid)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        return seq
+
+    def _execution(
+        self,
+        exec_type: ExecType,
+        order: Order,
+        ts: int,
+        orig_clordid: str | None = None,
+        reason: Reason | None = None,
+    ) -> Execution:
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        return Execution(
+            seq, exec_type, order, order.clordid, orig_clordid, order.status, order.price, order.qty,
+            order.leaves, order.cum, order.notional, ts, 0, 0, 0, False, reason,
+        )  # fmt: skip
+
+    def _reject_new(self, cmd: NewOrder, reason: Reason, events: list[Event]) -> None:
+        order = Order(
+            0, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price,
+            cmd.qty, cmd.post_only,
+        )  # fmt: skip
+        order.leaves = 0
+        order.status = OrdStatus.REJECTED
+        events.append(self._execution(ExecType.REJECTED, order, cmd.ts, None, reason))
+
+    def _md_level(self, book: OrderBook, side: Side, level: Level, events: list[Event]) -> None:
+        book.rpt_seq += 1
+        events.append(BookUpdate(book.symbol, side, level.price, level.qty, level.count, book.rpt_seq))
+
+    def _unrest(self, book: OrderBook, order: Order) -> Level:
+        """Take a resting order off the book, deleting its level if that empties it; returns the level."""
+        level = order.level
+        assert level is not None
+        level.remove(order)
+        if not level.count:
+            side = book.bids if order.side is _BUY else book.asks
+            del side[-level.price if order.side is _BUY else level.price]
+        return level
+
+    def _rest(self, book: OrderBook, order: Order, events: list[Event]) -> None:
+        price = order.price
+        assert price is not None
+        if order.side is _BUY:
+            side, key = book.bids, -price
+        else:
+            side, key = book.asks, price
+        level = side.get(key)
+        if level is None:
+            level = side[key] = Level(price)
+        level.append(order)
+        book.rpt_seq += 1
+        events.append(BookUpdate(book.symbol, order.side, price, level.qty, level.count, book.rpt_seq))
+
+    def _cancel_resting(self, book: OrderBook, order: Order, reason: Reason, ts: int, events: list[Event]) -> None:
+        level = self._unrest(book, order)
+        order.leaves = 0
+        order.status = OrdStatus.CANCELED
+        events.append(self._execution(ExecType.CANCELED, order, ts, None, reason))
+        self._md_level(book, order.side, level, events)
+
+    def _validate_price_qty(self, book: OrderBook, ord_type: OrdType, price: int | None, qty: int) -> Reason | None:
+        ins = book.instrument
+        if qty <= 0:
+            return Reason.INVALID_QUANTITY
+        if qty < ins.min_lots:
+            return Reason.QUANTITY_BELOW_MIN
+        if qty > ins.max_lots:
+            return Reason.QUANTITY_ABOVE_MAX
+        if ord_type is _LIMIT:
+            if price is None:
+                return Reason.MISSING_PRICE
+            if price <= 0:
+                return Reason.INVALID_PRICE
+            if not ins.min_ticks <= price <= ins.max_ticks:
+                return Reason.PRICE_OUTSIDE_BAND
+        elif price is not None:
+            return Reason.PRICE_ON_MARKET
+        return None
+
+    @staticmethod
+    def _would_take(book: OrderBook, side: Side, price: int) -> bool:
+        if side is _BUY:
+            return bool(book.asks) and book.asks.peekitem(0)[1].price <= price
+        return bool(book.bids) and book.bids.peekitem(0)[1].price >= price
+
+    def _fok_fillable(self, book: OrderBook, order: Order) -> bool:
+        """Whether ``order`` can fill completely now, honouring self-trade prevention. Changes nothing."""
+        need = order.leaves
+        limit = order.price
+        buy = order.side is _BUY
+        stop_on_self = self.stp is not SelfTradePrevention.CANCEL_RESTING
+        for level in (book.asks if buy else book.bids).values():
+            if limit is not None and (level.price > limit if buy else level.price < limit):
+                return False
+            maker = level.head
+            while maker is not None:
+                if maker.account == order.account:
+                    if stop_on_self:
+                        return False
+                else:
+                    need -= maker.leaves
+                    if need <= 0:
+                        return True
+                maker = maker.next
+        return False
+
+    def _match(self, book: OrderBook, order: Order, ts: int, events: list[Event]) -> bool:
+        """Trade ``order`` against the opposite side while prices cross.
+
+        Returns False if self-trade prevention cancelled the incoming order's remainder (already reported).
+        """
+        buy = order.side is _BUY
+        opposite = book.asks if buy else book.bids
+        maker_side = Side.SELL if buy else _BUY
+        limit = order.price
+        account = order.account
+        stp = self.stp
+        symbol = book.symbol
+        while order.leaves and opposite:
+            level: Level = opposite.peekitem(0)[1]
+            price = level.price
+            if limit is not None and (price > limit if buy else price < limit):
+                break
+            maker = level.head
+            stop_incoming = False
+            before = (level.qty, level.count)
+            while maker is not None and order.leaves:
+                nxt = maker.next
+                if maker.account == account:
+                    if stp is not SelfTradePrevention.CANCEL_INCOMING:
+                        level.remove(maker)
+                        maker.leaves = 0
+                        maker.status = OrdStatus.CANCELED
+                        events.append(self._execution(ExecType.CANCELED, maker, ts, None, Reason.SELF_TRADE))
+                    if stp is not SelfTradePrevention.CANCEL_RESTING:
+                        stop_incoming = True
+                        break
+                    maker = nxt
+                    continue
+                qty = maker.leaves if maker.leaves < order.leaves else order.leaves
+                trade_id = self.next_trade_id
+                self.next_trade_id = trade_id + 1
+                notional = qty * price
+                # taker
+                order.leaves -= qty
+                order.cum += qty
+                order.notional += notional
+                order.status = _PARTIAL if order.leaves else _FILLED
+                ex = self._execution(ExecType.TRADE, order, ts)
+                ex.last_qty, ex.last_px, ex.trade_id, ex.aggressor = qty, price, trade_id, True
+                events.append(ex)
+                # maker
+                maker.leaves -= qty
+                maker.cum += qty
+                maker.notional += notional
+                level.qty -= qty
+                if maker.leaves:
+                    maker.status = _PARTIAL
+                else:
+                    maker.status = _FILLED
+                    level.remove(maker)
+                ex = self._execution(ExecType.TRADE, maker, ts)
+                ex.last_qty, ex.last_px, ex.trade_id = qty, price, trade_id
+                events.append(ex)
+                self._on_trade(book, trade_id, price, qty, order.side, ts, events)
+                maker = nxt
+            if not level.count:
+                del opposite[-price if not buy else price]
+            if (level.qty, level.count) != before:
+                book.rpt_seq += 1
+                events.append(BookUpdate(symbol, maker_side, price, level.qty, level.count, book.rpt_seq))
+            if stop_incoming:
+                order.leaves = 0
+                order.status = OrdStatus.CANCELED
+                events.append(self._execution(ExecType.CANCELED, order, ts, None, Reason.SELF_TRADE))
+                return False
+        return True
+
+    def _on_trade(
+        self, book: OrderBook, trade_id: int, price: int, qty: int, aggressor: Side, ts: int, events: list[Event]
+    ) -> None:
+        symbol = book.symbol
+        book.rpt_seq += 1
+        events.append(TradePrint(symbol, trade_id, price, qty, aggressor, book.rpt_seq, ts))
+        book.last_px = price
+        if book.open is None:
+            book.open = price
+            book.rpt_seq += 1
+            events.append(StatUpdate(symbol, Stat.OPEN, price, book.rpt_seq))
+        if book.high is None or price > book.high:
+            book.high = price
+            book.rpt_seq += 1
+            events.append(StatUpdate(symbol, Stat.HIGH, price, book.rpt_seq))
+        if book.low is None or price < book.low:
+            book.low = price
+            book.rpt_seq += 1
+            events.append(StatUpdate(symbol, Stat.LOW, price, book.rpt_seq))
+        book.volume += qty
+        book.rpt_seq += 1
+        events.append(StatUpdate(symbol, Stat.VOLUME, book.volume, book.rpt_seq))
+
+    def _execute(self, book: OrderBook, order: Order, ts: int, events: list[Event]) -> None:
+        """Match an accepted (or re-priced) order, then rest or expire what is left."""
+        if not self._match(book, order, ts, events):
+            return
+        if order.leaves:
+            if order.ord_type is _MARKET:
+                self._expire(order, Reason.MARKET_REMAINDER, ts, events)
+            elif order.tif is TimeInForce.IOC or order.tif is TimeInForce.FOK:
+                self._expire(order, Reason.IOC_REMAINDER, ts, events)
+            else:
+                self._rest(book, order, events)
+
+    def _expire(self, order: Order, reason: Reason, ts: int, events: list[Event]) -> None:
+        order.leaves = 0
+        order.status = OrdStatus.EXPIRED
+        events.append(self._execution(ExecType.EXPIRED, order, ts, None, reason))
+
+    def _lookup(self, owner: str, clordid: str | None, order_id: int | None) -> tuple[Order | None, Reason]:
+        if order_id is not None:
+            order = self.orders.get(order_id)
+            if order is None:
+                return None, Reason.UNKNOWN_ORDER
+            if order.owner != owner:
+                return None, Reason.NOT_OWNER
+            return order, Reason.UNKNOWN_ORDER
+        if clordid is None:
+            return None, Reason.UNKNOWN_ORDER
+        return self.clordids.get(owner, {}).get(clordid), Reason.UNKNOWN_ORDER
+
+    # ------------------------------------------------------------------ command handlers
+
+    def _new_order(self, cmd: NewOrder, events: list[Event]) -> None:
+        if cmd.edge_reject is not None:
+            return self._reject_new(cmd, cmd.edge_reject, events)
+        book = self.books.get(cmd.symbol)
+        if book is None:
+            return self._reject_new(cmd, Reason.UNKNOWN_SYMBOL, events)
+        owner_ids = self.clordids.get(cmd.owner)
+        if owner_ids is None:
+            owner_ids = self.clordids[cmd.owner] = {}
+        ord_type, price = cmd.ord_type, cmd.price
+        reason = self._validate_price_qty(book, ord_type, price, cmd.qty)
+        if reason is None:
+            if cmd.clordid in owner_ids:
+                reason = Reason.DUPLICATE_CLORDID
+            elif cmd.post_only:
+                if ord_type is not _LIMIT or cmd.tif not in _RESTING_TIFS:
+                    reason = Reason.POST_ONLY_NOT_LIMIT
+                elif self._would_take(book, cmd.side, price):  # type: ignore[arg-type]
+                    reason = Reason.POST_ONLY_WOULD_TAKE
+        if reason is not None:
+            return self._reject_new(cmd, reason, events)
+
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        order = Order(
+            order_id, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, ord_type, cmd.tif, price, cmd.qty,
+            cmd.post_only,
+        )  # fmt: skip
+        self.orders[order_id] = order
+        owner_ids[cmd.clordid] = order
+        ts = cmd.ts
+        events.append(self._execution(ExecType.NEW, order, ts))
+        if cmd.tif is TimeInForce.FOK and not self._fok_fillable(book, order):
+            return self._expire(order, Reason.FOK_NOT_FILLED, ts, events)
+        if ord_type is _LIMIT and not self._would_take(book, cmd.side, price):  # type: ignore[arg-type]
+            if cmd.tif in _RESTING_TIFS:
+                return self._rest(book, order, events)
+            return self._expire(order, Reason.IOC_REMAINDER, ts, events)
+        self._execute(book, order, ts, events)
+
+    def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
+        order, reason = self._lookup(cmd.owner, cmd.orig_clordid, cmd.order_id)
+        owner_ids = self.clordids.setdefault(cmd.owner, {})
+        if order is not None and not order.is_open:
+            order, reason = None, Reason.ORDER_DONE
+        elif order is not None and cmd.clordid in owner_ids:
+            order, reason = None, Reason.DUPLICATE_CLORDID_CXL
+        if order is None:
+            known = self._lookup(cmd.owner, cmd.orig_clordid, cmd.order_id)[0]
+            events.append(CancelReject(self._seq(), cmd.owner, cmd.clordid, cmd.orig_clordid, known, False, reason, cmd.ts))
+            return
+        book = self.books[order.symbol]
+        orig = order.clordid
+        owner_ids[cmd.clordid] = order
+        order.clordid = cmd.clordid
+        level = self._unrest(book, order)
+        order.leaves = 0
+        order.status = OrdStatus.CANCELED
+        events.append(self._execution(ExecType.CANCELED, order, cmd.ts, orig, Reason.CLIENT_REQUEST))
+        self._md_level(book, order.side, level, events)
+
+    def _replace(self, cmd: ReplaceOrder, events: list[Event]) -> None:
+        order, reason = self._lookup(cmd.owner, cmd.orig_clordid, cmd.order_id)
+        owner_ids = self.clordids.setdefault(cmd.owner, {})
+        found = order
+        rejection: Reason | None = None if order is not None else reason
+        if order is not None:
+            book = self.books[order.symbol]
+            if not order.is_open:
+                rejection = Reason.ORDER_DONE
+            elif cmd.clordid in owner_ids:
+                rejection = Reason.DUPLICATE_CLORDID_CXL
+            elif cmd.symbol != order.symbol or cmd.side is not order.side:
+                rejection = Reason.REPLACE_CHANGES_IDENTITY
+            elif cmd.qty <= order.cum:
+                rejection = Reason.REPLACE_BELOW_FILLED
+            else:
+                rejection = self._validate_price_qty(book, order.ord_type, cmd.price, cmd.qty)
+                if rejection is None and order.post_only and cmd.price != order.price:
+                    assert cmd.price is not None
+                    if self._would_take(book, order.side, cmd.price):
+                        rejection = Reason.POST_ONLY_WOULD_TAKE
+        if rejection is not None:
+            events.append(
+                CancelReject(self._seq(), cmd.owner, cmd.clordid, cmd.orig_clordid, found, True, rejection, cmd.ts)
+            )
+            return
+        assert order is not None
+        orig = order.clordid
+        owner_ids[cmd.clordid] = order
+        order.clordid = cmd.clordid
+        keeps_priority = cmd.price == order.price and cmd.qty <= order.qty
+        new_leaves = cmd.qty - order.cum
+        if keeps_priority:
+            level = order.level
+            assert level is not None
+            level.qty -= order.leaves - new_leaves
+            order.leaves = new_leaves
+            order.qty = cmd.qty
+            events.append(self._execution(ExecType.REPLACED, order, cmd.ts, orig))
+            self._md_level(book, order.side, level, events)
+            return
+        level = self._unrest(book, order)
+        self._md_level(book, order.side, level, events)
+        order.price = cmd.price
+        order.qty = cmd.qty
+        order.leaves = new_leaves
+        events.append(self._execution(ExecType.REPLACED, order, cmd.ts, orig))
+        self._execute(book, order, cmd.ts, events)
+
+    def _mass_cancel(self, cmd: MassCancel, events: list[Event]) -> None:
+        books = [self.books[cmd.symbol]] if cmd.symbol in self.books else [] if cmd.symbol else self.books.values()
+        cancelled = 0
+        for book in books:
+            for order in book.resting_orders():
+                if order.owner != cmd.owner or (cmd.side is not None and order.side is not cmd.side):
+                    continue
+                if cmd.day_only and order.tif is not TimeInForce.DAY:
+                    continue
+                self._cancel_resting(book, order, cmd.reason, cmd.ts, events)
+                cancelled += 1
+        events.append(
+            MassCancelReport(self._seq(), cmd.owner, cmd.clordid, cmd.symbol, cmd.side, cancelled, cmd.reason, cmd.ts)
+        )
+
+    def _query(self, cmd: QueryOrder, events: list[Event]) -> None:
+        order, reason = self._lookup(cmd.owner, cmd.clordid, cmd.order_id)
+        if order is None:
+            unknown = Order(0, cmd.owner, cmd.clordid or "", "", "", _BUY, _LIMIT, TimeInForce.DAY, None, 0, False)
+            unknown.leaves = 0
+            unknown.status = OrdStatus.REJECTED
+            events.append(self._execution(ExecType.ORDER_STATUS, unknown, cmd.ts, None, reason))
+            return
+        events.append(self._execution(ExecType.ORDER_STATUS, order, cmd.ts))
+
+    def _expire_day(self, cmd: ExpireDayOrders, events: list[Event]) -> None:
+        for book in self.books.values():
+            for order in book.resting_orders():
+                if order.tif is TimeInForce.DAY:
+                    level = self._unrest(book, order)
+                    self._expire(order, Reason.END_OF_DAY, cmd.ts, events)
+                    self._md_level(book, order.side, level, events)

@@ -1,0 +1,117 @@
+"""Events: the engine's only output.
+
+Order events (:class:`Execution`, :class:`CancelReject`, :class:`MassCancelReport`) go to the owner of the order as
+ExecutionReports, OrderCancelRejects and OrderMassCancelReports. Market-data events (:class:`BookUpdate`,
+:class:`TradePrint`, :class:`StatUpdate`) carry the instrument's ``rpt_seq``, which rises by exactly one per event.
+
+``seq`` on order events is a venue-wide counter that never repeats; the gateway uses it as ExecID. An
+:class:`Execution` copies the order's mutable figures at the moment of the event, so a consumer that reads it after
+the whole command ran still sees the state the event describes; the static fields are read from ``order``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from engine.order import Order
+from engine.types import ExecType, OrdStatus, Reason, Side
+
+
+@dataclass(slots=True)
+class Execution:
+    """One ExecutionReport's worth: ``exec_type`` says what happened to ``order``."""
+
+    seq: int
+    exec_type: ExecType
+    order: Order
+    clordid: str
+    orig_clordid: str | None
+    status: OrdStatus
+    price: int | None
+    qty: int
+    leaves: int
+    cum: int
+    notional: int
+    ts: int
+    last_qty: int = 0
+    last_px: int = 0
+    trade_id: int = 0
+    aggressor: bool = False
+    reason: Reason | None = None
+
+
+@dataclass(slots=True)
+class CancelReject:
+    """A cancel (``is_replace`` False) or cancel/replace (True) that was refused; ``order`` is None if unknown."""
+
+    seq: int
+    owner: str
+    clordid: str
+    orig_clordid: str | None
+    order: Order | None
+    is_replace: bool
+    reason: Reason
+    ts: int
+
+
+@dataclass(slots=True)
+class MassCancelReport:
+    """Answer to a :class:`~engine.commands.MassCancel`: how many orders it cancelled."""
+
+    seq: int
+    owner: str
+    clordid: str
+    symbol: str | None
+    side: Side | None
+    cancelled: int
+    reason: Reason
+    ts: int
+
+
+@dataclass(slots=True)
+class BookUpdate:
+    """A price level's new aggregate: total quantity and order count; ``qty == 0`` means the level is gone."""
+
+    symbol: str
+    side: Side
+    price: int
+    qty: int
+    count: int
+    rpt_seq: int
+
+
+@dataclass(slots=True)
+class TradePrint:
+    """A trade for the public tape, at the resting order's price."""
+
+    symbol: str
+    trade_id: int
+    price: int
+    qty: int
+    aggressor: Side
+    rpt_seq: int
+    ts: int
+
+
+class Stat(str, Enum):
+    """Session statistics; values are FIX MDEntryType (269)."""
+
+    OPEN = "4"
+    HIGH = "7"
+    LOW = "8"
+    VOLUME = "B"
+
+
+@dataclass(slots=True)
+class StatUpdate:
+    """A session statistic's new value (price in ticks; volume in lots)."""
+
+    symbol: str
+    stat: Stat
+    value: int
+    rpt_seq: int
+
+
+Event = Execution | CancelReject | MassCancelReport | BookUpdate | TradePrint | StatUpdate
+MarketDataEvent = BookUpdate | TradePrint | StatUpdate

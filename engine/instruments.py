@@ -1,0 +1,83 @@
+"""Instrument reference data and the decimal <-> integer conversion done once at the FIX edge.
+
+Inside the engine a price is an integer number of ticks and a quantity an integer number of lots. The edge calls
+:meth:`Instrument.price_to_ticks` / :meth:`Instrument.qty_to_lots`, which return ``None`` for a value that is not an
+exact multiple, and :meth:`Instrument.ticks_to_price` / :meth:`Instrument.lots_to_qty` on the way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One tradable instrument.
+
+    ``min_price``/``max_price`` are the static price band: a limit price outside it is rejected
+    (:attr:`~engine.types.Reason.PRICE_OUTSIDE_BAND`). ``min_qty``/``max_qty`` bound a single order's quantity.
+    """
+
+    symbol: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_price: Decimal
+    max_price: Decimal
+    # Integer forms, derived once.
+    min_lots: int = field(init=False)
+    max_lots: int = field(init=False)
+    min_ticks: int = field(init=False)
+    max_ticks: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.tick_size <= 0 or self.lot_size <= 0:
+            raise ValueError(f"{self.symbol}: tick_size and lot_size must be positive")
+        for name, value, unit in (
+            ("min_qty", self.min_qty, self.lot_size),
+            ("max_qty", self.max_qty, self.lot_size),
+            ("min_price", self.min_price, self.tick_size),
+            ("max_price", self.max_price, self.tick_size),
+        ):
+            if value % unit != 0:
+                raise ValueError(f"{self.symbol}: {name}={value} is not a multiple of {unit}")
+        object.__setattr__(self, "min_lots", int(self.min_qty / self.lot_size))
+        object.__setattr__(self, "max_lots", int(self.max_qty / self.lot_size))
+        object.__setattr__(self, "min_ticks", int(self.min_price / self.tick_size))
+        object.__setattr__(self, "max_ticks", int(self.max_price / self.tick_size))
+        if not 0 < self.min_lots <= self.max_lots:
+            raise ValueError(f"{self.symbol}: need 0 < min_qty <= max_qty")
+        if not 0 < self.min_ticks <= self.max_ticks:
+            raise ValueError(f"{self.symbol}: need 0 < min_price <= max_price")
+
+    @classmethod
+    def from_config(cls, symbol: str, spec: dict[str, Any]) -> Instrument:
+        """Build from a config table; numbers may be given as strings (preferred) or ints."""
+        return cls(
+            symbol=symbol,
+            tick_size=Decimal(str(spec["tick_size"])),
+            lot_size=Decimal(str(spec["lot_size"])),
+            min_qty=Decimal(str(spec.get("min_qty", spec["lot_size"]))),
+            max_qty=Decimal(str(spec["max_qty"])),
+            min_price=Decimal(str(spec["min_price"])),
+            max_price=Decimal(str(spec["max_price"])),
+        )
+
+    def price_to_ticks(self, price: Decimal) -> int | None:
+        """Ticks for ``price``, or ``None`` if it is not on the tick grid."""
+        ticks, rest = divmod(price, self.tick_size)
+        return None if rest else int(ticks)
+
+    def qty_to_lots(self, qty: Decimal) -> int | None:
+        """Lots for ``qty``, or ``None`` if it is not a multiple of the lot size."""
+        lots, rest = divmod(qty, self.lot_size)
+        return None if rest else int(lots)
+
+    def ticks_to_price(self, ticks: int) -> Decimal:
+        return self.tick_size * ticks
+
+    def lots_to_qty(self, lots: int) -> Decimal:
+        return self.lot_size * lots

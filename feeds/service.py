@@ -1,0 +1,330 @@
+"""Market-data sessions: subscriptions, snapshots, incremental refresh, gap recovery and slow consumers.
+
+Everything here except :class:`Publisher` runs on the gateway's one thread, which also runs the engine; the
+publisher thread only hands finished messages to QuickFIX, so the fan-out to many sessions is off the engine path.
+All messages for market-data sessions (snapshots, incrementals, probes) go through the publisher's FIFO queue, so a
+session receives them in exactly the order they were produced.
+
+Decisions (documented in docs/rules-of-engagement.md):
+
+* Subscriptions survive a disconnect. While a session is away its messages are stored by QuickFIX (FileStore), and
+  after reconnecting it recovers them with ResendRequest. A ResendRequest reaching further back than
+  ``replay_window`` messages is answered with SequenceReset-GapFill for the old part, followed by fresh snapshots
+  of every subscription. Once a logged-out session has ``replay_window`` messages waiting it stops receiving
+  incrementals (it will get snapshots when it returns). Subscriptions end on unsubscribe, on a slow-consumer logout,
+  and when the gateway stops.
+* Slow consumers are found with TestRequest probes queued behind the data: the Heartbeat that answers a probe proves
+  the client has read everything before it. Messages queued for a session since its last answered probe are its
+  backlog; above ``max_backlog`` the configured policy applies: ``logout`` (Logout with a Text, subscriptions
+  dropped) or ``conflate`` (no more incrementals until the probe is answered, then fresh snapshots).
+* Messages of one engine command that touch several symbols (a mass cancel) go out as one X per symbol.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import quickfix as fix
+
+from engine.events import MarketDataEvent
+from feeds import messages
+from feeds.views import ALL_ENTRY_TYPES, BookView
+
+if TYPE_CHECKING:
+    from gateway.server import Gateway, SessionState
+
+SUBSCRIBE_SNAPSHOT, SUBSCRIBE_UPDATES, UNSUBSCRIBE = "0", "1", "2"
+# MDReqRejReason (281)
+REJ_UNKNOWN_SYMBOL, REJ_DUPLICATE_ID, REJ_REQUEST_TYPE, REJ_DEPTH, REJ_UPDATE_TYPE, REJ_ENTRY_TYPE = (
+    "0", "1", "4", "5", "6", "8",
+)  # fmt: skip
+PROBE_INTERVAL = 1.0
+PROBE_PREFIX = "probe-"
+
+
+@dataclass
+class Subscription:
+    md_req_id: str
+    views: list[BookView]
+
+
+@dataclass
+class Subscriber:
+    """A market-data session and what the venue has queued for it."""
+
+    state: SessionState
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    queued: int = 0  # messages handed to the publisher for this session, ever
+    acknowledged: int = 0  # messages the client provably read (answered probe)
+    probe: tuple[str, int] | None = None  # outstanding (TestReqID, queued count when sent)
+    conflating: bool = False
+    dormant: bool = False  # logged out with a full replay window: no incrementals until it returns
+    resnapshot_pending: bool = False
+
+    @property
+    def backlog(self) -> int:
+        return self.queued - self.acknowledged
+
+
+class Publisher(threading.Thread):
+    """Hands finished messages to QuickFIX, in FIFO order. Mostly waits in ``queue.get`` or inside the binding."""
+
+    def __init__(self, gw: Gateway) -> None:
+        super().__init__(name="md-publisher", daemon=True)
+        self.queue: queue.SimpleQueue[tuple[Any, tuple[Any, ...], float] | None] = queue.SimpleQueue()
+        self.gw = gw
+
+    def run(self) -> None:
+        send = fix.Session.sendToTarget
+        latency = self.gw.metrics.md_publish_latency
+        while (job := self.queue.get()) is not None:
+            msg, targets, t0 = job
+            for sid in targets:
+                try:
+                    send(msg, sid)
+                except Exception as exc:  # never let the publisher die
+                    self.gw.log.warning("md_send_failed", session=sid.toString(), error=repr(exc))
+            if t0:
+                latency.observe(time.perf_counter() - t0)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.join(timeout=5)
+
+
+class MarketDataService:
+    """Subscriptions of every market-data session and the views they share."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.cfg = gw.cfg.market_data
+        self.subscribers: dict[str, Subscriber] = {}
+        self.views: dict[tuple[str, int, frozenset[str]], BookView] = {}
+        self.view_subscribers: dict[tuple[str, int, frozenset[str]], dict[str, Subscriber]] = defaultdict(dict)
+        self.views_by_symbol: dict[str, list[BookView]] = defaultdict(list)
+        self.publisher = Publisher(gw)
+        self._probe_ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.publisher.start()
+        if self.cfg.snapshot_interval > 0:
+            self.gw.every(self.cfg.snapshot_interval, self.periodic_snapshots)
+        self.gw.every(PROBE_INTERVAL, self.probe)
+
+    def stop(self) -> None:
+        self.publisher.stop()
+
+    def _enqueue(self, msg: Any, subs: list[Subscriber], t0: float = 0.0) -> None:
+        for sub in subs:
+            sub.queued += 1
+        self.publisher.queue.put((msg, tuple(s.state.session_id for s in subs), t0))
+
+    def on_logon(self, state: SessionState) -> None:
+        sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
+        sub.probe = None
+        sub.acknowledged = sub.queued
+        if sub.dormant and sub.subscriptions:
+            sub.dormant = False
+            self.gw._deferred.append(lambda: self._resnapshot(sub))
+
+    def on_logout(self, state: SessionState) -> None:
+        sub = self.subscribers.get(state.comp_id)
+        if sub is not None:
+            sub.probe = None
+
+    # ------------------------------------------------------------------ requests
+
+    def on_request(self, msg: Any, state: SessionState) -> None:
+        sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
+        req_id = msg.getField(262)
+        req_type = msg.getField(263)
+        if req_type == UNSUBSCRIBE:
+            subscription = sub.subscriptions.pop(req_id, None)
+            if subscription is None:
+                return self._reject(sub, req_id, REJ_DUPLICATE_ID, f"unknown MDReqID {req_id}: no active subscription")
+            for view in subscription.views:
+                self._detach(view, sub)
+            self.gw.metrics.md_subscriptions.dec()
+            self.gw.log.info("md_unsubscribe", session=state.comp_id, md_req_id=req_id)
+            return
+        if req_type not in (SUBSCRIBE_SNAPSHOT, SUBSCRIBE_UPDATES):
+            return self._reject(sub, req_id, REJ_REQUEST_TYPE, f"unsupported SubscriptionRequestType {req_type}")
+        if req_id in sub.subscriptions:
+            return self._reject(sub, req_id, REJ_DUPLICATE_ID, f"duplicate MDReqID {req_id}")
+        depth_text = msg.getField(264)
+        depth = int(depth_text) if depth_text.isdigit() else -1
+        if depth < 0 or (self.cfg.max_depth and (depth == 0 or depth > self.cfg.max_depth)):
+            return self._reject(sub, req_id, REJ_DEPTH, f"unsupported MarketDepth {depth_text}")
+        if msg.isSetField(265) and msg.getField(265) != "1":
+            return self._reject(sub, req_id, REJ_UPDATE_TYPE, "only incremental refresh (MDUpdateType=1) is supported")
+        entry_types = _group_values(msg, 267, 269)
+        bad = sorted(set(entry_types) - ALL_ENTRY_TYPES)
+        if bad or not entry_types:
+            return self._reject(sub, req_id, REJ_ENTRY_TYPE, f"unsupported MDEntryType {','.join(bad) or '(none)'}")
+        symbols = _group_values(msg, 146, 55)
+        unknown = [s for s in symbols if s not in self.gw.engine.books]
+        if unknown or not symbols:
+            return self._reject(sub, req_id, REJ_UNKNOWN_SYMBOL, f"unknown symbol {','.join(unknown) or '(none)'}")
+        types = frozenset(entry_types)
+        register = req_type == SUBSCRIBE_UPDATES
+        views = [self._view(symbol, depth, types, register) for symbol in dict.fromkeys(symbols)]
+        for view in views:
+            self._send_snapshot(sub, req_id, view)
+        if req_type == SUBSCRIBE_UPDATES:
+            sub.subscriptions[req_id] = Subscription(req_id, views)
+            for view in views:
+                self.view_subscribers[view.key][state.comp_id] = sub
+            self.gw.metrics.md_subscriptions.inc()
+        self.gw.log.info(
+            "md_subscribe", session=state.comp_id, md_req_id=req_id, symbols=symbols, depth=depth,
+            entry_types=sorted(types), updates=req_type == SUBSCRIBE_UPDATES,
+        )  # fmt: skip
+
+    def _reject(self, sub: Subscriber, req_id: str, reason: str, text: str) -> None:
+        self.gw.log.info("md_request_rejected", session=sub.state.comp_id, md_req_id=req_id, reason=reason, text=text)
+        self._enqueue(messages.request_reject(req_id, reason, text), [sub])
+
+    def _view(self, symbol: str, depth: int, types: frozenset[str], register: bool) -> BookView:
+        """The shared view for this key; a snapshot-only request gets a throwaway one unless it exists."""
+        key = (symbol, depth, types)
+        view = self.views.get(key)
+        if view is None and not register:
+            return BookView(self.gw.engine.books[symbol], depth, types)
+        if view is None:
+            view = self.views[key] = BookView(self.gw.engine.books[symbol], depth, types)
+            self.views_by_symbol[symbol].append(view)
+        return view
+
+    def _detach(self, view: BookView, sub: Subscriber) -> None:
+        still = any(view in s.views for s in sub.subscriptions.values())
+        subs = self.view_subscribers.get(view.key)
+        if subs is not None and not still:
+            subs.pop(sub.state.comp_id, None)
+            if not subs:
+                del self.view_subscribers[view.key]
+                del self.views[view.key]
+                self.views_by_symbol[view.symbol].remove(view)
+
+    def _send_snapshot(self, sub: Subscriber, req_id: str, view: BookView) -> None:
+        ins = self.gw.instruments[view.symbol]
+        self._enqueue(messages.snapshot(ins, req_id, view.rpt_seq, view.snapshot()), [sub])
+        self.gw.metrics.md_messages.labels("W").inc()
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(self, events: list[MarketDataEvent]) -> None:
+        """One engine command's market-data events: one X per affected view, to all its subscribers."""
+        t0 = time.perf_counter()
+        by_symbol: dict[str, list[MarketDataEvent]] = {}
+        for ev in events:
+            by_symbol.setdefault(ev.symbol, []).append(ev)
+        for symbol, evs in by_symbol.items():
+            views = self.views_by_symbol.get(symbol)
+            if not views:
+                continue
+            ins = self.gw.instruments[symbol]
+            for view in views:
+                entries = view.updates(evs)
+                if not entries:
+                    continue
+                targets = [s for s in self.view_subscribers[view.key].values() if not (s.conflating or s.dormant)]
+                if targets:
+                    self._enqueue(messages.incremental(ins, entries), targets, t0)
+                    self.gw.metrics.md_messages.labels("X").inc()
+                for s in targets:
+                    if not s.state.logged_on and s.backlog >= self.cfg.replay_window:
+                        s.dormant = True
+
+    def periodic_snapshots(self, _: float = 0.0) -> None:
+        for sub in self.subscribers.values():
+            if sub.state.logged_on and not sub.conflating:
+                for subscription in sub.subscriptions.values():
+                    for view in subscription.views:
+                        self._send_snapshot(sub, subscription.md_req_id, view)
+
+    def _resnapshot(self, sub: Subscriber) -> None:
+        sub.resnapshot_pending = False
+        for subscription in sub.subscriptions.values():
+            for view in subscription.views:
+                self._send_snapshot(sub, subscription.md_req_id, view)
+
+    # ------------------------------------------------------------------ gap recovery and slow consumers
+
+    def on_resend(self, msg: Any, state: SessionState) -> None:
+        """Called from toApp for every resent message: too old -> DoNotSend (gap fill) and fresh snapshots."""
+        sub = self.subscribers.get(state.comp_id)
+        session = fix.Session.lookupSession(state.session_id)
+        if sub is None or session is None:
+            return
+        seq = int(msg.getHeader().getField(34))
+        if session.getExpectedSenderNum() - seq > self.cfg.replay_window:
+            if not sub.resnapshot_pending:
+                sub.resnapshot_pending = True
+                self.gw._deferred.append(lambda: self._resnapshot(sub))
+            raise fix.DoNotSend()
+
+    def probe(self, _: float = 0.0) -> None:
+        """Queue a TestRequest behind the data of every busy session; act on sessions too far behind."""
+        for sub in self.subscribers.values():
+            if not sub.state.logged_on or not sub.subscriptions:
+                continue
+            if sub.backlog > self.cfg.max_backlog:
+                self._slow_consumer(sub)
+                continue
+            if sub.probe is None:
+                probe_id = f"{PROBE_PREFIX}{next(self._probe_ids)}"
+                msg = fix.Message()
+                msg.getHeader().setField(35, "1")
+                msg.setField(112, probe_id)
+                sub.probe = (probe_id, sub.queued + 1)
+                self._enqueue(msg, [sub])
+
+    def on_heartbeat(self, msg: Any, state: SessionState) -> None:
+        sub = self.subscribers.get(state.comp_id)
+        if sub is None or sub.probe is None or not msg.isSetField(112) or msg.getField(112) != sub.probe[0]:
+            return
+        sub.acknowledged = sub.probe[1]
+        sub.probe = None
+        if sub.conflating and sub.backlog <= self.cfg.max_backlog // 2:
+            sub.conflating = False
+            self._resnapshot(sub)
+            self.gw.log.info("md_conflation_ended", session=state.comp_id)
+
+    def _slow_consumer(self, sub: Subscriber) -> None:
+        policy = self.cfg.slow_consumer.value
+        if policy == "conflate":
+            if not sub.conflating:
+                sub.conflating = True
+                self.gw.metrics.slow_consumers.labels("conflate").inc()
+                self.gw.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
+            return
+        self.gw.metrics.slow_consumers.labels("logout").inc()
+        self.gw.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
+        for subscription in list(sub.subscriptions.values()):
+            sub.subscriptions.pop(subscription.md_req_id)
+            for view in subscription.views:
+                self._detach(view, sub)
+            self.gw.metrics.md_subscriptions.dec()
+        session = fix.Session.lookupSession(sub.state.session_id)
+        if session is not None:
+            session.logout(f"slow consumer: {sub.backlog} market-data messages behind (limit {self.cfg.max_backlog})")
+
+
+def _group_values(msg: Any, count_tag: int, tag: int) -> list[str]:
+    """The values of ``tag`` in every instance of repeating group ``count_tag``."""
+    if not msg.isSetField(count_tag):
+        return []
+    group = fix.Group(count_tag, tag)
+    out = []
+    for i in range(1, int(msg.getField(count_tag)) + 1):
+        msg.getGroup(i, group)
+        out.append(group.getField(tag))
+    return out

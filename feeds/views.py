@@ -1,0 +1,132 @@
+"""Market-data views: what one kind of subscription to one instrument sees, and its own gap-free RptSeq.
+
+A view is keyed by (symbol, depth, entry types). Every subscriber with the same key shares the view, so each
+incremental message is built once and sent to all of them. The full-depth, all-entry-types view of an instrument
+starts its RptSeq at the engine's and advances exactly as the engine's does; a narrower view (top N levels, or only
+some entry types) advances by one per entry *it* publishes, so its subscribers can prove they missed nothing too.
+
+Depth-limited views compare the top N levels before and after each engine command and publish the difference:
+a level that enters the top N is ``new``, one that leaves it (deleted, or pushed below N) is ``delete``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine import BookUpdate, OrderBook, Side, StatUpdate, TradePrint
+from engine.book import LevelView
+from engine.events import MarketDataEvent
+
+BID, OFFER, TRADE = "0", "1", "2"
+OPEN, HIGH, LOW, VOLUME = "4", "7", "8", "B"
+ALL_ENTRY_TYPES = frozenset({BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME})
+NEW, CHANGE, DELETE = "0", "1", "2"
+_SIDE_TYPE = {Side.BUY: BID, Side.SELL: OFFER}
+
+
+@dataclass(slots=True)
+class Entry:
+    """One MD entry (a level, a trade or a statistic), in ticks and lots; ``rpt_seq`` is set on publication."""
+
+    action: str
+    entry_type: str
+    price: int | None = None
+    size: int | None = None
+    count: int | None = None
+    position: int | None = None
+    trade_id: int | None = None
+    aggressor: Side | None = None
+    rpt_seq: int = 0
+
+
+class BookView:
+    """One (symbol, depth, entry types) view; ``depth`` 0 is the full book."""
+
+    def __init__(self, book: OrderBook, depth: int, entry_types: frozenset[str]) -> None:
+        self.book = book
+        self.symbol = book.symbol
+        self.depth = depth
+        self.entry_types = entry_types
+        self.rpt_seq = book.rpt_seq
+        self._tops: dict[Side, list[LevelView]] = {s: book.depth(s, depth) for s in Side} if depth else {}
+        # Full depth: prices present per side, to tell a NEW level from a CHANGE.
+        self._prices: dict[Side, set[int]] = {s: {lv.price for lv in book.depth(s)} for s in Side} if not depth else {}
+
+    @property
+    def key(self) -> tuple[str, int, frozenset[str]]:
+        return self.symbol, self.depth, self.entry_types
+
+    def updates(self, events: list[MarketDataEvent]) -> list[Entry]:
+        """The entries this view publishes for one engine command's market-data events (of this symbol)."""
+        wanted = self.entry_types
+        out: list[Entry] = []
+        sides_touched: set[Side] = set()
+        for ev in events:
+            if isinstance(ev, BookUpdate):
+                if self.depth:
+                    sides_touched.add(ev.side)
+                    continue
+                et = _SIDE_TYPE[ev.side]
+                if et in wanted:
+                    out.append(self._level_entry(ev, et))
+            elif isinstance(ev, TradePrint):
+                if TRADE in wanted:
+                    out.append(Entry(NEW, TRADE, ev.price, ev.qty, None, None, ev.trade_id, ev.aggressor))
+            elif isinstance(ev, StatUpdate):
+                et = ev.stat.value
+                if et in wanted:
+                    if et == VOLUME:
+                        out.append(Entry(CHANGE, et, None, ev.value))
+                    else:
+                        out.append(Entry(CHANGE, et, ev.value))
+        for side in (Side.BUY, Side.SELL):
+            if side in sides_touched and _SIDE_TYPE[side] in wanted:
+                out.extend(self._top_diff(side))
+        for entry in out:
+            self.rpt_seq += 1
+            entry.rpt_seq = self.rpt_seq
+        return out
+
+    def _level_entry(self, ev: BookUpdate, et: str) -> Entry:
+        prices = self._prices[ev.side]
+        if ev.qty == 0:
+            prices.discard(ev.price)
+            return Entry(DELETE, et, ev.price)
+        if ev.price in prices:
+            return Entry(CHANGE, et, ev.price, ev.qty, ev.count)
+        prices.add(ev.price)
+        return Entry(NEW, et, ev.price, ev.qty, ev.count)
+
+    def _top_diff(self, side: Side) -> list[Entry]:
+        et = _SIDE_TYPE[side]
+        before = {lv.price: lv for lv in self._tops[side]}
+        after_list = self.book.depth(side, self.depth)
+        self._tops[side] = after_list
+        after = {lv.price: lv for lv in after_list}
+        out = [Entry(DELETE, et, price) for price in before if price not in after]
+        for position, lv in enumerate(after_list, start=1):
+            old = before.get(lv.price)
+            if old is None:
+                out.append(Entry(NEW, et, lv.price, lv.qty, lv.count, position))
+            elif old != lv:
+                out.append(Entry(CHANGE, et, lv.price, lv.qty, lv.count, position))
+        return out
+
+    def snapshot(self) -> list[Entry]:
+        """The view's current state as W entries (levels best first, then last trade and statistics)."""
+        book, wanted = self.book, self.entry_types
+        out: list[Entry] = []
+        for side in (Side.BUY, Side.SELL):
+            et = _SIDE_TYPE[side]
+            if et in wanted:
+                levels = book.depth(side, self.depth)
+                out.extend(Entry(NEW, et, lv.price, lv.qty, lv.count, i) for i, lv in enumerate(levels, start=1))
+        if TRADE in wanted and book.last_px is not None:
+            out.append(Entry(NEW, TRADE, book.last_px))
+        stats = ((OPEN, book.open), (HIGH, book.high), (LOW, book.low))
+        out.extend(Entry(NEW, et, px) for et, px in stats if et in wanted and px is not None)
+        if VOLUME in wanted:
+            out.append(Entry(NEW, VOLUME, None, book.volume))
+        for entry in out:
+            entry.rpt_seq = self.rpt_seq
+        return out

@@ -1,0 +1,258 @@
+"""A small FIX 4.4 initiator session over a raw socket, built on ``simplefix``.
+
+Used by the command-line client, the simulator, the market-data reference client and the tests. It does the session
+layer a venue expects from a client: Logon with Username/Password, MsgSeqNum in both directions, Heartbeats and
+answers to TestRequest, ResendRequest when it sees a gap, SequenceReset handling, Logout. It is synchronous: the
+owner calls :meth:`FixSession.receive` (or :meth:`FixSession.wait_for`) with a deadline; nothing runs behind its back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import simplefix
+
+SOH = b"\x01"
+Fields = Iterable[tuple[int, Any]]
+
+
+def utc_now() -> str:
+    """FIX UTCTimestamp with milliseconds."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+
+
+def field(msg: simplefix.FixMessage, tag: int) -> str | None:
+    """A field's value as text, or None."""
+    value = msg.get(tag)
+    return value.decode() if value is not None else None
+
+
+def group_entries(msg: simplefix.FixMessage, count_tag: int, delimiter: int) -> list[dict[int, str]]:
+    """The instances of a repeating group as dicts, split on the delimiter tag (first field of each instance)."""
+    entries: list[dict[int, str]] = []
+    inside = False
+    for tag_b, value_b in msg.pairs:
+        tag = int(tag_b)
+        if tag == count_tag:
+            inside = True
+            continue
+        if not inside:
+            continue
+        if tag == delimiter:
+            entries.append({})
+        if entries and tag not in (10,):
+            entries[-1][tag] = value_b.decode()
+    return entries
+
+
+class SessionError(RuntimeError):
+    """The venue refused or ended the session (the message says why)."""
+
+
+class FixSession:
+    """One FIX session to the venue. Not thread-safe: one owner drives it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        password: str | None = None,
+        target: str = "EXCH",
+        heartbeat: int = 30,
+        reset_seq: bool = False,
+        next_out: int = 1,
+        expected_in: int = 1,
+        auto_resend: bool = True,
+    ) -> None:
+        self.host, self.port = host, port
+        self.sender, self.target = sender, target
+        self.password = password
+        self.heartbeat = heartbeat
+        self.reset_seq = reset_seq
+        self.next_out = next_out
+        self.expected_in = expected_in
+        self.auto_resend = auto_resend
+        self.sock: socket.socket | None = None
+        self.parser = simplefix.FixParser()
+        self.logged_on = False
+        self.logout_text: str | None = None
+        self.gaps_seen = 0
+        self.resend_requested_to = 0
+        self._last_sent = time.monotonic()
+
+    # ------------------------------------------------------------------ connection
+
+    def connect(self, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.parser = simplefix.FixParser()
+
+    def logon(self, timeout: float = 5.0, extra: Fields = ()) -> simplefix.FixMessage:
+        """Connect if needed, send Logon, wait for the venue's Logon; raises SessionError if refused."""
+        if self.sock is None:
+            self.connect(timeout)
+        fields: list[tuple[int, Any]] = [(98, 0), (108, self.heartbeat)]
+        if self.reset_seq:
+            fields.append((141, "Y"))
+        if self.password is not None:
+            fields += [(553, self.sender), (554, self.password)]
+        fields += list(extra)
+        self.send("A", fields)
+        reply = self.wait_for(lambda m: field(m, 35) in ("A", "5"), timeout, admin=True)
+        if field(reply, 35) == "5":
+            raise SessionError(field(reply, 58) or "logon refused")
+        self.logged_on = True
+        return reply
+
+    def logout(self, text: str | None = None, timeout: float = 5.0) -> None:
+        """Send Logout and wait for the venue's (or the connection to close)."""
+        if self.sock is None:
+            return
+        try:
+            self.send("5", [(58, text)] if text else [])
+            self.wait_for(lambda m: field(m, 35) == "5", timeout, admin=True)
+        except (SessionError, OSError, TimeoutError):
+            pass
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+        self.logged_on = False
+
+    # ------------------------------------------------------------------ sending
+
+    def encode(self, msg_type: str, fields: Fields, seq: int | None = None, poss_dup: bool = False) -> bytes:
+        msg = simplefix.FixMessage()
+        msg.append_pair(8, "FIX.4.4", header=True)
+        msg.append_pair(35, msg_type, header=True)
+        msg.append_pair(49, self.sender, header=True)
+        msg.append_pair(56, self.target, header=True)
+        msg.append_pair(34, seq if seq is not None else self.next_out, header=True)
+        if poss_dup:
+            msg.append_pair(43, "Y", header=True)
+        msg.append_pair(52, utc_now(), header=True)
+        for tag, value in fields:
+            if value is not None:
+                msg.append_pair(tag, value)
+        return bytes(msg.encode())
+
+    def send(self, msg_type: str, fields: Fields = ()) -> int:
+        """Send one message; returns its MsgSeqNum."""
+        seq = self.next_out
+        self.send_raw(self.encode(msg_type, fields, seq))
+        self.next_out = seq + 1
+        return seq
+
+    def send_raw(self, data: bytes) -> None:
+        if self.sock is None:
+            raise SessionError("not connected")
+        self.sock.sendall(data)
+        self._last_sent = time.monotonic()
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(self, timeout: float, admin: bool = False) -> simplefix.FixMessage | None:
+        """The next message within ``timeout`` seconds, or None.
+
+        Session-level messages are handled here (TestRequest answered, SequenceReset applied, gaps trigger one
+        ResendRequest) and returned only if ``admin`` is true; a Logout always raises SessionError after being
+        answered, unless ``admin`` is true.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.parser.get_message()
+            if msg is not None:
+                if self._on_session_message(msg) or admin:
+                    if not admin and field(msg, 35) == "5":
+                        raise SessionError(field(msg, 58) or "logged out")
+                    return msg
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._keepalive()
+            if self.sock is None:
+                raise SessionError(self.logout_text or "not connected")
+            self.sock.settimeout(min(remaining, 1.0))
+            try:
+                data = self.sock.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if not data:
+                self.close()
+                raise SessionError(self.logout_text or "connection closed by venue")
+            self.parser.append_buffer(data)
+
+    def wait_for(
+        self, predicate: Callable[[simplefix.FixMessage], bool], timeout: float, admin: bool = False
+    ) -> simplefix.FixMessage:
+        """The first message satisfying ``predicate`` within ``timeout``; raises TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no matching FIX message before the deadline")
+            msg = self.receive(remaining, admin=admin)
+            if msg is not None and predicate(msg):
+                return msg
+
+    def drain(self, timeout: float = 0.2) -> list[simplefix.FixMessage]:
+        """Everything that arrives within ``timeout`` (application messages only)."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            msg = self.receive(remaining)
+            if msg is not None:
+                out.append(msg)
+        return out
+
+    def _keepalive(self) -> None:
+        if self.logged_on and time.monotonic() - self._last_sent > self.heartbeat * 0.8:
+            self.send("0")
+
+    def _on_session_message(self, msg: simplefix.FixMessage) -> bool:
+        """Apply session-level handling; True if the message is for the application."""
+        msg_type = field(msg, 35)
+        seq = int(field(msg, 34) or 0)
+        poss_dup = field(msg, 43) == "Y"
+        if msg_type == "4":  # SequenceReset (GapFill or reset)
+            new_seq = int(field(msg, 36) or seq)
+            if new_seq > self.expected_in:
+                self.expected_in = new_seq
+            return False
+        if seq > self.expected_in and not poss_dup and msg_type != "5":
+            # A gap: ask once for everything from the first missing message; resent messages (PossDupFlag=Y)
+            # are delivered as they arrive, the owner decides what to do with duplicates.
+            self.gaps_seen += 1
+            if self.auto_resend and self.resend_requested_to < seq - 1:
+                self.send("2", [(7, self.expected_in), (16, 0)])
+                self.resend_requested_to = seq - 1
+        if seq >= self.expected_in:
+            self.expected_in = seq + 1
+        if msg_type == "1":
+            self.send("0", [(112, field(msg, 112))])
+            return False
+        if msg_type == "0":
+            return False
+        if msg_type == "2":  # we persist nothing: answer with a gap fill to the venue's next expected
+            self.send_raw(self.encode("4", [(123, "Y"), (36, self.next_out)], seq=int(field(msg, 7) or 1)))
+            return False
+        if msg_type == "5":
+            self.logout_text = field(msg, 58)
+            if self.logged_on:
+                try:
+                    self.send("5")
+                except OSError:
+                    pass
+            self.logged_on = False
+            return True
+        return msg_type != "A"

@@ -1,0 +1,174 @@
+"""Venue configuration: one TOML file (see ``config/venue.toml``) and the QuickFIX settings derived from it.
+
+Relative paths in the file are resolved against the file's own directory, so a config works from any working
+directory. :func:`quickfix_settings` renders the QuickFIX acceptor settings, one ``[SESSION]`` per configured
+session, so that QuickFIX's own options never have to be kept in step with ours by hand.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from engine import Instrument, SelfTradePrevention
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "venue.toml"
+
+
+class Role(str, Enum):
+    ORDER_ENTRY = "order_entry"
+    MARKET_DATA = "market_data"
+
+
+class SlowConsumerPolicy(str, Enum):
+    LOGOUT = "logout"
+    CONFLATE = "conflate"
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    comp_id: str
+    role: Role
+    password_hash: str
+    port: int
+    accounts: tuple[str, ...] = ()
+    cancel_on_disconnect: bool = True
+
+
+@dataclass(frozen=True)
+class MarketDataConfig:
+    port: int = 9877
+    snapshot_interval: float = 5.0
+    max_depth: int = 0
+    replay_window: int = 5000
+    max_backlog: int = 2000
+    slow_consumer: SlowConsumerPolicy = SlowConsumerPolicy.LOGOUT
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    comp_id: str
+    data_dir: Path
+    dictionary: Path
+    instruments: tuple[Instrument, ...]
+    sessions: tuple[SessionConfig, ...]
+    order_entry_port: int = 9876
+    market_data: MarketDataConfig = field(default_factory=MarketDataConfig)
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.CANCEL_RESTING
+    allowed_remote_addresses: tuple[str, ...] = ()
+    message_log: bool = False
+    max_latency: int = 120
+    logon_timeout: int = 10
+    log_format: str = "console"
+    log_level: str = "info"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    source: Path | None = None
+
+    def session(self, comp_id: str) -> SessionConfig | None:
+        for s in self.sessions:
+            if s.comp_id == comp_id:
+                return s
+        return None
+
+
+def load_config(path: Path | str | None = None) -> VenueConfig:
+    """Read a venue config file (the shipped demo config if ``path`` is None)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    with path.open("rb") as f:
+        raw = tomllib.load(f)
+    return parse_config(raw, base=path.resolve().parent, source=path)
+
+
+def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) -> VenueConfig:
+    """Build a :class:`VenueConfig` from the parsed TOML tables; raises ValueError naming a bad setting."""
+    venue = raw.get("venue", {})
+    fix = raw.get("fix", {})
+    oe = raw.get("order_entry", {})
+    md = raw.get("market_data", {})
+    metrics = raw.get("metrics", {})
+    oe_port = int(oe.get("port", 9876))
+    md_cfg = MarketDataConfig(
+        port=int(md.get("port", 9877)),
+        snapshot_interval=float(md.get("snapshot_interval", 5.0)),
+        max_depth=int(md.get("max_depth", 0)),
+        replay_window=int(md.get("replay_window", 5000)),
+        max_backlog=int(md.get("max_backlog", 2000)),
+        slow_consumer=SlowConsumerPolicy(md.get("slow_consumer", "logout")),
+    )
+    instruments = tuple(Instrument.from_config(sym, spec) for sym, spec in raw.get("instruments", {}).items())
+    if not instruments:
+        raise ValueError("config: at least one [instruments.SYMBOL] table is required")
+    sessions = []
+    for comp_id, spec in raw.get("sessions", {}).items():
+        role = Role(spec.get("role", "order_entry"))
+        default_port = oe_port if role is Role.ORDER_ENTRY else md_cfg.port
+        sessions.append(
+            SessionConfig(
+                comp_id=comp_id,
+                role=role,
+                password_hash=str(spec["password_hash"]),
+                port=int(spec.get("port", default_port)),
+                accounts=tuple(spec.get("accounts", ())),
+                cancel_on_disconnect=bool(spec.get("cancel_on_disconnect", oe.get("cancel_on_disconnect", True))),
+            )
+        )
+    if not sessions:
+        raise ValueError("config: at least one [sessions.COMPID] table is required")
+    return VenueConfig(
+        comp_id=str(venue.get("comp_id", "EXCH")),
+        data_dir=(base / venue.get("data_dir", "data")).resolve(),
+        dictionary=(base / fix.get("dictionary", "../fix_specs/FIX44-venue.xml")).resolve(),
+        instruments=instruments,
+        sessions=tuple(sessions),
+        order_entry_port=oe_port,
+        market_data=md_cfg,
+        self_trade_prevention=SelfTradePrevention(venue.get("self_trade_prevention", "cancel_resting")),
+        allowed_remote_addresses=tuple(fix.get("allowed_remote_addresses", ())),
+        message_log=bool(fix.get("message_log", False)),
+        max_latency=int(fix.get("max_latency", 120)),
+        logon_timeout=int(fix.get("logon_timeout", 10)),
+        log_format=str(venue.get("log_format", "console")),
+        log_level=str(venue.get("log_level", "info")),
+        metrics_host=str(metrics.get("host", "127.0.0.1")),
+        metrics_port=int(metrics.get("port", 9464)),
+        source=source,
+    )
+
+
+def quickfix_settings(cfg: VenueConfig) -> str:
+    """The QuickFIX acceptor settings (INI text) for ``cfg``."""
+    default = {
+        "ConnectionType": "acceptor",
+        "BeginString": "FIX.4.4",
+        "SenderCompID": cfg.comp_id,
+        "NonStopSession": "Y",
+        "UseDataDictionary": "Y",
+        "DataDictionary": str(cfg.dictionary),
+        "ValidateUserDefinedFields": "Y",
+        "AllowUnknownMsgFields": "N",
+        "FileStorePath": str(cfg.data_dir / "store"),
+        "PersistMessages": "Y",
+        "ResetOnLogon": "N",
+        "ResetOnLogout": "N",
+        "ResetOnDisconnect": "N",
+        "RefreshOnLogon": "N",
+        "CheckLatency": "Y",
+        "MaxLatency": str(cfg.max_latency),
+        "LogonTimeout": str(cfg.logon_timeout),
+        "SocketReuseAddress": "Y",
+        "SocketNodelay": "Y",
+        "TimestampPrecision": "6",
+    }
+    if cfg.message_log:
+        default["FileLogPath"] = str(cfg.data_dir / "fixlog")
+    if cfg.allowed_remote_addresses:
+        default["AllowedRemoteAddresses"] = ",".join(cfg.allowed_remote_addresses)
+    lines = ["[DEFAULT]", *(f"{k}={v}" for k, v in default.items())]
+    for s in cfg.sessions:
+        lines += ["", "[SESSION]", f"TargetCompID={s.comp_id}", f"SocketAcceptPort={s.port}"]
+    return "\n".join(lines) + "\n"

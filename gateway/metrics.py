@@ -1,0 +1,135 @@
+"""Prometheus metrics of the venue, in one registry, and the HTTP endpoint that serves them.
+
+Names follow Prometheus conventions: snake_case, base units (seconds, lots are reported as instrument quantity),
+``_total`` counters, ``_seconds`` histograms, and low-cardinality labels only (message type, session CompID, role,
+symbol, reason): never ClOrdID or OrderID. The endpoint serves ``/metrics``, ``/healthz`` (the process is up) and
+``/readyz`` (200 once the acceptor listens and the engine has recovered, 503 before).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+_LATENCY_BUCKETS = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+_ENGINE_BUCKETS = (0.000002, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01)
+
+
+class Metrics:
+    """Every metric the venue exports. One instance per gateway (tests make several in one process)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.messages_received = Counter(
+            "fix_messages_received_total", "FIX messages received", ["msg_type", "session"], registry=r
+        )
+        self.messages_sent = Counter("fix_messages_sent_total", "FIX messages sent", ["msg_type", "session"], registry=r)
+        self.orders_accepted = Counter("orders_accepted_total", "New orders accepted", ["symbol"], registry=r)
+        self.orders_rejected = Counter("orders_rejected_total", "New orders rejected", ["reason"], registry=r)
+        self.executions = Counter("executions_total", "ExecutionReports by ExecType", ["exec_type"], registry=r)
+        self.cancel_rejects = Counter("cancel_rejects_total", "OrderCancelRejects by reason", ["reason"], registry=r)
+        self.trades = Counter("trades_total", "Trades", ["symbol"], registry=r)
+        self.traded_quantity = Counter("traded_quantity_total", "Traded quantity (instrument units)", ["symbol"], registry=r)
+        self.resting_orders = Gauge("resting_orders", "Orders resting in the book", ["symbol"], registry=r)
+        self.best_bid = Gauge("best_bid_price", "Best bid price (NaN if none)", ["symbol"], registry=r)
+        self.best_ask = Gauge("best_ask_price", "Best ask price (NaN if none)", ["symbol"], registry=r)
+        self.sessions_logged_on = Gauge("fix_sessions_logged_on", "FIX sessions logged on", ["role"], registry=r)
+        self.logons = Counter("fix_logons_total", "Successful logons", ["role"], registry=r)
+        self.logon_failures = Counter("fix_logon_failures_total", "Refused logons", ["reason"], registry=r)
+        self.session_rejects = Counter("fix_session_rejects_total", "Session-level Rejects (3) sent", ["session"], registry=r)
+        self.business_rejects = Counter(
+            "fix_business_rejects_total", "BusinessMessageRejects (j) sent", ["session"], registry=r
+        )
+        self.resend_requests_received = Counter(
+            "fix_resend_requests_received_total", "ResendRequests received", ["role"], registry=r
+        )
+        self.resend_requests_sent = Counter("fix_resend_requests_sent_total", "ResendRequests sent", ["role"], registry=r)
+        self.messages_replayed = Counter(
+            "fix_messages_replayed_total", "Messages resent (PossDupFlag=Y) in answer to ResendRequests", ["role"],
+            registry=r,
+        )  # fmt: skip
+        self.slow_consumers = Counter(
+            "md_slow_consumer_events_total", "Market-data sessions that fell too far behind", ["action"], registry=r
+        )
+        self.md_subscriptions = Gauge("md_subscriptions", "Active market-data subscriptions", registry=r)
+        self.md_messages = Counter("md_messages_sent_total", "Market-data messages sent", ["msg_type"], registry=r)
+        self.order_latency = Histogram(
+            "order_to_execution_report_seconds",
+            "From an order message entering the application to its first ExecutionReport handed to QuickFIX",
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.engine_latency = Histogram(
+            "engine_command_seconds", "Engine time per command", ["command"], registry=r, buckets=_ENGINE_BUCKETS
+        )
+        self.md_publish_latency = Histogram(
+            "md_publish_seconds",
+            "From the engine event to the market-data message handed to QuickFIX for every subscriber",
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.journal_commands = Counter("journal_commands_total", "Commands appended to the journal", registry=r)
+        self.journal_fsyncs = Counter("journal_fsyncs_total", "Journal fsync calls", registry=r)
+        self.rptseq_gaps = Counter(
+            "md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """A tiny HTTP server on its own thread (it only sleeps in accept/read between scrapes)."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], bool]) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/metrics"):
+                    body, status, ctype = metrics.render(), 200, CONTENT_TYPE_LATEST
+                elif self.path == "/healthz":
+                    body, status, ctype = b"ok\n", 200, "text/plain"
+                elif self.path == "/readyz":
+                    ok = outer.ready()
+                    body, status, ctype = (b"ready\n", 200, "text/plain") if ok else (b"not ready\n", 503, "text/plain")
+                else:
+                    body, status, ctype = b"not found\n", 404, "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: scrapes are not events
+                return
+
+        self.ready = ready
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="metrics-http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

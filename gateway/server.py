@@ -1,0 +1,462 @@
+"""The gateway process: one QuickFIX ``SocketAcceptor`` driven by one thread that also owns the engine.
+
+Threading model (LMAX-style single writer). The main thread calls ``acceptor.poll()`` in a loop; every QuickFIX
+callback, and so every engine command, runs on that thread, in the order the acceptor delivers messages. Timers
+(periodic market-data snapshots, deferred cancel-on-disconnect, journal flushes) run between polls on the same
+thread, so nothing needs a lock and the events of one session are never reordered. ``poll()`` never blocks, so when
+a poll finds nothing to do the loop backs off with short sleeps (at most ``IDLE_SLEEP``), which bounds the added
+latency for the first message after a quiet spell.
+
+Data flows one way: FIX in -> validate -> engine command -> events -> ExecutionReports and market-data out.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import quickfix as fix
+
+from engine import (
+    CancelReject,
+    Command,
+    Event,
+    ExecType,
+    Execution,
+    MassCancel,
+    MassCancelReport,
+    MatchingEngine,
+    NewOrder,
+    Reason,
+    Side,
+)
+from engine.events import BookUpdate, StatUpdate, TradePrint
+from gateway.application import FixApplication
+from gateway.auth import Authenticator
+from gateway.config import Role, VenueConfig, quickfix_settings
+from gateway.logs import AuditTrail, get_logger
+from gateway.metrics import Metrics, MetricsServer
+from gateway.orders import Echo, OrderTranslator
+
+IDLE_SPINS = 200  # empty polls before the loop starts sleeping
+IDLE_SLEEP = 0.0005  # longest sleep between polls when idle (seconds)
+
+ORDER_ENTRY_TYPES = frozenset("DFGHq")
+MARKET_DATA_TYPES = frozenset("V")
+_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate)
+
+
+@dataclass
+class SessionState:
+    """What the gateway knows about one configured FIX session."""
+
+    comp_id: str
+    role: Role
+    session_id: Any
+    accounts: frozenset[str]
+    cancel_on_disconnect: bool
+    logged_on: bool = False
+    received: dict[str, Any] = field(default_factory=dict)  # msg type -> metrics child (cached labels)
+    sent: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway:
+    """Owns the engine, the acceptor, the market-data service, metrics and logs; runs the single-threaded loop."""
+
+    def __init__(self, cfg: VenueConfig, metrics: Metrics | None = None) -> None:
+        self.cfg = cfg
+        self.log = get_logger("gateway")
+        self.metrics = metrics or Metrics()
+        self.engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
+        self.instruments = {i.symbol: i for i in cfg.instruments}
+        self.translator = OrderTranslator(self.instruments)
+        self.auth = Authenticator({s.comp_id: s.password_hash for s in cfg.sessions})
+        self.audit = AuditTrail(cfg.data_dir / "audit.jsonl")
+        self.sessions: dict[str, SessionState] = {}
+        self.by_owner: dict[str, SessionState] = {}
+        for s in cfg.sessions:
+            sid = fix.SessionID("FIX.4.4", cfg.comp_id, s.comp_id)
+            state = SessionState(s.comp_id, s.role, sid, frozenset(s.accounts), s.cancel_on_disconnect)
+            self.sessions[sid.toString()] = state
+            self.by_owner[s.comp_id] = state
+        from feeds.service import MarketDataService  # feeds depends on gateway helpers; import late
+
+        self.feeds = MarketDataService(self)
+        self.app = FixApplication(self)
+        self.acceptor: Any = None
+        self.ready = False
+        self.stopping = False
+        self._deferred: list[Callable[[], None]] = []
+        self._timers: list[tuple[float, float, Callable[[float], None]]] = []
+        self._oe_handlers: dict[str, Callable[[Any, SessionState], None]] = {
+            "D": self._on_new_order,
+            "F": self._on_cancel,
+            "G": self._on_replace,
+            "H": self._on_status,
+            "q": self._on_mass_cancel,
+        }
+        self.metrics_server: MetricsServer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Open the stores, start listening and serving metrics. Returns once the acceptor listens."""
+        data = self.cfg.data_dir
+        (data / "store").mkdir(parents=True, exist_ok=True)
+        _raise_fd_limit()
+        settings_path = data / "quickfix.cfg"
+        settings_path.write_text(quickfix_settings(self.cfg))
+        settings = fix.SessionSettings(str(settings_path))
+        store = fix.FileStoreFactory(settings)
+        if self.cfg.message_log:
+            (data / "fixlog").mkdir(parents=True, exist_ok=True)
+            self.acceptor = fix.SocketAcceptor(self.app, store, settings, fix.FileLogFactory(settings))
+        else:
+            self.acceptor = fix.SocketAcceptor(self.app, store, settings)
+        self.acceptor.poll()  # the first poll binds the ports
+        if self.cfg.metrics_port:  # 0 disables the endpoint
+            self.metrics_server = MetricsServer(
+                self.metrics, self.cfg.metrics_host, self.cfg.metrics_port, lambda: self.ready
+            )
+            self.metrics_server.start()
+        self.feeds.start()
+        self.ready = True
+        self.log.info(
+            "gateway_listening",
+            order_entry_port=self.cfg.order_entry_port,
+            market_data_port=self.cfg.market_data.port,
+            metrics_port=self.metrics_server.port if self.metrics_server else None,
+            sessions=len(self.sessions),
+        )
+
+    def every(self, interval: float, action: Callable[[float], None]) -> None:
+        """Run ``action(now)`` on the gateway thread every ``interval`` seconds."""
+        self._timers.append((time.monotonic() + interval, interval, action))
+
+    def run(self) -> None:
+        """The loop: poll the acceptor, run deferred work and timers, until :meth:`request_stop`."""
+        acceptor, app = self.acceptor, self.app
+        idle = 0
+        next_timer_check = 0.0
+        while not self.stopping:
+            before = app.callbacks
+            acceptor.poll()
+            if self._deferred:
+                self._run_deferred()
+            now = time.monotonic()
+            if now >= next_timer_check:
+                self._run_timers(now)
+                next_timer_check = now + 0.05
+            if app.callbacks != before:
+                idle = 0
+            else:
+                idle += 1
+                if idle > IDLE_SPINS:
+                    time.sleep(IDLE_SLEEP if idle > 4 * IDLE_SPINS else 0.00005)
+        self._shutdown()
+
+    def request_stop(self, *_: Any) -> None:
+        """Signal-safe: ask the loop to shut down gracefully."""
+        self.stopping = True
+
+    def _run_deferred(self) -> None:
+        work, self._deferred = self._deferred, []
+        for action in work:
+            try:
+                action()
+            except Exception as exc:
+                self.log.error("deferred_failed", error=repr(exc), exc_info=exc)
+
+    def _run_timers(self, now: float) -> None:
+        for i, (due, interval, action) in enumerate(self._timers):
+            if now >= due:
+                self._timers[i] = (now + interval, interval, action)
+                try:
+                    action(now)
+                except Exception as exc:
+                    self.log.error("timer_failed", error=repr(exc), exc_info=exc)
+
+    def _shutdown(self, grace: float = 5.0) -> None:
+        """Log every session out with a Text, apply cancel-on-disconnect, flush, stop."""
+        self.ready = False
+        self.log.info("gateway_stopping")
+        for state in self.sessions.values():
+            session = fix.Session.lookupSession(state.session_id)
+            if session is not None and session.isLoggedOn():
+                session.logout("venue shutting down")
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(s.logged_on for s in self.sessions.values()):
+            self.acceptor.poll()
+            self._run_deferred()
+            time.sleep(0.001)
+        self._run_deferred()
+        self.feeds.stop()
+        self.acceptor.stop(True)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        self.audit.close()
+        self.log.info("gateway_stopped")
+
+    # ------------------------------------------------------------------ QuickFIX callbacks
+
+    def on_create(self, sid: Any) -> None:
+        self.log.debug("session_created", session=sid.toString())
+
+    def on_logon(self, sid: Any) -> None:
+        state = self.sessions[sid.toString()]
+        state.logged_on = True
+        self.metrics.logons.labels(state.role.value).inc()
+        self.metrics.sessions_logged_on.labels(state.role.value).inc()
+        self.log.info("logon", session=state.comp_id, role=state.role.value)
+        if state.role is Role.MARKET_DATA:
+            self.feeds.on_logon(state)
+
+    def on_logout(self, sid: Any) -> None:
+        state = self.sessions.get(sid.toString())
+        if state is None or not state.logged_on:
+            return
+        state.logged_on = False
+        self.metrics.sessions_logged_on.labels(state.role.value).dec()
+        self.log.info("logout", session=state.comp_id, role=state.role.value)
+        if state.role is Role.MARKET_DATA:
+            self.feeds.on_logout(state)
+        elif state.cancel_on_disconnect:
+            # Not from inside the callback: the session is mid-disconnect. Next turn of the loop.
+            self._deferred.append(lambda: self._cancel_on_disconnect(state))
+
+    def from_admin(self, msg: Any, sid: Any) -> None:
+        msg_type = msg.getHeader().getField(35)
+        state = self.sessions.get(sid.toString())
+        if msg_type == "A":
+            comp_id = sid.getTargetCompID().getValue()
+            username = msg.getField(553) if msg.isSetField(553) else None
+            password = msg.getField(554) if msg.isSetField(554) else None
+            why = self.auth.check(comp_id, username, password)
+            if why is not None:
+                self.metrics.logon_failures.labels("bad_credentials").inc()
+                self.log.warning("logon_refused", session=comp_id, reason=why)
+                raise fix.RejectLogon(why)
+        elif msg_type == "0" and state is not None and state.role is Role.MARKET_DATA:
+            self.feeds.on_heartbeat(msg, state)
+        elif msg_type == "2" and state is not None:
+            self.metrics.resend_requests_received.labels(state.role.value).inc()
+            self.log.info("resend_request", session=state.comp_id, begin=msg.getField(7), end=msg.getField(16))
+        elif msg_type == "3" and state is not None:
+            self.log.warning("session_reject_received", session=state.comp_id, text=_text(msg))
+        elif msg_type == "5" and state is not None:
+            self.log.info("logout_received", session=state.comp_id, text=_text(msg))
+
+    def to_admin(self, msg: Any, sid: Any) -> None:
+        msg_type = msg.getHeader().getField(35)
+        state = self.sessions.get(sid.toString())
+        if state is None:
+            return
+        if msg_type == "3":
+            self.metrics.session_rejects.labels(state.comp_id).inc()
+            self.log.warning(
+                "session_reject_sent", session=state.comp_id, ref_seq=_get(msg, 45), reason=_get(msg, 373),
+                text=_text(msg),
+            )  # fmt: skip
+        elif msg_type == "2":
+            self.metrics.resend_requests_sent.labels(state.role.value).inc()
+        elif msg_type == "5":
+            self.log.info("logout_sent", session=state.comp_id, text=_text(msg))
+        elif msg_type == "4" and msg.isSetField(123):
+            self.metrics.messages_replayed.labels(state.role.value).inc(0)  # gap fill: nothing replayed
+
+    def to_app(self, msg: Any, sid: Any) -> None:
+        header = msg.getHeader()
+        if header.isSetField(43) and header.getField(43) == "Y":
+            state = self.sessions.get(sid.toString())
+            if state is not None:
+                if state.role is Role.MARKET_DATA:
+                    self.feeds.on_resend(msg, state)  # may raise DoNotSend (too old: gap fill instead)
+                self.metrics.messages_replayed.labels(state.role.value).inc()
+
+    def from_app(self, msg: Any, sid: Any) -> None:
+        state = self.sessions[sid.toString()]
+        msg_type = msg.getHeader().getField(35)
+        counter = state.received.get(msg_type)
+        if counter is None:
+            counter = state.received[msg_type] = self.metrics.messages_received.labels(msg_type, state.comp_id)
+        counter.inc()
+        if state.role is Role.ORDER_ENTRY:
+            handler = self._oe_handlers.get(msg_type)
+            if handler is not None:
+                return handler(msg, state)
+            if msg_type in MARKET_DATA_TYPES:
+                return self.business_reject(
+                    msg, sid, 3, "MarketDataRequest is not accepted on an order-entry session; use a market-data session"
+                )
+        else:
+            if msg_type in MARKET_DATA_TYPES:
+                return self.feeds.on_request(msg, state)
+            if msg_type in ORDER_ENTRY_TYPES:
+                return self.business_reject(
+                    msg, sid, 3, "order messages are not accepted on a market-data session; use an order-entry session"
+                )
+        raise fix.UnsupportedMessageType()
+
+    # ------------------------------------------------------------------ order entry
+
+    def apply(self, command: Command) -> list[Event]:
+        """The one entry into the engine: time it, run it, count it."""
+        t0 = time.perf_counter()
+        events = self.engine.process(command)
+        self.metrics.engine_latency.labels(type(command).__name__).observe(time.perf_counter() - t0)
+        return events
+
+    def _on_new_order(self, msg: Any, state: SessionState) -> None:
+        t0 = time.perf_counter()
+        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
+        self.dispatch(self.apply(cmd), echo)
+        self.metrics.order_latency.observe(time.perf_counter() - t0)
+
+    def _on_cancel(self, msg: Any, state: SessionState) -> None:
+        t0 = time.perf_counter()
+        self.dispatch(self.apply(self.translator.cancel(msg, state.comp_id, time.time_ns())))
+        self.metrics.order_latency.observe(time.perf_counter() - t0)
+
+    def _on_replace(self, msg: Any, state: SessionState) -> None:
+        t0 = time.perf_counter()
+        cmd = self.translator.replace(msg, state.comp_id, time.time_ns())
+        self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
+        self.metrics.order_latency.observe(time.perf_counter() - t0)
+
+    def _on_status(self, msg: Any, state: SessionState) -> None:
+        self.dispatch(self.apply(self.translator.status(msg, state.comp_id, time.time_ns())))
+
+    def _on_mass_cancel(self, msg: Any, state: SessionState) -> None:
+        cmd = self.translator.mass_cancel(msg, state.comp_id, time.time_ns())
+        request_type = msg.getField(530)
+        if isinstance(cmd, MassCancelReport):
+            self.dispatch([cmd], request_type=request_type)
+        else:
+            self.dispatch(self.apply(cmd), request_type=request_type)
+
+    def _cancel_on_disconnect(self, state: SessionState) -> None:
+        cmd = MassCancel(state.comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
+        events = self.apply(cmd)
+        cancelled = [e for e in events if not isinstance(e, MassCancelReport)]
+        self.dispatch(cancelled)
+        self.log.info("cancel_on_disconnect", session=state.comp_id, cancelled=len(cancelled) // 2)
+
+    def dispatch(self, events: list[Any], echo: Echo | None = None, request_type: str = "7") -> None:
+        """Turn one command's events into FIX messages to their owners, audit lines and market data."""
+        md: list[Any] = []
+        t = self.translator
+        for ev in events:
+            if isinstance(ev, Execution):
+                self._send_owner(ev.order.owner, "8", t.execution_report(ev, echo))
+                self._audit_execution(ev)
+            elif isinstance(ev, _MD_EVENTS):
+                md.append(ev)
+            elif isinstance(ev, CancelReject):
+                self._send_owner(ev.owner, "9", t.cancel_reject(ev))
+                self.metrics.cancel_rejects.labels(ev.reason.code).inc()
+                self.audit.record(
+                    "cancel_reject", session=ev.owner, clordid=ev.clordid, orig_clordid=ev.orig_clordid,
+                    order_id=ev.order.order_id if ev.order else None, replace=ev.is_replace, reason=ev.reason.code,
+                )  # fmt: skip
+            elif isinstance(ev, MassCancelReport):
+                self._send_owner(ev.owner, "r", t.mass_cancel_report(ev, request_type))
+                self.audit.record(
+                    "mass_cancel", session=ev.owner, clordid=ev.clordid, symbol=ev.symbol, cancelled=ev.cancelled
+                )
+        if md:
+            self.feeds.publish(md)
+
+    def _send_owner(self, owner: str, msg_type: str, msg: Any) -> None:
+        state = self.by_owner.get(owner)
+        if state is None:
+            return
+        fix.Session.sendToTarget(msg, state.session_id)
+        counter = state.sent.get(msg_type)
+        if counter is None:
+            counter = state.sent[msg_type] = self.metrics.messages_sent.labels(msg_type, state.comp_id)
+        counter.inc()
+
+    def _audit_execution(self, ex: Execution) -> None:
+        order = ex.order
+        et = ex.exec_type
+        self.metrics.executions.labels(et.name.lower()).inc()
+        if et is ExecType.NEW:
+            self.metrics.orders_accepted.labels(order.symbol).inc()
+        elif et is ExecType.REJECTED and ex.reason is not None:
+            self.metrics.orders_rejected.labels(ex.reason.code).inc()
+        elif et is ExecType.TRADE and ex.aggressor:
+            ins = self.instruments[order.symbol]
+            self.metrics.trades.labels(order.symbol).inc()
+            self.metrics.traded_quantity.labels(order.symbol).inc(float(ins.lots_to_qty(ex.last_qty)))
+        self.audit.record(
+            "order_" + et.name.lower(), exec_id=ex.seq, session=order.owner, account=order.account,
+            clordid=ex.clordid, orig_clordid=ex.orig_clordid, order_id=order.order_id, symbol=order.symbol,
+            side=order.side.name, price=ex.price, qty=ex.qty, leaves=ex.leaves, cum=ex.cum, status=ex.status.name,
+            last_qty=ex.last_qty or None, last_px=ex.last_px or None, trade_id=ex.trade_id or None,
+            reason=ex.reason.code if ex.reason else None, ts=ex.ts,
+        )  # fmt: skip
+
+    def business_reject(self, msg: Any, sid: Any, reason: int, text: str) -> None:
+        """Send BusinessMessageReject (j) referring to ``msg``."""
+        header = msg.getHeader()
+        reply = fix.Message()
+        reply.getHeader().setField(35, "j")
+        reply.setField(45, header.getField(34))
+        reply.setField(372, header.getField(35))
+        reply.setField(380, str(reason))
+        reply.setField(58, text)
+        fix.Session.sendToTarget(reply, sid)
+        state = self.sessions.get(sid.toString())
+        self.metrics.business_rejects.labels(state.comp_id if state else "?").inc()
+        self.log.warning("business_reject", session=state.comp_id if state else None, ref_type=header.getField(35), text=text)
+
+    # ------------------------------------------------------------------ views for metrics/tests
+
+    def refresh_book_gauges(self, _: float = 0.0) -> None:
+        for symbol, book in self.engine.books.items():
+            ins = self.instruments[symbol]
+            self.metrics.resting_orders.labels(symbol).set(
+                sum(lv.count for side in (book.bids, book.asks) for lv in side.values())
+            )
+            bid, ask = book.best(Side.BUY), book.best(Side.SELL)
+            self.metrics.best_bid.labels(symbol).set(float(ins.ticks_to_price(bid.price)) if bid else float("nan"))
+            self.metrics.best_ask.labels(symbol).set(float(ins.ticks_to_price(ask.price)) if ask else float("nan"))
+
+
+def _get(msg: Any, tag: int) -> str | None:
+    return msg.getField(tag) if msg.isSetField(tag) else None
+
+
+def _text(msg: Any) -> str | None:
+    return _get(msg, 58)
+
+
+def _raise_fd_limit() -> None:
+    """FileStore and FileLog keep several files open per session: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def serve(cfg: VenueConfig) -> int:
+    """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
+    gw = Gateway(cfg)
+    try:
+        gw.start()
+    except (fix.ConfigError, fix.RuntimeError) as exc:
+        gw.log.error("start_failed", error=str(exc))
+        return 2
+    # quickfix resets SIGINT on import: install handlers only now.
+    signal.signal(signal.SIGINT, gw.request_stop)
+    signal.signal(signal.SIGTERM, gw.request_stop)
+    gw.every(1.0, gw.refresh_book_gauges)
+    print(f"READY pid={os.getpid()}", flush=True)
+    gw.run()
+    return 0
+
