@@ -197,13 +197,17 @@ class FixSession:
     ) -> simplefix.FixMessage:
         """The first message satisfying ``predicate`` within ``timeout``; raises TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
+        skipped: list[str] = []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError("no matching FIX message before the deadline")
+                seen = "\n".join(skipped[-10:]) or "(nothing)"
+                raise TimeoutError(f"no matching FIX message before the deadline; last received:\n{seen}")
             msg = self.receive(remaining, admin=admin)
-            if msg is not None and predicate(msg):
-                return msg
+            if msg is not None:
+                if predicate(msg):
+                    return msg
+                skipped.append(str(msg))
 
     def drain(self, timeout: float = 0.2) -> list[simplefix.FixMessage]:
         """Everything that arrives within ``timeout`` (application messages only)."""

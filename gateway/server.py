@@ -338,7 +338,10 @@ class Gateway:
         if isinstance(cmd, MassCancelReport):
             self.dispatch([cmd], request_type=request_type)
         else:
-            self.dispatch(self.apply(cmd), request_type=request_type)
+            events = self.apply(cmd)
+            # The report answers the request; send it before the cancellations it caused.
+            events.sort(key=lambda e: not isinstance(e, MassCancelReport))
+            self.dispatch(events, request_type=request_type)
 
     def _cancel_on_disconnect(self, state: SessionState) -> None:
         cmd = MassCancel(state.comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())

@@ -1,0 +1,71 @@
+"""Fixtures: the real gateway in a subprocess on free loopback ports, and logged-on FIX clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fixclient import FixSession
+from tests.gateway_process import GatewayProcess, make_config
+
+PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
+_ids = itertools.count(1)
+
+
+def unique(prefix: str = "c") -> str:
+    """A ClOrdID / MDReqID no other test uses."""
+    return f"{prefix}{next(_ids)}"
+
+
+def start_gateway(directory: Path, **overrides: object) -> GatewayProcess:
+    directory.mkdir(parents=True, exist_ok=True)
+    config, ports = make_config(directory, dict(overrides))
+    gw = GatewayProcess(config, ports, directory / "gateway.log")
+    gw.start()
+    return gw
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """One gateway shared by the tests of a module (tests use their own ClOrdIDs)."""
+    gw = start_gateway(tmp_path_factory.mktemp("gw"))
+    yield gw
+    assert gw.stop() == 0, gw.log_text()[-3000:]
+
+
+@pytest.fixture
+def fresh_gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
+    """A gateway of the test's own, for tests that restart or kill it."""
+    gw = start_gateway(tmp_path / "gw")
+    yield gw
+    if gw.proc is not None and gw.proc.poll() is None:
+        gw.stop()
+
+
+ClientFactory = Callable[..., FixSession]
+
+
+@pytest.fixture
+def connect(gateway: GatewayProcess) -> Iterator[ClientFactory]:
+    """``connect("CLIENT1")`` -> a logged-on simplefix session (sequence numbers reset at logon)."""
+    yield from _connector(gateway)
+
+
+def _connector(gw: GatewayProcess) -> Iterator[ClientFactory]:
+    sessions: list[FixSession] = []
+
+    def factory(comp_id: str, password: str | None = None, reset: bool = True, logon: bool = True) -> FixSession:
+        port = gw.md_port if comp_id.startswith("MD") else gw.oe_port
+        session = FixSession("127.0.0.1", port, comp_id, password or PASSWORDS[comp_id], reset_seq=reset)
+        sessions.append(session)
+        if logon:
+            session.logon()
+        return session
+
+    yield factory
+    for s in sessions:
+        if s.sock is not None:
+            s.logout()

@@ -1,0 +1,158 @@
+"""Start the real gateway as a subprocess on free loopback ports, for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = ROOT / "config" / "venue.toml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """TOML for the venue config's shape: tables of scalars, and tables of tables (instruments, sessions)."""
+    lines: list[str] = []
+    for section, table in data.items():
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if scalars or not subtables:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+            lines.append("")
+        for name, sub in subtables.items():
+            lines.append(f'[{section}."{name}"]')
+            lines += [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def make_config(
+    directory: Path, overrides: dict[str, Any] | None = None, sessions: dict[str, dict[str, Any]] | None = None
+) -> tuple[Path, dict[str, int]]:
+    """The demo config with its own data dir and free ports; ``overrides`` maps 'section.key' to a value and
+    ``sessions`` adds or replaces session tables."""
+    ports = {"order_entry": free_port(), "market_data": free_port(), "metrics": free_port()}
+    data = tomllib.loads(DEMO_CONFIG.read_text())
+    values: dict[str, Any] = {
+        "venue.data_dir": str(directory / "data"),
+        "venue.log_format": "json",
+        "fix.dictionary": str(ROOT / "fix_specs" / "FIX44-venue.xml"),
+        "order_entry.port": ports["order_entry"],
+        "market_data.port": ports["market_data"],
+        "market_data.snapshot_interval": 0.0,
+        "metrics.port": ports["metrics"],
+    }
+    values.update(overrides or {})
+    for dotted, value in values.items():
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    data["sessions"].update(sessions or {})
+    path = directory / "venue.toml"
+    path.write_text(dump_toml(data))
+    return path, ports
+
+
+class GatewayProcess:
+    """The gateway in a subprocess: start, wait until ready, stop gracefully or kill -9, restart on the same data."""
+
+    def __init__(self, config: Path, ports: dict[str, int], log_path: Path) -> None:
+        self.config, self.ports, self.log_path = config, ports, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def oe_port(self) -> int:
+        return self.ports["order_entry"]
+
+    @property
+    def md_port(self) -> int:
+        return self.ports["market_data"]
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['metrics']}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
+            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.metrics_url + "/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"gateway not ready within {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text output (0.0 if absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, rest = head.partition("{")
+        if metric != name:
+            continue
+        got = ",".join(sorted(p for p in rest.rstrip("}").split(",") if p)) if rest else ""
+        if got == want:
+            return float(value)
+    return 0.0

@@ -1,0 +1,235 @@
+"""Order entry end to end: real gateway subprocess, real sockets, simplefix clients."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ClientFactory, unique
+from tests.fixtools import cancel, f, new_order, replace, wait_er, wait_msg
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_lifecycle_new_partial_fills_across_sessions_and_fill(connect: ClientFactory) -> None:
+    buyer, seller = connect("CLIENT1"), connect("CLIENT2")
+    sym = "MSFT"
+    bid = unique()
+    new_order(buyer, bid, "1", "10", "50.00", symbol=sym)
+    ack = wait_er(buyer, bid, "0")
+    assert (f(ack, 39), f(ack, 151), f(ack, 14), f(ack, 44), f(ack, 38)) == ("0", "10", "0", "50.00", "10")
+    order_id = f(ack, 37)
+    assert order_id and order_id != "NONE"
+
+    ask1 = unique()
+    new_order(seller, ask1, "2", "4", "49.00", symbol=sym)  # crosses: trades at the resting 50.00
+    taker = wait_er(seller, ask1, "F")
+    maker = wait_er(buyer, bid, "F")
+    assert (f(taker, 31), f(taker, 32), f(taker, 39), f(taker, 851)) == ("50.00", "4", "2", "2")
+    assert (f(maker, 31), f(maker, 32), f(maker, 39), f(maker, 151), f(maker, 14)) == ("50.00", "4", "1", "6", "4")
+    assert f(maker, 851) == "1" and f(maker, 880) == f(taker, 880)
+    assert f(maker, 37) == order_id and f(maker, 17) != f(ack, 17)
+
+    ask2 = unique()
+    new_order(seller, ask2, "2", "6", "50.00", symbol=sym)
+    done = wait_er(buyer, bid, "F")
+    assert (f(done, 39), f(done, 151), f(done, 14), f(done, 6)) == ("2", "0", "10", "50")
+
+
+def test_cancel_by_clordid_and_by_order_id(connect: ClientFactory) -> None:
+    s = connect("CLIENT1")
+    a, b = unique(), unique()
+    new_order(s, a, "1", "5", "10.00")
+    new_order(s, b, "1", "5", "10.01")
+    order_b = f(wait_er(s, b, "0"), 37)
+    cx = unique()
+    cancel(s, cx, a)
+    er = wait_er(s, cx, "4")
+    assert (f(er, 41), f(er, 39), f(er, 151), f(er, 58)) == (a, "4", "0", "cancelled at client request")
+    cx2 = unique()
+    cancel(s, cx2, None, order_id=order_b)
+    assert f(wait_er(s, cx2, "4"), 37) == order_b
+
+
+def test_replace_down_keeps_priority_and_price_change_loses_it(connect: ClientFactory) -> None:
+    mm, other, taker = connect("CLIENT1"), connect("CLIENT3"), connect("CLIENT2")
+    sym, px = "MSFT", "70.00"
+    first, second = unique(), unique()
+    new_order(mm, first, "2", "10", px, symbol=sym)
+    wait_er(mm, first, "0")
+    new_order(other, second, "2", "10", px, symbol=sym)
+    wait_er(other, second, "0")
+    # Quantity down at the same price: still first in the queue.
+    r1 = unique()
+    replace(mm, r1, first, "8", px, side="2", symbol=sym)
+    rep = wait_er(mm, r1, "5")
+    assert (f(rep, 41), f(rep, 38), f(rep, 151)) == (first, "8", "8")
+    hit = unique()
+    new_order(taker, hit, "1", "3", px, symbol=sym)
+    assert f(wait_er(mm, r1, "F"), 32) == "3"
+    # Price change (away and back): loses priority, so the next buy fills the other seller first.
+    r2, r3 = unique(), unique()
+    replace(mm, r2, r1, "5", "70.01", side="2", symbol=sym)
+    wait_er(mm, r2, "5")
+    replace(mm, r3, r2, "5", px, side="2", symbol=sym)
+    wait_er(mm, r3, "5")
+    hit2 = unique()
+    new_order(taker, hit2, "1", "10", px, symbol=sym)
+    assert f(wait_er(other, second, "F"), 32) == "10"
+    mass = unique()
+    mm.send("q", [(11, mass), (530, "1"), (55, sym), (60, "20260101-00:00:00")])
+    report = wait_msg(mm, "r", t11=mass)
+    assert (f(report, 531), f(report, 533)) == ("1", "1")
+
+
+def test_replace_quantity_increase_loses_priority(connect: ClientFactory) -> None:
+    mm, other, taker = connect("CLIENT4"), connect("CLIENT5"), connect("CLIENT6")
+    sym, px = "MSFT", "71.00"
+    a, b = unique(), unique()
+    new_order(mm, a, "1", "5", px, symbol=sym)
+    wait_er(mm, a, "0")
+    new_order(other, b, "1", "5", px, symbol=sym)
+    wait_er(other, b, "0")
+    up = unique()
+    replace(mm, up, a, "6", px, symbol=sym)
+    wait_er(mm, up, "5")
+    hit = unique()
+    new_order(taker, hit, "2", "5", px, symbol=sym)
+    assert f(wait_er(other, b, "F"), 39) == "2"
+
+
+def test_order_status_and_mass_cancel(connect: ClientFactory) -> None:
+    s = connect("CLIENT7")
+    ids = [unique() for _ in range(3)]
+    for i, cl in enumerate(ids):
+        new_order(s, cl, "1", "1", f"20.0{i}", symbol="AAPL")
+        wait_er(s, cl, "0")
+    s.send("H", [(11, ids[1]), (55, "AAPL"), (54, "1")])
+    status = wait_er(s, ids[1], "I")
+    assert (f(status, 39), f(status, 151), f(status, 44)) == ("0", "1", "20.01")
+    unknown = unique()
+    s.send("H", [(11, unknown), (55, "AAPL"), (54, "1")])
+    assert f(wait_er(s, unknown, "I"), 39) == "8"
+    mass = unique()
+    s.send("q", [(11, mass), (530, "7"), (60, "20260101-00:00:00")])
+    report = wait_msg(s, "r", t11=mass)
+    assert (f(report, 531), f(report, 533)) == ("7", "3")
+    cancels = [wait_msg(s, "8", t150="4") for _ in ids]
+    assert {f(m, 11) for m in cancels} == set(ids)
+    assert {f(m, 58) for m in cancels} == {"cancelled by mass cancel"}
+
+
+def test_ioc_fok_market_and_post_only(connect: ClientFactory) -> None:
+    maker, taker = connect("CLIENT8"), connect("CLIENT9")
+    sym = "BTC-USD"
+    rest = unique()
+    new_order(maker, rest, "2", "0.5", "30000.00", symbol=sym)
+    wait_er(maker, rest, "0")
+    fok = unique()
+    new_order(taker, fok, "1", "0.6", "30000.00", symbol=sym, tif="4")
+    assert f(wait_er(taker, fok, "C"), 14) == "0.0000"  # not enough: nothing traded
+    ioc = unique()
+    new_order(taker, ioc, "1", "0.2", "30000.00", symbol=sym, tif="3")
+    assert f(wait_er(taker, ioc, "F"), 32) == "0.2000"
+    mkt = unique()
+    new_order(taker, mkt, "1", "0.4", None, symbol=sym, tif="3")
+    wait_er(taker, mkt, "F")
+    expired = wait_er(taker, mkt, "C")
+    assert (f(expired, 14), f(expired, 39)) == ("0.3000", "C")
+    post = unique()
+    new_order(maker, post, "2", "1", "29999.00", symbol=sym, extra=[(18, "6")])
+    wait_er(maker, post, "0")
+    cross = unique()
+    new_order(taker, cross, "1", "1", "29999.00", symbol=sym, extra=[(18, "6")])
+    rej = wait_er(taker, cross, "8")
+    assert (f(rej, 103), f(rej, 58)) == ("99", "post-only order would take liquidity")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason", "text"),
+    [
+        ({"symbol": "NOPE"}, "1", "unknown symbol"),
+        ({"qty": "0"}, "13", "order quantity must be positive"),
+        ({"qty": "-5"}, "13", "order quantity must be positive"),
+        ({"symbol": "BTC-USD", "qty": "0.00005"}, "13", "order quantity is not a multiple of the lot size"),
+        ({"price": "100.001"}, "18", "price is not a multiple of the tick size"),
+        ({"price": "200000.00"}, "16", "price outside the instrument's price band"),
+        ({"qty": "100001"}, "13", "order quantity above the maximum order size"),
+        ({"price": None, "ord_type": "2"}, "99", "limit order requires a price"),
+        ({"ord_type": "3"}, "11", "unsupported order type"),
+        ({"tif": "6"}, "11", "unsupported time in force"),
+        ({"account": "ACC2"}, "15", "unknown account or account not permitted for this session"),
+    ],
+)
+def test_new_order_rejects(connect: ClientFactory, kwargs: dict[str, str | None], reason: str, text: str) -> None:
+    s = connect("CLIENT1")
+    cl = unique()
+    new_order(s, cl, **kwargs)  # type: ignore[arg-type]
+    rej = wait_er(s, cl, "8")
+    assert (f(rej, 39), f(rej, 103), f(rej, 58), f(rej, 37)) == ("8", reason, text, "NONE")
+
+
+def test_duplicate_clordid_rejected(connect: ClientFactory) -> None:
+    s = connect("CLIENT2")
+    cl = unique()
+    new_order(s, cl, "1", "1", "1.00")
+    wait_er(s, cl, "0")
+    new_order(s, cl, "1", "1", "1.00")
+    rej = wait_er(s, cl, "8")
+    assert (f(rej, 103), f(rej, 58)) == ("6", "duplicate ClOrdID")
+
+
+def test_cancel_and_replace_rejects(connect: ClientFactory) -> None:
+    me, other = connect("CLIENT3"), connect("CLIENT4")
+    cx = unique()
+    cancel(me, cx, "never-sent")
+    rej = wait_msg(me, "9", t11=cx)
+    assert (f(rej, 102), f(rej, 434), f(rej, 58), f(rej, 37)) == ("1", "1", "unknown order", "NONE")
+    theirs = unique()
+    new_order(other, theirs, "1", "1", "2.00")
+    their_id = f(wait_er(other, theirs, "0"), 37)
+    cx2 = unique()
+    cancel(me, cx2, None, order_id=their_id)
+    assert f(wait_msg(me, "9", t11=cx2), 102) == "1"
+    mine = unique()
+    new_order(me, mine, "2", "1", "2.00")  # fills against the other session's bid
+    wait_er(me, mine, "F")
+    rp = unique()
+    replace(me, rp, mine, "2", "2.00", side="2")
+    done = wait_msg(me, "9", t11=rp)
+    assert (f(done, 102), f(done, 434), f(done, 39)) == ("0", "2", "2")
+    live = unique()
+    new_order(me, live, "1", "5", "1.50")
+    wait_er(me, live, "0")
+    below = unique()
+    replace(me, below, live, "5", "1.505")
+    assert f(wait_msg(me, "9", t11=below), 58) == "price is not a multiple of the tick size"
+
+
+def test_wrong_kind_of_message_gets_business_reject(connect: ClientFactory) -> None:
+    oe, md = connect("CLIENT5"), connect("MD1")
+    oe.send("V", [(262, unique()), (263, "1"), (264, "0"), (267, 1), (269, "0"), (146, 1), (55, "AAPL")])
+    j = wait_msg(oe, "j")
+    assert (f(j, 372), f(j, 380)) == ("V", "3")
+    new_order(md, unique())
+    j2 = wait_msg(md, "j")
+    assert (f(j2, 372), f(j2, 380)) == ("D", "3")
+
+
+def test_malformed_message_gets_session_reject(connect: ClientFactory) -> None:
+    s = connect("CLIENT6")
+    s.send("D", [(1, "ACC6"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "2"), (44, "1.00"), (60, "20260101-00:00:00")])
+    rej = wait_msg(s, "3")
+    assert (f(rej, 371), f(rej, 373)) == ("11", "1")  # ClOrdID missing: required tag missing
+    s.send("D", [(11, unique()), (1, "ACC6"), (55, "AAPL"), (54, "1"), (38, "ten"), (40, "2"), (44, "1"), (60, "x")])
+    assert f(wait_msg(s, "3"), 373) in ("5", "6")  # value incorrect / incorrect data format
+
+
+@pytest.mark.parametrize(("password", "text"), [("wrong", "invalid username or password"), ("", "required")])
+def test_wrong_or_missing_password_is_logged_out_with_text(connect: ClientFactory, password: str, text: str) -> None:
+    from fixclient import SessionError
+
+    s = connect("CLIENT7", password=password or "x", logon=False)
+    if not password:
+        s.password = None
+    with pytest.raises(SessionError, match=text):
+        s.logon()
