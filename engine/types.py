@@ -71,8 +71,9 @@ class Reason(Enum):
     """Every reject and cancel reason the venue gives, with its FIX code and the Text sent to the client.
 
     ``fix_code`` is OrdRejReason (103) for order rejects, CxlRejReason (102) for cancel/replace rejects; for
-    cancels and expiries it is unused (the Text says why). Codes 16 and 18 are borrowed from FIX 5.0 and declared
-    in the venue dictionary.
+    cancels and expiries it is unused (the Text says why). Only values the stock FIX 4.4 dictionary defines are
+    used, so that every order-entry message validates in any client engine; where FIX 4.4 has no specific code
+    the value is 99 (other) and the Text is specific.
     """
 
     # New-order rejects (OrdRejReason)
@@ -85,8 +86,8 @@ class Reason(Enum):
     QUANTITY_ABOVE_MAX = ("quantity_above_max", 13, "order quantity above the maximum order size")
     MISSING_PRICE = ("missing_price", 99, "limit order requires a price")
     INVALID_PRICE = ("invalid_price", 99, "price must be positive")
-    PRICE_OFF_TICK = ("price_off_tick", 18, "price is not a multiple of the tick size")
-    PRICE_OUTSIDE_BAND = ("price_outside_band", 16, "price outside the instrument's price band")
+    PRICE_OFF_TICK = ("price_off_tick", 99, "price is not a multiple of the tick size")
+    PRICE_OUTSIDE_BAND = ("price_outside_band", 99, "price outside the instrument's price band")
     PRICE_ON_MARKET = ("price_on_market", 11, "market order must not carry a price")
     UNSUPPORTED_ORDER_TYPE = ("unsupported_order_type", 11, "unsupported order type")
     UNSUPPORTED_TIME_IN_FORCE = ("unsupported_time_in_force", 11, "unsupported time in force")

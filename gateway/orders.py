@@ -39,7 +39,7 @@ LAST_PX, LAST_QTY, MSG_TYPE, ORDER_ID, ORDER_QTY, ORD_STATUS, ORD_TYPE = 31, 32,
 ORIG_CL_ORD_ID, PRICE, SIDE, SYMBOL, TEXT, TIME_IN_FORCE, TRANSACT_TIME = 41, 44, 54, 55, 58, 59, 60
 ORD_REJ_REASON, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, EXEC_TYPE, LEAVES_QTY = 103, 102, 434, 150, 151
 MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_RESPONSE, MASS_CANCEL_REJECT_REASON, TOTAL_AFFECTED_ORDERS = 530, 531, 532, 533
-LAST_LIQUIDITY_IND, TRD_MATCH_ID = 851, 880
+LAST_LIQUIDITY_IND, SECONDARY_EXEC_ID = 851, 527  # the trade id goes in SecondaryExecID
 
 POST_ONLY = "6"  # ExecInst: participate, don't initiate
 _CXL_REJ_CODES = {0, 1, 2, 3, 6}  # CxlRejReason values FIX 4.4 defines; anything else is 99 (other)
@@ -210,7 +210,7 @@ class OrderTranslator:
             assert ins is not None
             msg.setField(LAST_QTY, str(ins.lots_to_qty(ex.last_qty)))
             msg.setField(LAST_PX, str(ins.ticks_to_price(ex.last_px)))
-            msg.setField(TRD_MATCH_ID, str(ex.trade_id))
+            msg.setField(SECONDARY_EXEC_ID, str(ex.trade_id))
             msg.setField(LAST_LIQUIDITY_IND, "2" if ex.aggressor else "1")
         if ex.reason is not None:
             if ex.exec_type is ExecType.REJECTED or not order.order_id:
