@@ -21,7 +21,7 @@ class LevelView(NamedTuple):
 
     price: int
     qty: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose: it is the FIX NumberOfOrders
 
 
 class BBO(NamedTuple):

@@ -395,7 +395,8 @@ class MatchingEngine:
             order, reason = None, Reason.DUPLICATE_CLORDID_CXL
         if order is None:
             known = self._lookup(cmd.owner, cmd.orig_clordid, cmd.order_id)[0]
-            events.append(CancelReject(self._seq(), cmd.owner, cmd.clordid, cmd.orig_clordid, known, False, reason, cmd.ts))
+            reject = CancelReject(self._seq(), cmd.owner, cmd.clordid, cmd.orig_clordid, known, False, reason, cmd.ts)
+            events.append(reject)
             return
         book = self.books[order.symbol]
         orig = order.clordid

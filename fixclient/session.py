@@ -8,6 +8,7 @@ owner calls :meth:`FixSession.receive` (or :meth:`FixSession.wait_for`) with a d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import time
@@ -253,10 +254,8 @@ class FixSession:
         if msg_type == "5":
             self.logout_text = field(msg, 58)
             if self.logged_on:
-                try:
+                with contextlib.suppress(OSError):
                     self.send("5")
-                except OSError:
-                    pass
             self.logged_on = False
             return True
         return msg_type != "A"

@@ -50,6 +50,12 @@ class MarketDataConfig:
 
 
 @dataclass(frozen=True)
+class JournalConfig:
+    durability: str = "group"  # off | write | group | fsync (see gateway.journal)
+    snapshot_every: int = 100_000  # commands between engine snapshots (0 = only at shutdown)
+
+
+@dataclass(frozen=True)
 class VenueConfig:
     comp_id: str
     data_dir: Path
@@ -58,6 +64,7 @@ class VenueConfig:
     sessions: tuple[SessionConfig, ...]
     order_entry_port: int = 9876
     market_data: MarketDataConfig = field(default_factory=MarketDataConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
     self_trade_prevention: SelfTradePrevention = SelfTradePrevention.CANCEL_RESTING
     allowed_remote_addresses: tuple[str, ...] = ()
     message_log: bool = False
@@ -91,6 +98,10 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     oe = raw.get("order_entry", {})
     md = raw.get("market_data", {})
     metrics = raw.get("metrics", {})
+    journal = raw.get("journal", {})
+    durability = str(journal.get("durability", "group"))
+    if durability not in ("off", "write", "group", "fsync"):
+        raise ValueError(f"config: journal.durability must be off, write, group or fsync, not {durability!r}")
     oe_port = int(oe.get("port", 9876))
     md_cfg = MarketDataConfig(
         port=int(md.get("port", 9877)),
@@ -127,6 +138,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         sessions=tuple(sessions),
         order_entry_port=oe_port,
         market_data=md_cfg,
+        journal=JournalConfig(durability, int(journal.get("snapshot_every", 100_000))),
         self_trade_prevention=SelfTradePrevention(venue.get("self_trade_prevention", "cancel_resting")),
         allowed_remote_addresses=tuple(fix.get("allowed_remote_addresses", ())),
         message_log=bool(fix.get("message_log", False)),

@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
 _SECRET_KEYS = ("password", "Password", "554")
 
 
-def drop_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: a last line of defence against logging a credential."""
     for key in _SECRET_KEYS:
         event.pop(key, None)
     return event
 
 
-def configure_logging(fmt: str = "console", level: str = "info", stream: IO[str] | None = None) -> None:
+def configure_logging(fmt: str = "console", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure the operational log: ``fmt`` is ``console`` or ``json``."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
@@ -58,7 +59,7 @@ class AuditTrail:
     """Append-only JSON-lines file of order events; each line is one complete event."""
 
     def __init__(self, path: Path | None) -> None:
-        self._file: IO[str] | None = None
+        self._file: TextIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", buffering=1 << 16)
@@ -80,7 +81,7 @@ class AuditTrail:
             self._file = None
 
 
-def open_null() -> IO[str]:
+def open_null() -> TextIO:
     import os
 
-    return open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    return open(os.devnull, "w")

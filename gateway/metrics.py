@@ -40,27 +40,35 @@ class Metrics:
         self.messages_received = Counter(
             "fix_messages_received_total", "FIX messages received", ["msg_type", "session"], registry=r
         )
-        self.messages_sent = Counter("fix_messages_sent_total", "FIX messages sent", ["msg_type", "session"], registry=r)
+        self.messages_sent = Counter(
+            "fix_messages_sent_total", "FIX messages sent", ["msg_type", "session"], registry=r
+        )
         self.orders_accepted = Counter("orders_accepted_total", "New orders accepted", ["symbol"], registry=r)
         self.orders_rejected = Counter("orders_rejected_total", "New orders rejected", ["reason"], registry=r)
         self.executions = Counter("executions_total", "ExecutionReports by ExecType", ["exec_type"], registry=r)
         self.cancel_rejects = Counter("cancel_rejects_total", "OrderCancelRejects by reason", ["reason"], registry=r)
         self.trades = Counter("trades_total", "Trades", ["symbol"], registry=r)
-        self.traded_quantity = Counter("traded_quantity_total", "Traded quantity (instrument units)", ["symbol"], registry=r)
+        self.traded_quantity = Counter(
+            "traded_quantity_total", "Traded quantity (instrument units)", ["symbol"], registry=r
+        )
         self.resting_orders = Gauge("resting_orders", "Orders resting in the book", ["symbol"], registry=r)
         self.best_bid = Gauge("best_bid_price", "Best bid price (NaN if none)", ["symbol"], registry=r)
         self.best_ask = Gauge("best_ask_price", "Best ask price (NaN if none)", ["symbol"], registry=r)
         self.sessions_logged_on = Gauge("fix_sessions_logged_on", "FIX sessions logged on", ["role"], registry=r)
         self.logons = Counter("fix_logons_total", "Successful logons", ["role"], registry=r)
         self.logon_failures = Counter("fix_logon_failures_total", "Refused logons", ["reason"], registry=r)
-        self.session_rejects = Counter("fix_session_rejects_total", "Session-level Rejects (3) sent", ["session"], registry=r)
+        self.session_rejects = Counter(
+            "fix_session_rejects_total", "Session-level Rejects (3) sent", ["session"], registry=r
+        )
         self.business_rejects = Counter(
             "fix_business_rejects_total", "BusinessMessageRejects (j) sent", ["session"], registry=r
         )
         self.resend_requests_received = Counter(
             "fix_resend_requests_received_total", "ResendRequests received", ["role"], registry=r
         )
-        self.resend_requests_sent = Counter("fix_resend_requests_sent_total", "ResendRequests sent", ["role"], registry=r)
+        self.resend_requests_sent = Counter(
+            "fix_resend_requests_sent_total", "ResendRequests sent", ["role"], registry=r
+        )
         self.messages_replayed = Counter(
             "fix_messages_replayed_total", "Messages resent (PossDupFlag=Y) in answer to ResendRequests", ["role"],
             registry=r,

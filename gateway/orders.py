@@ -18,8 +18,8 @@ from engine import (
     CancelOrder,
     CancelReject,
     Command,
-    Execution,
     ExecType,
+    Execution,
     Instrument,
     MassCancel,
     MassCancelReport,
@@ -133,7 +133,9 @@ class OrderTranslator:
         return lots, ticks, None
 
     def cancel(self, msg: fix.Message, owner: str, ts: int) -> CancelOrder:
-        return CancelOrder(owner, msg.getField(CL_ORD_ID), _opt(msg, ORIG_CL_ORD_ID), _order_id(_opt(msg, ORDER_ID)), ts)
+        return CancelOrder(
+            owner, msg.getField(CL_ORD_ID), _opt(msg, ORIG_CL_ORD_ID), _order_id(_opt(msg, ORDER_ID)), ts
+        )
 
     def replace(self, msg: fix.Message, owner: str, ts: int) -> ReplaceOrder | CancelReject:
         """The replace command, or the reject to send straight back if price/qty are off the grid."""
@@ -243,7 +245,9 @@ class OrderTranslator:
         if rep.cancelled < 0:
             msg.setField(MASS_CANCEL_RESPONSE, "0")
             msg.setField(MASS_CANCEL_REJECT_REASON, "1" if rep.reason is Reason.UNKNOWN_SYMBOL else "0")
-            msg.setField(TEXT, "unknown symbol" if rep.reason is Reason.UNKNOWN_SYMBOL else "unsupported MassCancelRequestType")
+            msg.setField(
+                TEXT, "unknown symbol" if rep.reason is Reason.UNKNOWN_SYMBOL else "unsupported MassCancelRequestType"
+            )
         else:
             msg.setField(MASS_CANCEL_RESPONSE, request_type)
             msg.setField(TOTAL_AFFECTED_ORDERS, str(rep.cancelled))

@@ -32,7 +32,6 @@ from engine import (
     MassCancel,
     MassCancelReport,
     MatchingEngine,
-    NewOrder,
     Reason,
     Side,
 )
@@ -40,6 +39,7 @@ from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.application import FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
+from gateway.journal import Durability, Journal, fork_snapshot, recover, write_snapshot
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.orders import Echo, OrderTranslator
@@ -102,6 +102,15 @@ class Gateway:
             "q": self._on_mass_cancel,
         }
         self.metrics_server: MetricsServer | None = None
+        self.journal: Journal | None = None
+        self.durability = Durability(cfg.journal.durability)
+        self.group_commit = self.durability is Durability.GROUP
+        self._outbox: list[tuple[Any, SessionState, str]] = []  # held replies (group commit)
+        self._md_outbox: list[list[Any]] = []
+        self._outbox_t0: list[float] = []
+        self._after_flush: list[Callable[[], None]] = []
+        self._snapshot_pid = 0
+        self._last_snapshot_at = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,6 +118,8 @@ class Gateway:
         """Open the stores, start listening and serving metrics. Returns once the acceptor listens."""
         data = self.cfg.data_dir
         (data / "store").mkdir(parents=True, exist_ok=True)
+        if self.durability is not Durability.OFF:
+            self._recover()
         _raise_fd_limit()
         settings_path = data / "quickfix.cfg"
         settings_path.write_text(quickfix_settings(self.cfg))
@@ -135,6 +146,35 @@ class Gateway:
             sessions=len(self.sessions),
         )
 
+    @property
+    def journal_path(self) -> Path:
+        return self.cfg.data_dir / "journal" / "commands.journal"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.cfg.data_dir / "journal" / "snapshots"
+
+    def _recover(self) -> None:
+        """Rebuild the engine from snapshot + journal (cutting a bad tail), then open the journal for append."""
+        t0 = time.perf_counter()
+        engine, report = recover(
+            self.journal_path, self.snapshot_dir, self.cfg.instruments, self.cfg.self_trade_prevention
+        )
+        self.engine = engine
+        self._last_snapshot_at = engine.commands_processed
+        if report.error:
+            self.log.error(
+                "journal_tail_cut", error=report.error, cut_bytes=report.cut_bytes, kept_bytes=report.journal_end
+            )
+        for note in report.notes:
+            self.log.warning("journal_note", note=note)
+        self.log.info(
+            "recovered", snapshot=report.snapshot.name if report.snapshot else None, replayed=report.replayed,
+            commands=engine.commands_processed, resting=sum(1 for o in engine.orders.values() if o.level is not None),
+            seconds=round(time.perf_counter() - t0, 3),
+        )  # fmt: skip
+        self.journal = Journal(self.journal_path, self.durability)
+
     def every(self, interval: float, action: Callable[[float], None]) -> None:
         """Run ``action(now)`` on the gateway thread every ``interval`` seconds."""
         self._timers.append((time.monotonic() + interval, interval, action))
@@ -149,6 +189,10 @@ class Gateway:
             acceptor.poll()
             if self._deferred:
                 self._run_deferred()
+            if self._outbox or self._md_outbox or self._after_flush:
+                self._flush()
+            if self._snapshot_due():
+                self._snapshot()
             now = time.monotonic()
             if now >= next_timer_check:
                 self._run_timers(now)
@@ -196,8 +240,14 @@ class Gateway:
             self._run_deferred()
             time.sleep(0.001)
         self._run_deferred()
+        self._flush()
         self.feeds.stop()
         self.acceptor.stop(True)
+        if self.journal is not None:
+            offset = self.journal.offset
+            self.journal.close()
+            self._reap_snapshot(block=True)
+            write_snapshot(self.engine, self.snapshot_dir, offset)  # makes the next start fast
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.audit.close()
@@ -292,10 +342,18 @@ class Gateway:
                 return handler(msg, state)
             if msg_type in MARKET_DATA_TYPES:
                 return self.business_reject(
-                    msg, sid, 3, "MarketDataRequest is not accepted on an order-entry session; use a market-data session"
+                    msg,
+                    sid,
+                    3,
+                    "MarketDataRequest is not accepted on an order-entry session; use a market-data session",
                 )
         else:
             if msg_type in MARKET_DATA_TYPES:
+                if self.journal is not None and self.journal.unsynced:
+                    # A snapshot must not show commands that are not durable yet: answer after the commit.
+                    copy = fix.Message(msg)
+                    self._after_flush.append(lambda: self.feeds.on_request(copy, state))
+                    return None
                 return self.feeds.on_request(msg, state)
             if msg_type in ORDER_ENTRY_TYPES:
                 return self.business_reject(
@@ -307,27 +365,80 @@ class Gateway:
 
     def apply(self, command: Command) -> list[Event]:
         """The one entry into the engine: time it, run it, count it."""
+        if self.journal is not None:
+            self.journal.append(command)
         t0 = time.perf_counter()
         events = self.engine.process(command)
         self.metrics.engine_latency.labels(type(command).__name__).observe(time.perf_counter() - t0)
         return events
 
+    def _flush(self) -> None:
+        """Group commit: make this turn's commands durable, then release the replies they caused."""
+        if self.journal is not None and self.journal.commit():
+            self.metrics.journal_fsyncs.inc()
+        outbox, self._outbox = self._outbox, []
+        for msg, state, msg_type in outbox:
+            self._send_now(msg, state, msg_type)
+        now = time.perf_counter()
+        for t0 in self._outbox_t0:
+            self.metrics.order_latency.observe(now - t0)
+        self._outbox_t0.clear()
+        md, self._md_outbox = self._md_outbox, []
+        for events in md:
+            self.feeds.publish(events)
+        after, self._after_flush = self._after_flush, []
+        for action in after:
+            action()
+
+    def _snapshot_due(self) -> bool:
+        every = self.cfg.journal.snapshot_every
+        done = self.engine.commands_processed - self._last_snapshot_at
+        return self.journal is not None and every > 0 and done >= every
+
+    def _snapshot(self) -> None:
+        """Fork a child that writes the engine state; at most one at a time."""
+        assert self.journal is not None
+        if not self._reap_snapshot(block=False):
+            return
+        self.journal.commit()
+        self._last_snapshot_at = self.engine.commands_processed
+        self._snapshot_pid = fork_snapshot(self.engine, self.snapshot_dir, self.journal.offset)
+        self.log.info("snapshot_started", commands=self.engine.commands_processed, offset=self.journal.offset)
+
+    def _reap_snapshot(self, block: bool) -> bool:
+        """True if no snapshot child is running (any finished one is collected)."""
+        if not self._snapshot_pid:
+            return True
+        pid, status = os.waitpid(self._snapshot_pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return False
+        self._snapshot_pid = 0
+        if status != 0:
+            self.log.error("snapshot_failed", status=status)
+        return True
+
+    def _observe_order_latency(self, t0: float) -> None:
+        if self.group_commit:
+            self._outbox_t0.append(t0)  # observed when the held replies are released
+        else:
+            self.metrics.order_latency.observe(time.perf_counter() - t0)
+
     def _on_new_order(self, msg: Any, state: SessionState) -> None:
         t0 = time.perf_counter()
         cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
         self.dispatch(self.apply(cmd), echo)
-        self.metrics.order_latency.observe(time.perf_counter() - t0)
+        self._observe_order_latency(t0)
 
     def _on_cancel(self, msg: Any, state: SessionState) -> None:
         t0 = time.perf_counter()
         self.dispatch(self.apply(self.translator.cancel(msg, state.comp_id, time.time_ns())))
-        self.metrics.order_latency.observe(time.perf_counter() - t0)
+        self._observe_order_latency(t0)
 
     def _on_replace(self, msg: Any, state: SessionState) -> None:
         t0 = time.perf_counter()
         cmd = self.translator.replace(msg, state.comp_id, time.time_ns())
         self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
-        self.metrics.order_latency.observe(time.perf_counter() - t0)
+        self._observe_order_latency(t0)
 
     def _on_status(self, msg: Any, state: SessionState) -> None:
         self.dispatch(self.apply(self.translator.status(msg, state.comp_id, time.time_ns())))
@@ -373,12 +484,21 @@ class Gateway:
                     "mass_cancel", session=ev.owner, clordid=ev.clordid, symbol=ev.symbol, cancelled=ev.cancelled
                 )
         if md:
-            self.feeds.publish(md)
+            if self.group_commit:
+                self._md_outbox.append(md)
+            else:
+                self.feeds.publish(md)
 
     def _send_owner(self, owner: str, msg_type: str, msg: Any) -> None:
         state = self.by_owner.get(owner)
         if state is None:
             return
+        if self.group_commit:
+            self._outbox.append((msg, state, msg_type))
+        else:
+            self._send_now(msg, state, msg_type)
+
+    def _send_now(self, msg: Any, state: SessionState, msg_type: str) -> None:
         fix.Session.sendToTarget(msg, state.session_id)
         counter = state.sent.get(msg_type)
         if counter is None:
@@ -414,10 +534,17 @@ class Gateway:
         reply.setField(372, header.getField(35))
         reply.setField(380, str(reason))
         reply.setField(58, text)
-        fix.Session.sendToTarget(reply, sid)
         state = self.sessions.get(sid.toString())
+        if state is None:
+            fix.Session.sendToTarget(reply, sid)
+        elif self.group_commit:
+            self._outbox.append((reply, state, "j"))  # keep replies in the order their requests came
+        else:
+            self._send_now(reply, state, "j")
         self.metrics.business_rejects.labels(state.comp_id if state else "?").inc()
-        self.log.warning("business_reject", session=state.comp_id if state else None, ref_type=header.getField(35), text=text)
+        self.log.warning(
+            "business_reject", session=state.comp_id if state else None, ref_type=header.getField(35), text=text
+        )
 
     # ------------------------------------------------------------------ views for metrics/tests
 
@@ -462,4 +589,3 @@ def serve(cfg: VenueConfig) -> int:
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()
     return 0
-
