@@ -480,7 +480,10 @@ class MatchingEngine:
             unknown.status = OrdStatus.REJECTED
             events.append(self._execution(ExecType.ORDER_STATUS, unknown, cmd.ts, None, reason))
             return
-        events.append(self._execution(ExecType.ORDER_STATUS, order, cmd.ts))
+        status = self._execution(ExecType.ORDER_STATUS, order, cmd.ts)
+        if cmd.clordid is not None:
+            status.clordid = cmd.clordid  # answer in the terms of the question (it may name an earlier ClOrdID)
+        events.append(status)
 
     def _expire_day(self, cmd: ExpireDayOrders, events: list[Event]) -> None:
         for book in self.books.values():

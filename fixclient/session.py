@@ -18,6 +18,7 @@ from typing import Any
 import simplefix
 
 SOH = b"\x01"
+_ADMIN_TYPES = frozenset("012345A")
 Fields = Iterable[tuple[int, Any]]
 
 
@@ -84,6 +85,8 @@ class FixSession:
         self.logout_text: str | None = None
         self.gaps_seen = 0
         self.resend_requested_to = 0
+        self.connection_first_seq = next_out
+        self._sent_app: dict[int, tuple[str, list[tuple[int, Any]]]] = {}  # this connection's app messages
         self._last_sent = time.monotonic()
 
     # ------------------------------------------------------------------ connection
@@ -97,6 +100,8 @@ class FixSession:
         """Connect if needed, send Logon, wait for the venue's Logon; raises SessionError if refused."""
         if self.sock is None:
             self.connect(timeout)
+        self.connection_first_seq = 1 if self.reset_seq else self.next_out
+        self._sent_app.clear()
         fields: list[tuple[int, Any]] = [(98, 0), (108, self.heartbeat)]
         if self.reset_seq:
             fields.append((141, "Y"))
@@ -149,9 +154,33 @@ class FixSession:
     def send(self, msg_type: str, fields: Fields = ()) -> int:
         """Send one message; returns its MsgSeqNum."""
         seq = self.next_out
+        fields = list(fields)
         self.send_raw(self.encode(msg_type, fields, seq))
+        if msg_type not in _ADMIN_TYPES:
+            self._sent_app[seq] = (msg_type, fields)
         self.next_out = seq + 1
         return seq
+
+    def _answer_resend(self, begin: int, end: int) -> None:
+        """Resend this connection's application messages in the range (PossDupFlag=Y); gap-fill the rest.
+
+        Messages of earlier connections are not kept: they are skipped with a GapFill, as a client without a
+        persistent store does.
+        """
+        last = self.next_out - 1 if end == 0 or end >= self.next_out else end
+        gap_start: int | None = None
+        for seq in range(begin, last + 1):
+            stored = self._sent_app.get(seq)
+            if stored is None:
+                gap_start = seq if gap_start is None else gap_start
+                continue
+            if gap_start is not None:
+                self.send_raw(self.encode("4", [(123, "Y"), (36, seq)], seq=gap_start, poss_dup=True))
+                gap_start = None
+            msg_type, fields = stored
+            self.send_raw(self.encode(msg_type, [(122, utc_now()), *fields], seq=seq, poss_dup=True))
+        if gap_start is not None:
+            self.send_raw(self.encode("4", [(123, "Y"), (36, last + 1)], seq=gap_start, poss_dup=True))
 
     def send_raw(self, data: bytes) -> None:
         if self.sock is None:
@@ -188,6 +217,9 @@ class FixSession:
                 data = self.sock.recv(1 << 16)
             except TimeoutError:
                 continue
+            except OSError as exc:  # reset by the peer, or closed under us
+                self.close()
+                raise SessionError(self.logout_text or f"connection lost: {exc}") from exc
             if not data:
                 self.close()
                 raise SessionError(self.logout_text or "connection closed by venue")
@@ -248,8 +280,8 @@ class FixSession:
             return False
         if msg_type == "0":
             return False
-        if msg_type == "2":  # we persist nothing: answer with a gap fill to the venue's next expected
-            self.send_raw(self.encode("4", [(123, "Y"), (36, self.next_out)], seq=int(field(msg, 7) or 1)))
+        if msg_type == "2":
+            self._answer_resend(int(field(msg, 7) or 1), int(field(msg, 16) or 0))
             return False
         if msg_type == "5":
             self.logout_text = field(msg, 58)

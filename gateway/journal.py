@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from engine import Command, Instrument, MatchingEngine, SelfTradePrevention
+from engine import Command, Execution, Instrument, MatchingEngine, SelfTradePrevention
 from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
 
@@ -181,6 +182,23 @@ def snapshots(directory: Path) -> list[tuple[int, Path]]:
 
 # ---------------------------------------------------------------------------- recovery
 
+_EXEC_ID = re.compile(rb"\x0135=8\x01.*?\x0117=(\d+)\x01")
+
+
+def last_exec_id(store_body: Path, tail: int = 4 << 20) -> int:
+    """The highest ExecID (17) among the ExecutionReports in a QuickFIX FileStore body file (0 if none)."""
+    if not store_body.exists():
+        return 0
+    with store_body.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        for start in (max(0, size - tail), 0):
+            f.seek(start)
+            ids = [int(m) for m in _EXEC_ID.findall(f.read())]
+            if ids or start == 0:
+                return max(ids, default=0)
+    return 0
+
+
 
 @dataclass
 class Recovery:
@@ -193,6 +211,7 @@ class Recovery:
     cut_bytes: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    unsent: list[Execution] = field(default_factory=list)  # replayed reports the sessions' stores never got
 
 
 def recover(
@@ -201,8 +220,14 @@ def recover(
     instruments: tuple[Instrument, ...],
     stp: SelfTradePrevention,
     cut: bool = True,
+    last_sent: dict[str, int] | None = None,
 ) -> tuple[MatchingEngine, Recovery]:
-    """Rebuild the engine from the newest usable snapshot plus the journal after it; cut a bad tail if ``cut``."""
+    """Rebuild the engine from the newest usable snapshot plus the journal after it; cut a bad tail if ``cut``.
+
+    ``last_sent`` maps an owner to the highest ExecID its FIX message store holds: replayed executions above it were
+    journaled but never handed to QuickFIX (the process died between the group commit and the send), and are
+    returned in ``Recovery.unsent`` so the gateway can send them now.
+    """
     report = Recovery()
     size = journal_path.stat().st_size if journal_path.exists() else 0
     engine: MatchingEngine | None = None
@@ -226,8 +251,12 @@ def recover(
     scan = ScanResult()
     process = engine.process
     for _, payload in read_records(journal_path, report.snapshot_offset, scan):
-        process(decode(payload))
+        events = process(decode(payload))
         report.replayed += 1
+        if last_sent is not None:
+            for ev in events:
+                if type(ev) is Execution and ev.order.owner in last_sent and ev.seq > last_sent[ev.order.owner]:
+                    report.unsent.append(ev)
     report.journal_end = scan.good_end
     if scan.error is not None:
         report.error = scan.error

@@ -39,7 +39,7 @@ from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.application import FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
-from gateway.journal import Durability, Journal, fork_snapshot, recover, write_snapshot
+from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.orders import Echo, OrderTranslator
@@ -111,6 +111,7 @@ class Gateway:
         self._after_flush: list[Callable[[], None]] = []
         self._snapshot_pid = 0
         self._last_snapshot_at = 0
+        self._unsent: list[Execution] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,6 +132,16 @@ class Gateway:
         else:
             self.acceptor = fix.SocketAcceptor(self.app, store, settings)
         self.acceptor.poll()  # the first poll binds the ports
+        # After a crash every session is disconnected: apply cancel-on-disconnect now (a no-op after a clean stop,
+        # which already applied it). The reports are stored and delivered when each session logs on again.
+        if self._unsent:  # journaled before the crash but never sent: send (store) them now, in order
+            self.log.warning("resending_unsent_reports", count=len(self._unsent))
+            self.dispatch(self._unsent)
+            self._unsent = []
+        for state in self.sessions.values():
+            if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:
+                self._cancel_on_disconnect(state)
+        self._flush()
         if self.cfg.metrics_port:  # 0 disables the endpoint
             self.metrics_server = MetricsServer(
                 self.metrics, self.cfg.metrics_host, self.cfg.metrics_port, lambda: self.ready
@@ -157,10 +168,18 @@ class Gateway:
     def _recover(self) -> None:
         """Rebuild the engine from snapshot + journal (cutting a bad tail), then open the journal for append."""
         t0 = time.perf_counter()
+        store = self.cfg.data_dir / "store"
+        last_sent = {
+            s.comp_id: last_exec_id(store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body")
+            for s in self.sessions.values()
+            if s.role is Role.ORDER_ENTRY
+        }
         engine, report = recover(
-            self.journal_path, self.snapshot_dir, self.cfg.instruments, self.cfg.self_trade_prevention
-        )
+            self.journal_path, self.snapshot_dir, self.cfg.instruments, self.cfg.self_trade_prevention,
+            last_sent=last_sent,
+        )  # fmt: skip
         self.engine = engine
+        self._unsent = report.unsent
         self._last_snapshot_at = engine.commands_processed
         if report.error:
             self.log.error(
@@ -457,9 +476,10 @@ class Gateway:
     def _cancel_on_disconnect(self, state: SessionState) -> None:
         cmd = MassCancel(state.comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
         events = self.apply(cmd)
-        cancelled = [e for e in events if not isinstance(e, MassCancelReport)]
-        self.dispatch(cancelled)
-        self.log.info("cancel_on_disconnect", session=state.comp_id, cancelled=len(cancelled) // 2)
+        report = events.pop()  # the MassCancelReport: nobody asked for it
+        self.dispatch(events)
+        if isinstance(report, MassCancelReport) and report.cancelled:
+            self.log.info("cancel_on_disconnect", session=state.comp_id, cancelled=report.cancelled)
 
     def dispatch(self, events: list[Any], echo: Echo | None = None, request_type: str = "7") -> None:
         """Turn one command's events into FIX messages to their owners, audit lines and market data."""
