@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated client CompIDs (TargetCompID of each session)")
     parser.add_argument("--no-pin", action="store_true",
                         help="don't pin a Python thread state on the QuickFIX thread (to measure the effect)")
+    parser.add_argument("--file-store", action="store_true",
+                        help="persist messages in a QuickFIX FileStore (as the gateway does) instead of memory")
     parser.add_argument("--dictionary", default=None,
                         help="validate incoming messages with this dictionary (as the gateway does)")
     args = parser.parse_args(argv)
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.write_text(settings_text(args.port, sessions, tmp, dictionary))
         settings = fix.SessionSettings(str(cfg))
         app = FloorApplication(ThreadStatePin(enabled=not args.no_pin))
-        store = fix.MemoryStoreFactory()
+        store = fix.FileStoreFactory(settings) if args.file_store else fix.MemoryStoreFactory()
         acceptor = fix.SocketAcceptor(app, store, settings)  # no LogFactory: nothing is logged
         acceptor.start()
         print(f"floor: listening on {args.port} for {','.join(sessions)}", flush=True)

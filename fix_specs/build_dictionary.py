@@ -9,15 +9,35 @@ Why a script and not a hand-edited copy: the stock file is 6,600 lines; the venu
 edits listed in this file, so they can be reviewed here and replayed on any later stock dictionary. What it
 does:
 
-* keeps the header, the trailer, the admin messages (0 1 2 3 4 5 A) and only the application messages the
-  venue supports (:data:`APP_MESSAGES`); MsgType (35) lists only those types;
+* keeps the header, the trailer, the admin messages (0 1 2 3 4 5 A) and the application messages the venue
+  supports (:data:`APP_MESSAGES`) with their contents;
+* declares every other stock message type as an empty stub (``<message name=.. msgtype=.. msgcat=../>``) and
+  keeps all of them in MsgType (35). QuickFIX hands a message to the application only if its type is declared
+  (otherwise the session answers Reject 373=11); the application raises UnsupportedMessageType, so a client
+  sending e.g. an AllocationInstruction (J) or a QuoteRequest (R) gets BusinessMessageReject (35=j, 380=3).
+  XMLnonFIX (n) is stubbed too: the stock file files it as admin but QuickFIX delivers it to ``fromApp``;
+* makes OrigClOrdID (41) optional in OrderCancelRequest (F): the venue accepts a cancel by OrderID (37)
+  alone. It stays required in OrderCancelReplaceRequest (G);
 * adds RptSeq (83), TradeID (1003, from FIX 5.0) and AggressorSide (20001, venue field) to the market-data
   entries of 35=W and 35=X: the stock file lacks RptSeq there, and QuickFIX re-parses a resent message with
   the dictionary, so a field missing from a group definition leaves the group and the entries are replayed
   mangled;
-* adds OrdRejReason (103) values 16 and 18 (FIX 5.0), TrdMatchID (880) to the ExecutionReport and Account (1)
-  to the OrderMassCancelRequest;
+* adds RptSeq (83) to the body of 35=W as well: the snapshot carries the sequence number of the last update
+  it reflects, so the snapshot of an empty book (no entries) still has one;
+* adds Account (1) to the OrderMassCancelRequest (q);
 * removes every component and field no longer referenced, so the file documents exactly what the venue speaks.
+
+Order-entry messages the venue sends (:data:`STOCK_MESSAGES`: 8 9 r j) are left exactly as in the stock
+dictionary, fields and enumerations included, so that they validate with a client's stock FIX 4.4
+dictionary; the build fails otherwise. Hence stock values only: OrdRejReason 99 (other) with Text for price
+band and tick size errors, and the trade id in SecondaryExecID (527), not FIX 5.0's TrdMatchID (880).
+
+Validation decision (``AllowUnknownMsgFields=Y`` in ``gateway.config.quickfix_settings``): QuickFIX then
+skips the "tag not defined for this message" and "invalid tag number" checks for tags below 5000, which the
+stubs need (a stub declares no fields, so any body field would be session-rejected, 373=2). The consequence,
+as on many venues: unknown tags below 5000 in supported messages are ignored. Enumerations, data formats,
+required fields and repeating-group counts are still validated, and user-defined tags (5000 and up) unknown
+to the dictionary are still rejected (``ValidateUserDefinedFields=Y``).
 """
 
 from __future__ import annotations
@@ -34,31 +54,33 @@ DEFAULT_OUTPUT = HERE / "FIX44-venue.xml"
 
 ADMIN_MESSAGES = ("0", "1", "2", "3", "4", "5", "A")
 APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y")
+# Messages the venue sends on order-entry sessions: must stay identical to the stock dictionary's.
+STOCK_MESSAGES = ("8", "9", "r", "j")
 
 # (number, name, type, enum values) of fields the stock FIX 4.4 dictionary does not define.
 NEW_FIELDS: tuple[tuple[int, str, str, tuple[tuple[str, str], ...]], ...] = (
     (1003, "TradeID", "STRING", ()),  # FIX 5.0: identifies the trade in market data
     (20001, "AggressorSide", "CHAR", (("1", "BUY"), ("2", "SELL"))),  # venue: side of the taking order
 )
-# Enum values added to stock fields: tag -> (value, description).
-NEW_VALUES: dict[int, tuple[tuple[str, str], ...]] = {
-    103: (("16", "PRICE_EXCEEDS_CURRENT_PRICE_BAND"), ("18", "INVALID_PRICE_INCREMENT")),  # from FIX 5.0
-}
 # Fields inserted into a message or component after an existing field: (container, after, new field names).
 INSERTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("component:MDFullGrp", "MDEntryPositionNo", ("RptSeq", "TradeID", "AggressorSide")),
     ("component:MDIncGrp", "MDEntryPositionNo", ("RptSeq", "TradeID", "AggressorSide")),
-    ("message:8", "LastLiquidityInd", ("TrdMatchID",)),
+    ("message:W", "MDReqID", ("RptSeq",)),
     ("message:q", "Side", ("Account",)),
 )
+# Required flags changed on a message's own fields: (message, field name, "Y" or "N").
+REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"),)
 # Fields the venue relies on, checked after the build: container -> names (searched through components).
 REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
     "message:A": ("Username", "Password", "HeartBtInt", "ResetSeqNumFlag"),
     "message:8": (
         "OrderID", "ClOrdID", "OrigClOrdID", "ExecID", "ExecType", "OrdStatus", "OrdRejReason", "Account",
         "Symbol", "Side", "OrderQty", "OrdType", "Price", "TimeInForce", "ExecInst", "LastQty", "LastPx",
-        "LeavesQty", "CumQty", "AvgPx", "TransactTime", "Text", "TrdMatchID", "LastLiquidityInd",
+        "LeavesQty", "CumQty", "AvgPx", "TransactTime", "Text", "SecondaryExecID", "LastLiquidityInd",
     ),
+    "message:F": ("OrigClOrdID", "OrderID", "ClOrdID", "Symbol", "Side", "TransactTime"),
+    "message:G": ("OrigClOrdID", "OrderID", "ClOrdID", "Symbol", "Side", "OrderQty", "Price", "TransactTime"),
     "message:q": ("ClOrdID", "MassCancelRequestType", "Symbol", "Side", "Account", "TransactTime"),
     "message:r": (
         "ClOrdID", "OrderID", "MassCancelRequestType", "MassCancelResponse", "MassCancelRejectReason",
@@ -73,7 +95,15 @@ REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
         "MDEntryType", "Symbol", "MDEntryTime", "TradeID", "AggressorSide",
     ),
 }
-REQUIRED_VALUES: dict[int, tuple[str, ...]] = {18: ("6",), 103: ("16", "18")}
+# Fields the venue relies on directly in a message's body (components expanded, groups not).
+REQUIRED_BODY: dict[str, tuple[str, ...]] = {"message:W": ("MDReqID", "RptSeq", "Symbol")}
+# Required flags the venue relies on: (message, field name, "Y" or "N").
+REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("message:F", "OrigClOrdID", "N"),
+    ("message:F", "OrderID", "N"),
+    ("message:G", "OrigClOrdID", "Y"),
+)
+REQUIRED_VALUES: dict[int, tuple[str, ...]] = {18: ("6",), 103: ("1", "6", "11", "13", "15", "99")}
 
 
 def _find(root: ET.Element, key: str) -> ET.Element:
@@ -127,12 +157,14 @@ def build(source: Path) -> ET.Element:
     fields_section = root.find("fields")
     components_section = root.find("components")
     assert messages is not None and fields_section is not None and components_section is not None
-    for message in list(messages):
-        if message.get("msgtype") not in keep:
-            messages.remove(message)
     missing = keep - {m.get("msgtype") for m in messages}
     if missing:
         raise SystemExit(f"stock dictionary lacks message types {sorted(missing)}")
+    # Unsupported types stay declared, as empty stubs, so that QuickFIX passes them to the application (-> 35=j).
+    for index, message in enumerate(list(messages)):
+        if message.get("msgtype") not in keep:
+            attributes = {k: message.get(k, "") for k in ("name", "msgtype", "msgcat")}
+            messages[index] = ET.Element("message", attributes)
 
     by_number = {int(f.get("number", "0")): f for f in fields_section}
     for number, name, ftype, values in NEW_FIELDS:
@@ -142,16 +174,12 @@ def build(source: Path) -> ET.Element:
         for enum, description in values:
             ET.SubElement(field, "value", enum=enum, description=description)
         by_number[number] = field
-    for number, values in NEW_VALUES.items():
-        present = {v.get("enum") for v in by_number[number]}
-        for enum, description in values:
-            if enum not in present:
-                by_number[number].append(ET.Element("value", enum=enum, description=description))
-        by_number[number][:] = sorted(by_number[number], key=lambda v: int(v.get("enum", "0")))
     for key, after, names in INSERTIONS:
         _insert_after(_find(root, key), after, names)
+    for key, name, required in REQUIRED_FLAGS:
+        _own_field(root, key, name).set("required", required)
 
-    # Prune what the kept messages no longer reach, then list only the kept types in MsgType (35).
+    # Prune what the messages no longer reach; MsgType (35) lists exactly the declared types.
     header, trailer = root.find("header"), root.find("trailer")
     assert header is not None and trailer is not None
     used_components, used_fields = _referenced(root, [header, trailer, *messages])
@@ -159,12 +187,31 @@ def build(source: Path) -> ET.Element:
         if component.get("name") not in used_components:
             components_section.remove(component)
     fields_section[:] = [by_number[n] for n in sorted(by_number) if by_number[n].get("name") in used_fields]
+    declared = {m.get("msgtype") for m in messages}
     msg_type = by_number[35]
-    msg_type[:] = [v for v in msg_type if v.get("enum") in keep]
+    msg_type[:] = [v for v in msg_type if v.get("enum") in declared]
 
     _check(root)
+    _check_stock(root, ET.parse(source).getroot())
     ET.indent(root, space=" ")
     return root
+
+
+def _own_field(root: ET.Element, key: str, name: str) -> ET.Element:
+    """The field ``name`` declared directly in the message or component ``key``."""
+    found = _find(root, key).find(f"field[@name='{name}']")
+    if found is None:
+        raise KeyError(f"{key} has no field {name}")
+    return found
+
+
+def _body(root: ET.Element, element: ET.Element) -> Iterator[ET.Element]:
+    """The fields and groups directly in ``element``, expanding components but not entering groups."""
+    for child in element:
+        if child.tag == "component":
+            yield from _body(root, _find(root, f"component:{child.get('name')}"))
+        else:
+            yield child
 
 
 def _check(root: ET.Element) -> None:
@@ -175,6 +222,14 @@ def _check(root: ET.Element) -> None:
         lacking = [n for n in names if n not in present]
         if lacking:
             raise SystemExit(f"{key} lacks {lacking}")
+    for key, names in REQUIRED_BODY.items():
+        present = {c.get("name") for c in _body(root, _find(root, key))}
+        lacking = [n for n in names if n not in present]
+        if lacking:
+            raise SystemExit(f"{key} lacks {lacking} in its body")
+    for key, name, required in REQUIRED_FLAG_CHECKS:
+        if _own_field(root, key, name).get("required") != required:
+            raise SystemExit(f"{key}: {name} must have required={required}")
     fields_section = root.find("fields")
     assert fields_section is not None
     for number, values in REQUIRED_VALUES.items():
@@ -187,6 +242,36 @@ def _check(root: ET.Element) -> None:
     dangling = used_fields - defined
     if dangling:
         raise SystemExit(f"references to undefined fields {sorted(dangling)}")
+    for message in root.iterfind("messages/message"):
+        if message.get("msgtype") not in ADMIN_MESSAGES + APP_MESSAGES and len(message):
+            raise SystemExit(f"stub message {message.get('msgtype')} declares fields")
+
+
+def _shape(root: ET.Element, element: ET.Element) -> list[object]:
+    """``element``'s content with components expanded and each field's definition (type, values) inlined."""
+    fields_section = root.find("fields")
+    assert fields_section is not None
+    shape: list[object] = []
+    for child in element:
+        if child.tag == "component":
+            content = _shape(root, _find(root, f"component:{child.get('name')}"))
+            shape.append(("component", child.get("required"), content))
+            continue
+        definition = fields_section.find(f"field[@name='{child.get('name')}']")
+        assert definition is not None
+        values = [(v.get("enum"), v.get("description")) for v in definition]
+        spec = (definition.get("number"), definition.get("type"), values)
+        nested = _shape(root, child) if child.tag == "group" else []
+        shape.append((child.tag, child.get("name"), child.get("required"), spec, nested))
+    return shape
+
+
+def _check_stock(root: ET.Element, stock: ET.Element) -> None:
+    """Fail the build if an order-entry message the venue sends differs from the stock dictionary's."""
+    for msg_type in STOCK_MESSAGES:
+        key = f"message:{msg_type}"
+        if _shape(root, _find(root, key)) != _shape(stock, _find(stock, key)):
+            raise SystemExit(f"{key} differs from the stock dictionary: a client's FIX 4.4 dictionary would reject it")
 
 
 def render(root: ET.Element, source: Path) -> bytes:

@@ -20,12 +20,24 @@ def unique(prefix: str = "c") -> str:
     return f"{prefix}{next(_ids)}"
 
 
+_started: list[GatewayProcess] = []
+
+
 def start_gateway(directory: Path, **overrides: object) -> GatewayProcess:
+    """Start a gateway subprocess; every one started is killed at the end of the session if still running."""
     directory.mkdir(parents=True, exist_ok=True)
     config, ports = make_config(directory, dict(overrides))
     gw = GatewayProcess(config, ports, directory / "gateway.log")
+    _started.append(gw)
     gw.start()
     return gw
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that failed half way must not leave a gateway running (it would skew every later benchmark)."""
+    for gw in _started:
+        if gw.proc is not None and gw.proc.poll() is None:
+            gw.kill()
 
 
 @pytest.fixture(scope="module")

@@ -108,29 +108,43 @@ def test_quickfix_does_not_check_values_inside_groups(dd: fix.DataDictionary) ->
     dd.validate(in_group)  # no exception: 279=9 and 20001=3 pass
 
 
-def test_execution_report_with_fix50_reject_reasons_validates(
-    dd: fix.DataDictionary, stock: fix.DataDictionary
-) -> None:
-    for reason in ("16", "18"):
-        body = (
-            "8|" + HEADER + "37=NONE|11=C1|17=E1|150=8|39=8|103=" + reason + "|1=ACC1|55=AAPL|54=1|"
-            "38=5|40=2|44=100.005|59=0|18=6|151=0|14=0|6=0|60=20240102-10:00:00.000|58=off tick|"
-        )
-        msg = fix.Message(_frame(body), dd, True)
-        dd.validate(msg)
-        assert msg.getField(103) == reason
-        with pytest.raises(fix.IncorrectTagValue):
-            stock.validate(msg)
-
-
-def test_execution_report_trade_fields(dd: fix.DataDictionary) -> None:
-    body = (
-        "8|" + HEADER + "37=O1|11=C1|41=C0|17=E2|150=F|39=2|1=ACC1|55=AAPL|54=2|38=5|40=2|44=100|"
-        "59=0|32=5|31=100|151=0|14=5|6=100|60=20240102-10:00:00.000|880=M1|851=2|"
+def test_execution_report_uses_only_stock_values(dd: fix.DataDictionary, stock: fix.DataDictionary) -> None:
+    """Order-entry messages the venue sends must validate with a client's stock FIX 4.4 dictionary."""
+    reject = (
+        "8|" + HEADER + "37=NONE|11=C1|17=E1|150=8|39=8|103=99|1=ACC1|55=AAPL|54=1|"
+        "38=5|40=2|44=100.005|59=0|151=0|14=0|6=0|60=20240102-10:00:00.000|58=price is not a multiple of the tick size|"
     )
-    msg = _roundtrip(_frame(body), dd)
+    fill = (
+        "8|" + HEADER + "37=O1|527=T42|11=C1|41=C0|17=E2|150=F|39=2|1=ACC1|55=AAPL|54=2|38=5|40=2|44=100|"
+        "59=0|32=5|31=100|151=0|14=5|6=100|60=20240102-10:00:00.000|851=2|"
+    )
+    for dictionary in (dd, stock):
+        for body in (reject, fill):
+            msg = _roundtrip(_frame(body), dictionary)
+            dictionary.validate(msg)
+        assert (msg.getField(527), msg.getField(851)) == ("T42", "2")
+    assert not dd.isFieldValue(103, "16") and not dd.isFieldValue(103, "18")  # FIX 5.0 values: not sent
+    assert not dd.isField(880)  # TrdMatchID (FIX 5.0): the trade id goes in SecondaryExecID (527)
+
+
+def test_cancel_by_order_id_alone_but_replace_needs_origclordid(dd: fix.DataDictionary) -> None:
+    by_order_id = "F|" + HEADER + "11=C2|37=O1|55=AAPL|54=1|60=20240102-10:00:00.000|"
+    dd.validate(fix.Message(_frame(by_order_id), dd, True))
+    replace = "G|" + HEADER + "11=C3|37=O1|55=AAPL|54=1|38=1|40=2|44=1|60=20240102-10:00:00.000|"
+    with pytest.raises(fix.RequiredTagMissing):
+        dd.validate(fix.Message(_frame(replace), dd, True))
+
+
+def test_snapshot_carries_rptseq_in_the_body(dd: fix.DataDictionary) -> None:
+    """RptSeq in the body of 35=W (last update reflected) round-trips beside the entries' own RptSeq."""
+    entries = "268=2|269=0|270=99|271=3|83=40|269=1|270=101|271=4|83=41|"
+    msg = _roundtrip(_frame("W|" + HEADER + "262=R1|83=42|55=AAPL|" + entries), dd)
     dd.validate(msg)
-    assert (msg.getField(880), msg.getField(851)) == ("M1", "2")
+    assert msg.getField(83) == "42"
+    assert [e[83] for e in _group_fields(msg, 268, 269, [269, 83])] == ["40", "41"]
+    empty = _roundtrip(_frame("W|" + HEADER + "262=R2|83=7|55=AAPL|268=0|"), dd)
+    dd.validate(empty)
+    assert (empty.getField(83), empty.getField(268)) == ("7", "0")
 
 
 def test_mass_cancel_messages(dd: fix.DataDictionary) -> None:
@@ -150,17 +164,43 @@ def test_logon_keeps_credentials(dd: fix.DataDictionary) -> None:
     assert (msg.getField(553), msg.getField(554)) == ("CLIENT1", "secret")
 
 
-def test_only_the_venue_messages_are_defined(dd: fix.DataDictionary, stock: fix.DataDictionary) -> None:
+def test_unsupported_types_are_declared_as_empty_stubs(dd: fix.DataDictionary, stock: fix.DataDictionary) -> None:
+    """Every stock type is declared, so QuickFIX hands it to the application, which answers 35=j 380=3."""
     supported = set("0123458A9jqrDFGHVWXY")
-    for msg_type in supported:
+    for msg_type in supported | {"J", "AE", "6", "R", "S", "AR", "n", "BH"}:
         assert dd.isMsgType(msg_type), msg_type
-    for msg_type in ("J", "AE", "6", "R", "S", "AR"):  # allocation, trade capture, IOI, quotes
-        assert not dd.isMsgType(msg_type), msg_type
+        assert dd.isFieldValue(35, msg_type), msg_type
     assert dd.isField(20001) and dd.isField(1003)
-    assert not dd.isField(71)  # AllocTransType: only the allocation messages used it
-    allocation = "J|" + HEADER + "70=A1|71=0|626=1|54=1|55=AAPL|53=1|6=1|75=20240102|"
-    with pytest.raises(fix.InvalidMessageType):  # the session answers 35=3 373=11, not 35=j
-        dd.validate(fix.Message(_frame(allocation), stock, True))
+    assert not dd.isField(71)  # AllocTransType: only the allocation messages used it, and they are stubs now
+    for msg_type in ("J", "R"):
+        assert not dd.isMsgField(msg_type, 55), msg_type
+
+
+ALLOCATION = "J|" + HEADER + "70=A1|71=0|626=1|54=1|55=AAPL|53=1|6=1|75=20240102|"
+
+
+def test_stub_with_body_fields_passes_only_with_allow_unknown_msg_fields() -> None:
+    """Pins why the acceptor sets AllowUnknownMsgFields=Y: without it a stub's body fields are session-rejected."""
+    strict = fix.DataDictionary(str(VENUE_XML))
+    strict.checkUserDefinedFields(True)
+    with pytest.raises(fix.TagNotDefinedForMessage):
+        strict.validate(fix.Message(_frame(ALLOCATION), strict, True))
+
+    lenient = fix.DataDictionary(str(VENUE_XML))  # as the gateway's sessions are configured
+    lenient.checkUserDefinedFields(True)
+    lenient.allowUnknownMsgFields(True)
+    lenient.validate(fix.Message(_frame(ALLOCATION), lenient, True))
+    lenient.validate(fix.Message(_frame("R|" + HEADER + "131=Q1|146=1|55=AAPL|38=5|"), lenient, True))
+    order = "D|" + HEADER + "11=C1|1=ACC1|55=AAPL|54=1|38=1|40=2|44=1|60=20240102-10:00:00.000|"
+    lenient.validate(fix.Message(_frame(order + "4000=x|"), lenient, True))  # unknown tag < 5000: ignored
+    with pytest.raises(fix.InvalidTagNumber):  # unknown user-defined tag: still rejected
+        lenient.validate(fix.Message(_frame(ALLOCATION + "6000=x|"), lenient, True))
+    with pytest.raises(fix.IncorrectTagValue):  # enumerations still checked
+        lenient.validate(fix.Message(_frame(order.replace("40=2", "40=Z")), lenient, True))
+    with pytest.raises(fix.RequiredTagMissing):  # required fields still checked
+        lenient.validate(fix.Message(_frame(order.replace("11=C1|", "")), lenient, True))
+    with pytest.raises(fix.IncorrectDataFormat):  # formats still checked
+        lenient.validate(fix.Message(_frame(order.replace("38=1", "38=ten")), lenient, True))
 
 
 def test_post_only_exec_inst_is_allowed(dd: fix.DataDictionary) -> None:

@@ -233,3 +233,18 @@ def test_wrong_or_missing_password_is_logged_out_with_text(connect: ClientFactor
         s.password = None
     with pytest.raises(SessionError, match=text):
         s.logon()
+
+
+def test_unsupported_message_type_gets_business_reject(connect: ClientFactory) -> None:
+    """Stock FIX 4.4 types the venue does not support are declared as stubs: 35=j 380=3, not 35=3 373=11."""
+    s = connect("CLIENT1")
+    alloc = unique("a")
+    alloc_seq = s.send("J", [(70, alloc), (71, "0"), (626, "1"), (54, "1"), (55, "AAPL"), (53, "1"), (6, "1")])
+    j = wait_msg(s, "j", t372="J")
+    assert (f(j, 45), f(j, 380)) == (str(alloc_seq), "3")
+    quote_seq = s.send("R", [(131, unique("q")), (146, 1), (55, "AAPL"), (38, "5")])
+    j2 = wait_msg(s, "j", t372="R")
+    assert (f(j2, 45), f(j2, 380)) == (str(quote_seq), "3")
+    live = unique()  # the session is still in step afterwards
+    new_order(s, live, "1", "1", "10.00")
+    wait_er(s, live, "0")

@@ -1,0 +1,167 @@
+"""Matching-engine benchmark: a seeded stream of commands replayed through one MatchingEngine.
+
+    python -m bench.engine_bench [--commands 1000000] [--runs 5] [--resting 1000000] [--seed 7]
+
+Three measurements, each printed as one JSON line and summarised as a markdown table:
+
+* throughput: the standard mix (below) replayed ``--runs`` times into a fresh engine, commands/s (median);
+* latency: the same stream once more with a clock read around every command, p50/p99/p99.9 per command;
+* memory: ``--resting`` non-crossing limit orders at 2,000 price levels, bytes per resting order as counted by
+  tracemalloc (every Python allocation the engine keeps: orders, ids, ClOrdIDs, maps, levels).
+
+The standard mix, generated up front so generation is not timed: 55% passive limit orders within 10 ticks of the
+touch, 25% cancels of a resting order, 10% cancel/replaces (half quantity-down, half re-price), 7% marketable limit
+IOC orders, 3% market orders; 200 accounts, one symbol, prices random-walking around 100.00.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import random
+import statistics
+import time
+import tracemalloc
+from decimal import Decimal
+
+from engine import (
+    CancelOrder,
+    Command,
+    Instrument,
+    MatchingEngine,
+    NewOrder,
+    OrdType,
+    ReplaceOrder,
+    Side,
+    TimeInForce,
+)
+
+INSTRUMENT = Instrument("BENCH", Decimal("0.01"), Decimal(1), Decimal(1), Decimal(1_000_000), Decimal("0.01"), Decimal(1_000_000))
+BUY, SELL = Side.BUY, Side.SELL
+LIMIT, MARKET = OrdType.LIMIT, OrdType.MARKET
+DAY, IOC = TimeInForce.DAY, TimeInForce.IOC
+
+
+def standard_mix(n: int, seed: int) -> list[Command]:
+    """The seeded command stream described in the module docstring."""
+    rng = random.Random(seed)
+    owners = [f"O{i}" for i in range(200)]
+    live: list[tuple[str, str, Side, int]] = []  # (owner, clordid, side, price) possibly still resting
+    mid = 10_000
+    out: list[Command] = []
+    for i in range(n):
+        if i % 100 == 0:
+            mid += rng.randint(-2, 2)
+        r = rng.random()
+        owner = owners[rng.randrange(200)]
+        if r < 0.55 or not live:
+            side = BUY if rng.random() < 0.5 else SELL
+            price = mid - 1 - rng.randrange(10) if side is BUY else mid + 1 + rng.randrange(10)
+            cl = f"n{i}"
+            out.append(NewOrder(owner, cl, owner, "BENCH", side, LIMIT, DAY, price, rng.randint(1, 100), False, i))
+            live.append((owner, cl, side, price))
+        elif r < 0.80:
+            j = rng.randrange(len(live))
+            o, cl, side, price = live[j]
+            live[j] = live[-1]
+            live.pop()
+            out.append(CancelOrder(o, f"x{i}", cl, None, i))
+        elif r < 0.90:
+            j = rng.randrange(len(live))
+            o, cl, side, price = live[j]
+            new_cl = f"r{i}"
+            if rng.random() < 0.5:
+                new_price, qty = price, rng.randint(1, 50)
+            else:
+                new_price, qty = price + rng.choice((-1, 1)), rng.randint(1, 100)
+            out.append(ReplaceOrder(o, new_cl, cl, None, "BENCH", side, new_price, qty, i))
+            live[j] = (o, new_cl, side, new_price)
+        elif r < 0.97:
+            side = BUY if rng.random() < 0.5 else SELL
+            price = mid + 3 if side is BUY else mid - 3
+            out.append(NewOrder(owner, f"i{i}", owner, "BENCH", side, LIMIT, IOC, price, rng.randint(1, 200), False, i))
+        else:
+            side = BUY if rng.random() < 0.5 else SELL
+            out.append(NewOrder(owner, f"m{i}", owner, "BENCH", side, MARKET, IOC, None, rng.randint(1, 100), False, i))
+    return out
+
+
+def throughput(commands: list[Command]) -> float:
+    engine = MatchingEngine([INSTRUMENT])
+    process = engine.process
+    gc.collect()
+    t0 = time.perf_counter()
+    for cmd in commands:
+        process(cmd)
+    return len(commands) / (time.perf_counter() - t0)
+
+
+def latencies(commands: list[Command]) -> dict[str, float]:
+    engine = MatchingEngine([INSTRUMENT])
+    process = engine.process
+    clock = time.perf_counter_ns
+    samples = []
+    append = samples.append
+    gc.collect()
+    for cmd in commands:
+        t0 = clock()
+        process(cmd)
+        append(clock() - t0)
+    samples.sort()
+    n = len(samples)
+    return {q: samples[min(n - 1, int(n * f))] / 1000 for q, f in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))}
+
+
+def memory_per_resting_order(n: int, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    tracemalloc.start()
+    engine = MatchingEngine([INSTRUMENT])
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(n):
+        side = BUY if i % 2 else SELL
+        price = 9_000 - rng.randrange(1000) if side is BUY else 11_000 + rng.randrange(1000)
+        owner = f"O{i % 200}"
+        engine.process(NewOrder(owner, f"c{i}", owner, "BENCH", side, LIMIT, DAY, price, rng.randint(1, 100), False, i))
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    resting = sum(lv.count for side in (engine.books["BENCH"].bids, engine.books["BENCH"].asks) for lv in side.values())
+    return {"resting_orders": resting, "bytes_per_order": held / resting}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--resting", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    commands = standard_mix(args.commands, args.seed)
+    print(json.dumps({"generated": len(commands), "seconds": round(time.perf_counter() - t0, 2)}), flush=True)
+    rates = []
+    for run in range(args.runs):
+        rates.append(throughput(commands))
+        print(json.dumps({"run": run + 1, "commands_per_s": round(rates[-1])}), flush=True)
+    lat = latencies(commands)
+    print(json.dumps({"latency_us": lat}), flush=True)
+    del commands
+    gc.collect()
+    mem = memory_per_resting_order(args.resting, args.seed)
+    print(json.dumps(mem), flush=True)
+    print()
+    print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(f"Command: python -m bench.engine_bench --commands {args.commands} --runs {args.runs} --resting {args.resting}")
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| commands/s, median of {args.runs} (min–max) | {statistics.median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f}) |")
+    print(f"| latency per command p50 / p99 / p99.9 | {lat['p50']:.1f} / {lat['p99']:.1f} / {lat['p99.9']:.1f} µs |")
+    print(f"| memory per resting order ({mem['resting_orders']:,} resting) | {mem['bytes_per_order']:.0f} bytes |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
