@@ -16,6 +16,16 @@ from engine.order import Level, Order
 from engine.types import Side
 
 
+def first_key(levels: SortedDict) -> int:
+    """The best key of a non-empty side, O(1).
+
+    ``SortedDict.peekitem(0)`` costs ~1 us through three Python calls; the first element of the first sublist of
+    sortedcontainers' list-of-lists layout costs ~0.13 us and is read on every aggressive order. The layout is
+    sortedcontainers' documented design ("SortedList is a list of sorted sublists"), stable across 2.x (pinned).
+    """
+    return levels._list._lists[0][0]  # type: ignore[no-any-return]
+
+
 class LevelView(NamedTuple):
     """An aggregated price level: price in ticks, total quantity in lots, number of orders."""
 
@@ -59,7 +69,7 @@ class OrderBook:
     def best(self, side: Side) -> Level | None:
         """Best level on ``side``. O(1)."""
         levels = self.bids if side is Side.BUY else self.asks
-        return levels.peekitem(0)[1] if levels else None
+        return levels[first_key(levels)] if levels else None
 
     def bbo(self) -> BBO:
         """Best bid and offer. O(1)."""

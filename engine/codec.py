@@ -1,13 +1,15 @@
 """Commands to bytes and back, for the journal. Pure: no I/O.
 
-A command is encoded as a compact JSON array whose first element names its kind. JSON keeps journals readable with
-ordinary tools and independent of the Python version; the field order is fixed here and nowhere else.
+A command is encoded (with orjson) as a compact JSON array whose first element names its kind. JSON keeps
+journals readable with ordinary tools and independent of the Python version; the field order is fixed here
+and nowhere else.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from engine.commands import (
     CancelOrder,
@@ -21,8 +23,8 @@ from engine.commands import (
 from engine.types import OrdType, Reason, Side, TimeInForce
 
 _REASONS = {r.code: r for r in Reason}
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
+_dumps = orjson.dumps
+_loads = orjson.loads
 
 
 def _side(value: int | None) -> Side | None:
@@ -74,7 +76,7 @@ def from_tuple(t: list[Any]) -> Command:
 
 
 def encode(cmd: Command) -> bytes:
-    return _dumps(to_tuple(cmd)).encode()
+    return _dumps(to_tuple(cmd))
 
 
 def decode(data: bytes) -> Command:

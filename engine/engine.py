@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from engine.book import OrderBook
+from engine.book import OrderBook, first_key
 from engine.commands import (
     CancelOrder,
     Command,
@@ -53,6 +53,7 @@ _NEW = OrdStatus.NEW
 _PARTIAL = OrdStatus.PARTIALLY_FILLED
 _FILLED = OrdStatus.FILLED
 _RESTING_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
+_TRADE = ExecType.TRADE
 
 
 class MatchingEngine:
@@ -145,12 +146,11 @@ class MatchingEngine:
 
     def _unrest(self, book: OrderBook, order: Order) -> Level:
         """Take a resting order off the book, deleting its level if that empties it; returns the level."""
-        level = order.level
-        assert level is not None
+        side, key = (book.bids, -order.price) if order.side is _BUY else (book.asks, order.price)  # type: ignore[operator]
+        level: Level = side[key]  # SortedDict is a dict: O(1)
         level.remove(order)
         if not level.count:
-            side = book.bids if order.side is _BUY else book.asks
-            del side[-level.price if order.side is _BUY else level.price]
+            del side[key]
         return level
 
     def _rest(self, book: OrderBook, order: Order, events: list[Event]) -> None:
@@ -163,6 +163,8 @@ class MatchingEngine:
         level = side.get(key)
         if level is None:
             level = side[key] = Level(price)
+        else:
+            order.price = level.price  # share the level's int object: one less allocation per resting order
         level.append(order)
         book.rpt_seq += 1
         events.append(BookUpdate(book.symbol, order.side, price, level.qty, level.count, book.rpt_seq))
@@ -196,8 +198,8 @@ class MatchingEngine:
     @staticmethod
     def _would_take(book: OrderBook, side: Side, price: int) -> bool:
         if side is _BUY:
-            return bool(book.asks) and book.asks.peekitem(0)[1].price <= price
-        return bool(book.bids) and book.bids.peekitem(0)[1].price >= price
+            return bool(book.asks) and first_key(book.asks) <= price
+        return bool(book.bids) and -first_key(book.bids) >= price
 
     def _fok_fillable(self, book: OrderBook, order: Order) -> bool:
         """Whether ``order`` can fill completely now, honouring self-trade prevention. Changes nothing."""
@@ -233,7 +235,7 @@ class MatchingEngine:
         stp = self.stp
         symbol = book.symbol
         while order.leaves and opposite:
-            level: Level = opposite.peekitem(0)[1]
+            level: Level = opposite[first_key(opposite)]
             price = level.price
             if limit is not None and (price > limit if buy else price < limit):
                 break
@@ -262,9 +264,14 @@ class MatchingEngine:
                 order.cum += qty
                 order.notional += notional
                 order.status = _PARTIAL if order.leaves else _FILLED
-                ex = self._execution(ExecType.TRADE, order, ts)
-                ex.last_qty, ex.last_px, ex.trade_id, ex.aggressor = qty, price, trade_id, True
-                events.append(ex)
+                seq = self.next_seq
+                self.next_seq = seq + 2  # one ExecID for the taker's report, the next for the maker's
+                events.append(
+                    Execution(
+                        seq, _TRADE, order, order.clordid, None, order.status, order.price, order.qty, order.leaves,
+                        order.cum, order.notional, ts, qty, price, trade_id, True, None,
+                    )
+                )  # fmt: skip
                 # maker
                 maker.leaves -= qty
                 maker.cum += qty
@@ -275,9 +282,12 @@ class MatchingEngine:
                 else:
                     maker.status = _FILLED
                     level.remove(maker)
-                ex = self._execution(ExecType.TRADE, maker, ts)
-                ex.last_qty, ex.last_px, ex.trade_id = qty, price, trade_id
-                events.append(ex)
+                events.append(
+                    Execution(
+                        seq + 1, _TRADE, maker, maker.clordid, None, maker.status, maker.price, maker.qty,
+                        maker.leaves, maker.cum, maker.notional, ts, qty, price, trade_id, False, None,
+                    )
+                )  # fmt: skip
                 self._on_trade(book, trade_id, price, qty, order.side, ts, events)
                 maker = nxt
             if not level.count:
@@ -441,8 +451,7 @@ class MatchingEngine:
         keeps_priority = cmd.price == order.price and cmd.qty <= order.qty
         new_leaves = cmd.qty - order.cum
         if keeps_priority:
-            level = order.level
-            assert level is not None
+            level = (book.bids if order.side is _BUY else book.asks)[book.key(order.side, cmd.price)]  # type: ignore[arg-type]
             level.qty -= order.leaves - new_leaves
             order.leaves = new_leaves
             order.qty = cmd.qty

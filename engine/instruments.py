@@ -8,7 +8,7 @@ exact multiple, and :meth:`Instrument.ticks_to_price` / :meth:`Instrument.lots_t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
@@ -67,17 +67,25 @@ class Instrument:
         )
 
     def price_to_ticks(self, price: Decimal) -> int | None:
-        """Ticks for ``price``, or ``None`` if it is not on the tick grid."""
-        ticks, rest = divmod(price, self.tick_size)
-        return None if rest else int(ticks)
+        """Ticks for ``price``, or ``None`` if it is not on the tick grid (or not a finite, representable number)."""
+        return _units(price, self.tick_size)
 
     def qty_to_lots(self, qty: Decimal) -> int | None:
-        """Lots for ``qty``, or ``None`` if it is not a multiple of the lot size."""
-        lots, rest = divmod(qty, self.lot_size)
-        return None if rest else int(lots)
+        """Lots for ``qty``, or ``None`` if it is not a multiple of the lot size (or not finite and representable)."""
+        return _units(qty, self.lot_size)
 
     def ticks_to_price(self, ticks: int) -> Decimal:
         return self.tick_size * ticks
 
     def lots_to_qty(self, lots: int) -> Decimal:
         return self.lot_size * lots
+
+
+def _units(value: Decimal, unit: Decimal) -> int | None:
+    """``value / unit`` if that is a whole number, else None. Infinities and values whose quotient exceeds the
+    decimal context's precision make ``divmod`` raise InvalidOperation; they are not on any grid either."""
+    try:
+        units, rest = divmod(value, unit)
+    except InvalidOperation:
+        return None
+    return None if rest else int(units)

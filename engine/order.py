@@ -7,8 +7,9 @@ from engine.types import OrdStatus, OrdType, Side, TimeInForce
 
 class Order:
     """One order. Static fields never change; ``clordid``, ``price``, ``qty``, ``leaves``, ``cum`` and
-    ``notional`` change as the order is replaced and filled. ``prev``/``next``/``level`` link it into its
-    price level's FIFO queue while it rests (an intrusive doubly-linked list: O(1) removal from anywhere).
+    ``notional`` change as the order is replaced and filled. ``prev``/``next`` link it into its price level's FIFO
+    queue while it rests (an intrusive doubly-linked list: O(1) removal from anywhere); an open order always
+    rests at ``price`` once a command has been processed, so its level is found by price, O(1).
 
     ``notional`` is the sum of fill price x fill quantity in ticks x lots, so the average price is exact.
     """
@@ -18,7 +19,6 @@ class Order:
         "clordid",
         "cum",
         "leaves",
-        "level",
         "next",
         "notional",
         "ord_type",
@@ -63,7 +63,6 @@ class Order:
         self.cum = 0
         self.notional = 0
         self.status = OrdStatus.NEW
-        self.level: Level | None = None
         self.prev: Order | None = None
         self.next: Order | None = None
 
@@ -97,7 +96,6 @@ class Level:
 
     def append(self, order: Order) -> None:
         """Add ``order`` at the back of the queue. O(1)."""
-        order.level = self
         order.next = None
         tail = self.tail
         order.prev = tail
@@ -120,7 +118,7 @@ class Level:
             self.tail = prev
         else:
             nxt.prev = prev
-        order.prev = order.next = order.level = None
+        order.prev = order.next = None
         self.qty -= order.leaves
         self.count -= 1
 

@@ -47,10 +47,23 @@ _SIDES = {"1": Side.BUY, "2": Side.SELL}
 _ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
 _TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 _ZERO = Decimal(0)
+SOH = "\x01"
 
 
-def _opt(msg: fix.Message, tag: int) -> str | None:
-    return msg.getField(tag) if msg.isSetField(tag) else None
+def fields_of(msg: fix.Message) -> dict[str, str]:
+    """Every field of ``msg`` as {tag: value} (last one wins; groups are not needed on the order path).
+
+    One ``toString()`` and a split cost ~7 us; nine ``getField`` calls through the SWIG wrapper cost ~50 us.
+    """
+    return dict(pair.split("=", 1) for pair in msg.toString().split(SOH)[:-1])
+
+
+def _need(f: dict[str, str], tag: int) -> str:
+    """A field the order path cannot do without; its absence becomes BusinessMessageReject 380=5."""
+    value = f.get(str(tag))
+    if value is None:
+        raise fix.FieldNotFound(tag)
+    return value
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -82,16 +95,16 @@ class OrderTranslator:
 
     # ---------------------------------------------------------------- inbound
 
-    def new_order(self, msg: fix.Message, owner: str, accounts: frozenset[str], ts: int) -> tuple[NewOrder, Echo]:
-        clordid = msg.getField(CL_ORD_ID)
-        symbol = msg.getField(SYMBOL)
-        qty_text = msg.getField(ORDER_QTY)
-        price_text = _opt(msg, PRICE)
-        account = _opt(msg, ACCOUNT) or (min(accounts) if len(accounts) == 1 else "")
-        side = _SIDES.get(msg.getField(SIDE))
-        ord_type = _ORD_TYPES.get(msg.getField(ORD_TYPE))
-        tif = _TIFS.get(_opt(msg, TIME_IN_FORCE) or "0")
-        exec_inst = _opt(msg, EXEC_INST)
+    def new_order(self, f: dict[str, str], owner: str, accounts: frozenset[str], ts: int) -> tuple[NewOrder, Echo]:
+        clordid = f["11"]
+        symbol = _need(f, SYMBOL)
+        qty_text = f["38"]
+        price_text = f.get("44")
+        account = f.get("1") or (min(accounts) if len(accounts) == 1 else "")
+        side = _SIDES.get(f["54"])
+        ord_type = _ORD_TYPES.get(f["40"])
+        tif = _TIFS.get(f.get("59", "0"))
+        exec_inst = f.get("18")
         post_only = exec_inst is not None and POST_ONLY in exec_inst.split()
         reject: Reason | None = None
         if side is None:
@@ -132,34 +145,32 @@ class OrderTranslator:
             return lots, None, Reason.PRICE_OFF_TICK
         return lots, ticks, None
 
-    def cancel(self, msg: fix.Message, owner: str, ts: int) -> CancelOrder:
-        return CancelOrder(
-            owner, msg.getField(CL_ORD_ID), _opt(msg, ORIG_CL_ORD_ID), _order_id(_opt(msg, ORDER_ID)), ts
-        )
+    def cancel(self, f: dict[str, str], owner: str, ts: int) -> CancelOrder:
+        return CancelOrder(owner, f["11"], f.get("41"), _order_id(f.get("37")), ts)
 
-    def replace(self, msg: fix.Message, owner: str, ts: int) -> ReplaceOrder | CancelReject:
+    def replace(self, f: dict[str, str], owner: str, ts: int) -> ReplaceOrder | CancelReject:
         """The replace command, or the reject to send straight back if price/qty are off the grid."""
-        clordid, orig = msg.getField(CL_ORD_ID), _opt(msg, ORIG_CL_ORD_ID)
-        symbol = msg.getField(SYMBOL)
-        side = _SIDES.get(msg.getField(SIDE), Side.BUY)
+        clordid, orig = f["11"], f.get("41")
+        symbol = _need(f, SYMBOL)
+        side = _SIDES.get(f["54"], Side.BUY)
         ins = self.instruments.get(symbol)
         reason: Reason | None = Reason.UNKNOWN_SYMBOL if ins is None else None
         lots, ticks = 0, None
         if ins is not None:
-            lots, ticks, reason = self._convert(ins, msg.getField(ORDER_QTY), _opt(msg, PRICE))
+            lots, ticks, reason = self._convert(ins, f["38"], f.get("44"))
         if reason is not None:
             return CancelReject(0, owner, clordid, orig, None, True, reason, ts)
-        return ReplaceOrder(owner, clordid, orig, _order_id(_opt(msg, ORDER_ID)), symbol, side, ticks, lots, ts)
+        return ReplaceOrder(owner, clordid, orig, _order_id(f.get("37")), symbol, side, ticks, lots, ts)
 
-    def status(self, msg: fix.Message, owner: str, ts: int) -> QueryOrder:
-        return QueryOrder(owner, _opt(msg, CL_ORD_ID), _order_id(_opt(msg, ORDER_ID)), ts)
+    def status(self, f: dict[str, str], owner: str, ts: int) -> QueryOrder:
+        return QueryOrder(owner, f.get("11"), _order_id(f.get("37")), ts)
 
-    def mass_cancel(self, msg: fix.Message, owner: str, ts: int) -> MassCancel | MassCancelReport:
+    def mass_cancel(self, f: dict[str, str], owner: str, ts: int) -> MassCancel | MassCancelReport:
         """The mass cancel, or the rejecting report for a request type the venue does not support."""
-        clordid = msg.getField(CL_ORD_ID)
-        req_type = msg.getField(MASS_CANCEL_REQUEST_TYPE)
-        symbol = _opt(msg, SYMBOL)
-        side = _SIDES.get(_opt(msg, SIDE) or "")
+        clordid = f["11"]
+        req_type = f["530"]
+        symbol = f.get("55")
+        side = _SIDES.get(f.get("54", ""))
         if req_type == "7":
             return MassCancel(owner, clordid, None, side, False, Reason.MASS_CANCEL, ts)
         if req_type == "1" and symbol is not None and symbol in self.instruments:
@@ -170,56 +181,48 @@ class OrderTranslator:
     # ---------------------------------------------------------------- outbound
 
     def execution_report(self, ex: Execution, echo: Echo | None = None) -> fix.Message:
-        """The ExecutionReport (8) for ``ex``; ``echo`` supplies the client's strings for a new-order reject."""
+        """The ExecutionReport (8) for ``ex``; ``echo`` supplies the client's strings for a new-order reject.
+
+        Built as text and parsed once (~6 us) rather than with ~20 ``setField`` calls (~30 us).
+        """
         order = ex.order
         ins = self.instruments.get(order.symbol)
-        msg = fix.Message()
-        msg.getHeader().setField(MSG_TYPE, "8")
-        msg.setField(ORDER_ID, str(order.order_id) if order.order_id else "NONE")
-        msg.setField(CL_ORD_ID, ex.clordid)
+        p = [
+            f"8=FIX.4.4\x019=0\x0135=8\x0137={order.order_id or 'NONE'}\x0111={ex.clordid}\x01"
+            f"17={ex.seq}\x01150={ex.exec_type.value}\x0139={ex.status.value}\x01"
+            f"54={order.side.value}\x0140={order.ord_type.value}\x0159={order.tif.value}\x01"
+        ]
         if ex.orig_clordid is not None:
-            msg.setField(ORIG_CL_ORD_ID, ex.orig_clordid)
-        msg.setField(EXEC_ID, str(ex.seq))
-        msg.setField(EXEC_TYPE, ex.exec_type.value)
-        msg.setField(ORD_STATUS, ex.status.value)
+            p.append(f"41={ex.orig_clordid}\x01")
         if order.account:
-            msg.setField(ACCOUNT, order.account)
+            p.append(f"1={order.account}\x01")
         if order.symbol:
-            msg.setField(SYMBOL, order.symbol)
-        msg.setField(SIDE, str(order.side.value))
-        msg.setField(ORD_TYPE, str(order.ord_type.value))
-        msg.setField(TIME_IN_FORCE, str(order.tif.value))
+            p.append(f"55={order.symbol}\x01")
         if order.post_only:
-            msg.setField(EXEC_INST, POST_ONLY)
+            p.append("18=6\x01")
         if ins is not None and order.order_id:
-            msg.setField(ORDER_QTY, str(ins.lots_to_qty(ex.qty)))
+            lots, ticks = ins.lots_to_qty, ins.ticks_to_price
+            p.append(f"38={lots(ex.qty)}\x01151={lots(ex.leaves)}\x0114={lots(ex.cum)}\x01")
+            p.append(f"6={avg_price(ins, ex.notional, ex.cum)}\x01")
             if ex.price is not None:
-                msg.setField(PRICE, str(ins.ticks_to_price(ex.price)))
-            msg.setField(LEAVES_QTY, str(ins.lots_to_qty(ex.leaves)))
-            msg.setField(CUM_QTY, str(ins.lots_to_qty(ex.cum)))
-            msg.setField(AVG_PX, avg_price(ins, ex.notional, ex.cum))
+                p.append(f"44={ticks(ex.price)}\x01")
+            if ex.exec_type is ExecType.TRADE:
+                liquidity = "2" if ex.aggressor else "1"
+                p.append(f"32={lots(ex.last_qty)}\x0131={ticks(ex.last_px)}\x01527={ex.trade_id}\x01851={liquidity}\x01")
         else:  # reject of an order that never existed: echo what the client sent
             if echo is not None:
-                msg.setField(ORDER_QTY, echo.qty)
+                p.append(f"38={echo.qty}\x01")
                 if echo.price is not None:
-                    msg.setField(PRICE, echo.price)
+                    p.append(f"44={echo.price}\x01")
             elif ins is not None and ex.qty:
-                msg.setField(ORDER_QTY, str(ins.lots_to_qty(ex.qty)))
-            msg.setField(LEAVES_QTY, "0")
-            msg.setField(CUM_QTY, "0")
-            msg.setField(AVG_PX, "0")
-        if ex.exec_type is ExecType.TRADE:
-            assert ins is not None
-            msg.setField(LAST_QTY, str(ins.lots_to_qty(ex.last_qty)))
-            msg.setField(LAST_PX, str(ins.ticks_to_price(ex.last_px)))
-            msg.setField(SECONDARY_EXEC_ID, str(ex.trade_id))
-            msg.setField(LAST_LIQUIDITY_IND, "2" if ex.aggressor else "1")
+                p.append(f"38={ins.lots_to_qty(ex.qty)}\x01")
+            p.append("151=0\x0114=0\x016=0\x01")
         if ex.reason is not None:
             if ex.exec_type is ExecType.REJECTED or not order.order_id:
-                msg.setField(ORD_REJ_REASON, str(ex.reason.fix_code))
-            msg.setField(TEXT, ex.reason.text)
-        msg.setField(TRANSACT_TIME, format_utc(ex.ts))
-        return msg
+                p.append(f"103={ex.reason.fix_code}\x01")
+            p.append(f"58={ex.reason.text}\x01")
+        p.append(f"60={format_utc(ex.ts)}\x0110=000\x01")
+        return fix.Message("".join(p), False)
 
     def cancel_reject(self, rej: CancelReject) -> fix.Message:
         msg = fix.Message()
