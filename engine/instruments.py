@@ -32,6 +32,11 @@ class Instrument:
     max_lots: int = field(init=False)
     min_ticks: int = field(init=False)
     max_ticks: int = field(init=False)
+    # tick = _tick_units x 10**-_tick_exp (and the same for the lot): integer formatting without Decimal.
+    _tick_units: int = field(init=False, repr=False)
+    _tick_exp: int = field(init=False, repr=False)
+    _lot_units: int = field(init=False, repr=False)
+    _lot_exp: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.tick_size <= 0 or self.lot_size <= 0:
@@ -48,6 +53,10 @@ class Instrument:
         object.__setattr__(self, "max_lots", int(self.max_qty / self.lot_size))
         object.__setattr__(self, "min_ticks", int(self.min_price / self.tick_size))
         object.__setattr__(self, "max_ticks", int(self.max_price / self.tick_size))
+        for name, step in (("tick", self.tick_size), ("lot", self.lot_size)):
+            exp = max(0, -int(step.as_tuple().exponent))
+            object.__setattr__(self, f"_{name}_units", int(step.scaleb(exp)))
+            object.__setattr__(self, f"_{name}_exp", exp)
         if not 0 < self.min_lots <= self.max_lots:
             raise ValueError(f"{self.symbol}: need 0 < min_qty <= max_qty")
         if not 0 < self.min_ticks <= self.max_ticks:
@@ -74,6 +83,25 @@ class Instrument:
         """Lots for ``qty``, or ``None`` if it is not a multiple of the lot size (or not finite and representable)."""
         return _units(qty, self.lot_size)
 
+    def price_str(self, ticks: int) -> str:
+        """``ticks`` as the FIX price text, e.g. 15000 -> "150.00" for a 0.01 tick (same text as the Decimal)."""
+        return _fixed(ticks * self._tick_units, self._tick_exp)
+
+    def qty_str(self, lots: int) -> str:
+        """``lots`` as the FIX quantity text, e.g. 2000 -> "0.2000" for a 0.0001 lot."""
+        return _fixed(lots * self._lot_units, self._lot_exp)
+
+    def avg_price_str(self, notional: int, cum: int, places: int = 8) -> str:
+        """Average price of fills worth ``notional`` (ticks x lots) over ``cum`` lots, rounded half up to
+        ``places`` decimals beyond the tick, trailing zeros dropped; "0" before any fill."""
+        if not cum:
+            return "0"
+        if notional % cum == 0:
+            return self.price_str(notional // cum)
+        scale = 10**places
+        scaled = (2 * notional * self._tick_units * scale + cum) // (2 * cum)
+        return _fixed(scaled, self._tick_exp + places).rstrip("0")
+
     def ticks_to_price(self, ticks: int) -> Decimal:
         return self.tick_size * ticks
 
@@ -89,3 +117,12 @@ def _units(value: Decimal, unit: Decimal) -> int | None:
     except InvalidOperation:
         return None
     return None if rest else int(units)
+
+
+def _fixed(units: int, exp: int) -> str:
+    """``units`` x 10**-exp as plain decimal text with exactly ``exp`` decimals."""
+    if not exp:
+        return str(units)
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10**exp)
+    return f"{sign}{whole}.{frac:0{exp}d}"

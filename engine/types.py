@@ -6,7 +6,7 @@ Every business outcome the engine can produce is a member of :class:`Reason`; th
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import Enum, IntEnum, StrEnum
 
 
 class Side(IntEnum):
@@ -36,8 +36,11 @@ class TimeInForce(IntEnum):
     FOK = 4
 
 
-class ExecType(str, Enum):
-    """What an :class:`~engine.events.Execution` reports; values are FIX ExecType (150)."""
+class ExecType(StrEnum):
+    """What an :class:`~engine.events.Execution` reports; values are FIX ExecType (150).
+
+    A StrEnum formats as its value, so the FIX edge writes ``f"150={ex.exec_type}"`` without a descriptor call.
+    """
 
     NEW = "0"
     CANCELED = "4"
@@ -48,7 +51,7 @@ class ExecType(str, Enum):
     ORDER_STATUS = "I"
 
 
-class OrdStatus(str, Enum):
+class OrdStatus(StrEnum):
     """Order state; values are FIX OrdStatus (39)."""
 
     NEW = "0"

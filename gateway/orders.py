@@ -189,8 +189,8 @@ class OrderTranslator:
         ins = self.instruments.get(order.symbol)
         p = [
             f"8=FIX.4.4\x019=0\x0135=8\x0137={order.order_id or 'NONE'}\x0111={ex.clordid}\x01"
-            f"17={ex.seq}\x01150={ex.exec_type.value}\x0139={ex.status.value}\x01"
-            f"54={order.side.value}\x0140={order.ord_type.value}\x0159={order.tif.value}\x01"
+            f"17={ex.seq}\x01150={ex.exec_type}\x0139={ex.status}\x01"  # StrEnum/IntEnum format as their values
+            f"54={order.side}\x0140={order.ord_type}\x0159={order.tif}\x01"
         ]
         if ex.orig_clordid is not None:
             p.append(f"41={ex.orig_clordid}\x01")
@@ -201,9 +201,9 @@ class OrderTranslator:
         if order.post_only:
             p.append("18=6\x01")
         if ins is not None and order.order_id:
-            lots, ticks = ins.lots_to_qty, ins.ticks_to_price
+            lots, ticks = ins.qty_str, ins.price_str
             p.append(f"38={lots(ex.qty)}\x01151={lots(ex.leaves)}\x0114={lots(ex.cum)}\x01")
-            p.append(f"6={avg_price(ins, ex.notional, ex.cum)}\x01")
+            p.append(f"6={ins.avg_price_str(ex.notional, ex.cum)}\x01")
             if ex.price is not None:
                 p.append(f"44={ticks(ex.price)}\x01")
             if ex.exec_type is ExecType.TRADE:
@@ -215,7 +215,7 @@ class OrderTranslator:
                 if echo.price is not None:
                     p.append(f"44={echo.price}\x01")
             elif ins is not None and ex.qty:
-                p.append(f"38={ins.lots_to_qty(ex.qty)}\x01")
+                p.append(f"38={ins.qty_str(ex.qty)}\x01")
             p.append("151=0\x0114=0\x016=0\x01")
         if ex.reason is not None:
             if ex.exec_type is ExecType.REJECTED or not order.order_id:
@@ -261,14 +261,6 @@ class OrderTranslator:
             msg.setField(SIDE, str(rep.side.value))
         msg.setField(TRANSACT_TIME, format_utc(rep.ts))
         return msg
-
-
-def avg_price(ins: Instrument, notional: int, cum: int) -> str:
-    """Average fill price as a decimal string, exact to 8 places; "0" before any fill."""
-    if not cum:
-        return "0"
-    value = (ins.tick_size * notional / cum).quantize(Decimal("1e-8"))
-    return format(value.normalize(), "f")
 
 
 CommandFactory = Callable[[fix.Message, str, int], Command]

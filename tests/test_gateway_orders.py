@@ -32,7 +32,7 @@ def test_lifecycle_new_partial_fills_across_sessions_and_fill(connect: ClientFac
     ask2 = unique()
     new_order(seller, ask2, "2", "6", "50.00", symbol=sym)
     done = wait_er(buyer, bid, "F")
-    assert (f(done, 39), f(done, 151), f(done, 14), f(done, 6)) == ("2", "0", "10", "50")
+    assert (f(done, 39), f(done, 151), f(done, 14), f(done, 6)) == ("2", "0", "10", "50.00")
 
 
 def test_cancel_by_clordid_and_by_order_id(connect: ClientFactory) -> None:
