@@ -18,11 +18,12 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from gateway.hotmetrics import HotCollector, HotCounter, HotHistogram
 
 _LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -37,20 +38,47 @@ class Metrics:
         r = self.registry = CollectorRegistry()
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self.messages_received = Counter(
-            "fix_messages_received_total", "FIX messages received", ["msg_type", "session"], registry=r
+        hot = HotCollector(r)  # the order path's figures: plain ints, exported at scrape time
+
+        def hot_counter(name: str, doc: str, labels: list[str]) -> HotCounter:
+            metric = HotCounter(name, doc, labels)
+            hot.add(metric)
+            return metric
+
+        def hot_histogram(name: str, doc: str, labels: list[str], buckets: tuple[float, ...]) -> HotHistogram:
+            metric = HotHistogram(name, doc, labels, buckets)
+            hot.add(metric)
+            return metric
+
+        self.messages_received = hot_counter(
+            "fix_messages_received_total", "FIX application messages received", ["msg_type", "session"]
         )
-        self.messages_sent = Counter(
-            "fix_messages_sent_total", "FIX messages sent", ["msg_type", "session"], registry=r
+        self.messages_sent = hot_counter(
+            "fix_messages_sent_total", "FIX application messages sent", ["msg_type", "session"]
         )
-        self.orders_accepted = Counter("orders_accepted_total", "New orders accepted", ["symbol"], registry=r)
-        self.orders_rejected = Counter("orders_rejected_total", "New orders rejected", ["reason"], registry=r)
-        self.executions = Counter("executions_total", "ExecutionReports by ExecType", ["exec_type"], registry=r)
+        self.orders_accepted = hot_counter("orders_accepted_total", "New orders accepted", ["symbol"])
+        self.orders_rejected = hot_counter("orders_rejected_total", "New orders rejected", ["reason"])
+        self.executions = hot_counter("executions_total", "ExecutionReports by ExecType", ["exec_type"])
+        self.trades = hot_counter("trades_total", "Trades", ["symbol"])
+        self.traded_quantity = hot_counter("traded_quantity_total", "Traded quantity (instrument units)", ["symbol"])
+        self.md_messages = hot_counter("md_messages_sent_total", "Market-data messages sent", ["msg_type"])
+        self.order_latency = hot_histogram(
+            "order_to_execution_report_seconds",
+            "From an order message entering the application to its first ExecutionReport handed to QuickFIX",
+            [],
+            _LATENCY_BUCKETS,
+        )
+        self.engine_latency = hot_histogram(
+            "engine_command_seconds", "Engine time per command (one command in 16 is timed)", ["command"],
+            _ENGINE_BUCKETS,
+        )  # fmt: skip
+        self.md_publish_latency = hot_histogram(
+            "md_publish_seconds",
+            "From the engine event to the market-data message handed to QuickFIX for every subscriber",
+            [],
+            _LATENCY_BUCKETS,
+        )
         self.cancel_rejects = Counter("cancel_rejects_total", "OrderCancelRejects by reason", ["reason"], registry=r)
-        self.trades = Counter("trades_total", "Trades", ["symbol"], registry=r)
-        self.traded_quantity = Counter(
-            "traded_quantity_total", "Traded quantity (instrument units)", ["symbol"], registry=r
-        )
         self.resting_orders = Gauge("resting_orders", "Orders resting in the book", ["symbol"], registry=r)
         self.best_bid = Gauge("best_bid_price", "Best bid price (NaN if none)", ["symbol"], registry=r)
         self.best_ask = Gauge("best_ask_price", "Best ask price (NaN if none)", ["symbol"], registry=r)
@@ -77,22 +105,6 @@ class Metrics:
             "md_slow_consumer_events_total", "Market-data sessions that fell too far behind", ["action"], registry=r
         )
         self.md_subscriptions = Gauge("md_subscriptions", "Active market-data subscriptions", registry=r)
-        self.md_messages = Counter("md_messages_sent_total", "Market-data messages sent", ["msg_type"], registry=r)
-        self.order_latency = Histogram(
-            "order_to_execution_report_seconds",
-            "From an order message entering the application to its first ExecutionReport handed to QuickFIX",
-            registry=r,
-            buckets=_LATENCY_BUCKETS,
-        )
-        self.engine_latency = Histogram(
-            "engine_command_seconds", "Engine time per command", ["command"], registry=r, buckets=_ENGINE_BUCKETS
-        )
-        self.md_publish_latency = Histogram(
-            "md_publish_seconds",
-            "From the engine event to the market-data message handed to QuickFIX for every subscriber",
-            registry=r,
-            buckets=_LATENCY_BUCKETS,
-        )
         self.journal_commands = Counter("journal_commands_total", "Commands appended to the journal", registry=r)
         self.journal_fsyncs = Counter("journal_fsyncs_total", "Journal fsync calls", registry=r)
         self.rptseq_gaps = Counter(
