@@ -15,8 +15,10 @@ Decisions (documented in docs/rules-of-engagement.md):
   and when the gateway stops.
 * Slow consumers are found with TestRequest probes queued behind the data: the Heartbeat that answers a probe proves
   the client has read everything before it. Messages queued for a session since its last answered probe are its
-  backlog; above ``max_backlog`` the configured policy applies: ``logout`` (Logout with a Text, subscriptions
-  dropped) or ``conflate`` (no more incrementals until the probe is answered, then fresh snapshots).
+  backlog. A session whose probe is still unanswered a probe interval later, with a backlog above ``max_backlog``,
+  is slow and the configured policy applies: ``logout`` (Logout with a Text, subscriptions dropped) or ``conflate``
+  (no more incrementals until the probe is answered, then fresh snapshots). A session that answers every probe
+  within the interval keeps up, however busy the feed.
 * Messages of one engine command that touch several symbols (a mass cancel) go out as one X per symbol.
 """
 
@@ -276,7 +278,7 @@ class MarketDataService:
         for sub in self.subscribers.values():
             if not sub.state.logged_on or not sub.subscriptions:
                 continue
-            if sub.backlog > self.cfg.max_backlog:
+            if sub.probe is not None and sub.backlog > self.cfg.max_backlog:  # behind for a whole interval
                 self._slow_consumer(sub)
                 continue
             if sub.probe is None:

@@ -4,8 +4,7 @@ Threading model (LMAX-style single writer). The main thread calls ``acceptor.pol
 callback, and so every engine command, runs on that thread, in the order the acceptor delivers messages. Timers
 (periodic market-data snapshots, deferred cancel-on-disconnect, journal flushes) run between polls on the same
 thread, so nothing needs a lock and the events of one session are never reordered. ``poll()`` never blocks, so when
-a poll finds nothing to do the loop backs off with short sleeps (at most ``IDLE_SLEEP``), which bounds the added
-latency for the first message after a quiet spell.
+a poll finds nothing to do the loop sleeps in the kernel until a socket has input (:mod:`gateway.waiter`).
 
 Data flows one way: FIX in -> validate -> engine command -> events -> ExecutionReports and market-data out.
 """
@@ -47,11 +46,12 @@ from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, re
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.orders import Echo, OrderTranslator, fields_of
+from gateway.waiter import SocketWaiter
 
 ENGINE_SAMPLE_MASK = 15  # time one engine command in 16 for the engine_command_seconds histogram
 GC_FREEZE_EVERY = 10_000  # commands between gc.freeze() calls
-IDLE_SPINS = 200  # empty polls before the loop starts sleeping
-IDLE_SLEEP = 0.001  # longest sleep between polls when idle (seconds): bounds added latency after a quiet spell
+IDLE_SPINS = int(os.environ.get("FIXGW_IDLE_SPINS", "30"))  # empty polls (~3 us each) before sleeping
+IDLE_WAIT = 0.002  # longest wait for socket input when the loop sleeps (seconds)
 
 ORDER_ENTRY_TYPES = frozenset("DFGHq")
 MARKET_DATA_TYPES = frozenset("V")
@@ -217,6 +217,7 @@ class Gateway:
     def run(self) -> None:
         """The loop: poll the acceptor, run deferred work and timers, until :meth:`request_stop`."""
         acceptor, app = self.acceptor, self.app
+        waiter = SocketWaiter()
         idle = 0
         next_timer_check = 0.0
         while not self.stopping:
@@ -241,8 +242,10 @@ class Gateway:
                 idle = 0
             else:
                 idle += 1
-                if idle > IDLE_SPINS:  # back off: 50 us sleeps at first, IDLE_SLEEP once quiet for a while
-                    time.sleep(IDLE_SLEEP if idle > 4 * IDLE_SPINS else 0.00005)
+                if idle > IDLE_SPINS:
+                    # Quiet for a while: sleep in the kernel until a socket has input (or IDLE_WAIT passes, for
+                    # timers and for QuickFIX's own heartbeat and write housekeeping).
+                    waiter.wait(IDLE_WAIT)
         self._shutdown()
 
     def request_stop(self, *_: Any) -> None:

@@ -32,16 +32,26 @@ def new_order(
     return s.send("D", fields + (extra or []))
 
 
-def cancel(s: FixSession, clordid: str, orig: str | None, side: str = "1", symbol: str = "AAPL", order_id: str | None = None) -> int:
+def cancel(
+    s: FixSession, clordid: str, orig: str | None, side: str = "1", symbol: str = "AAPL", order_id: str | None = None
+) -> int:
     return s.send("F", [(11, clordid), (41, orig), (37, order_id), (55, symbol), (54, side), (60, utc_now())])
 
 
-def replace(
-    s: FixSession, clordid: str, orig: str, qty: str, price: str, side: str = "1", symbol: str = "AAPL"
-) -> int:
+def replace(s: FixSession, clordid: str, orig: str, qty: str, price: str, side: str = "1", symbol: str = "AAPL") -> int:
     return s.send(
         "G",
-        [(11, clordid), (41, orig), (55, symbol), (54, side), (38, qty), (40, "2"), (44, price), (59, "0"), (60, utc_now())],
+        [
+            (11, clordid),
+            (41, orig),
+            (55, symbol),
+            (54, side),
+            (38, qty),
+            (40, "2"),
+            (44, price),
+            (59, "0"),
+            (60, utc_now()),
+        ],
     )
 
 
