@@ -131,6 +131,11 @@ class MarketDataService:
 
     def on_logon(self, state: SessionState) -> None:
         sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
+        if state.fresh_logon and sub.subscriptions:
+            # ResetSeqNumFlag=Y: the client starts afresh and cannot recover anything by resend, so subscriptions
+            # of its earlier connection end here (otherwise it would get X for views it no longer knows).
+            self._drop_subscriptions(sub)
+            sub.dormant = False
         sub.probe = None
         sub.acknowledged = sub.queued
         if sub.dormant and sub.subscriptions:
@@ -300,6 +305,13 @@ class MarketDataService:
             self._resnapshot(sub)
             self.gw.log.info("md_conflation_ended", session=state.comp_id)
 
+    def _drop_subscriptions(self, sub: Subscriber) -> None:
+        for subscription in list(sub.subscriptions.values()):
+            sub.subscriptions.pop(subscription.md_req_id)
+            for view in subscription.views:
+                self._detach(view, sub)
+            self.gw.metrics.md_subscriptions.dec()
+
     def _slow_consumer(self, sub: Subscriber) -> None:
         policy = self.cfg.slow_consumer.value
         if policy == "conflate":
@@ -310,11 +322,7 @@ class MarketDataService:
             return
         self.gw.metrics.slow_consumers.labels("logout").inc()
         self.gw.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
-        for subscription in list(sub.subscriptions.values()):
-            sub.subscriptions.pop(subscription.md_req_id)
-            for view in subscription.views:
-                self._detach(view, sub)
-            self.gw.metrics.md_subscriptions.dec()
+        self._drop_subscriptions(sub)
         session = fix.Session.lookupSession(sub.state.session_id)
         if session is not None:
             session.logout(f"slow consumer: {sub.backlog} market-data messages behind (limit {self.cfg.max_backlog})")

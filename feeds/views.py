@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sortedcontainers import SortedDict
+
 from engine import BookUpdate, OrderBook, Side, StatUpdate, TradePrint
 from engine.book import LevelView
 from engine.events import MarketDataEvent
@@ -49,8 +51,17 @@ class BookView:
         self.entry_types = entry_types
         self.rpt_seq = book.rpt_seq
         self._tops: dict[Side, list[LevelView]] = {s: book.depth(s, depth) for s in Side} if depth else {}
+        # Depth-limited: this view's own copy of the aggregated book, kept from the events it is given (not read
+        # from the engine, which may already be ahead when replies are held for a group commit).
+        self._levels: dict[Side, SortedDict] = (
+            {s: SortedDict({self._key(s, lv.price): lv for lv in book.depth(s)}) for s in Side} if depth else {}
+        )
         # Full depth: prices present per side, to tell a NEW level from a CHANGE.
         self._prices: dict[Side, set[int]] = {s: {lv.price for lv in book.depth(s)} for s in Side} if not depth else {}
+
+    @staticmethod
+    def _key(side: Side, price: int) -> int:
+        return -price if side is Side.BUY else price
 
     @property
     def key(self) -> tuple[str, int, frozenset[str]]:
@@ -65,6 +76,12 @@ class BookView:
             if isinstance(ev, BookUpdate):
                 if self.depth:
                     sides_touched.add(ev.side)
+                    levels = self._levels[ev.side]
+                    key = self._key(ev.side, ev.price)
+                    if ev.qty:
+                        levels[key] = LevelView(ev.price, ev.qty, ev.count)
+                    else:
+                        levels.pop(key, None)
                     continue
                 et = _SIDE_TYPE[ev.side]
                 if et in wanted:
@@ -100,7 +117,7 @@ class BookView:
     def _top_diff(self, side: Side) -> list[Entry]:
         et = _SIDE_TYPE[side]
         before = {lv.price: lv for lv in self._tops[side]}
-        after_list = self.book.depth(side, self.depth)
+        after_list = list(self._levels[side].values()[: self.depth])
         self._tops[side] = after_list
         after = {lv.price: lv for lv in after_list}
         out = [Entry(DELETE, et, price) for price in before if price not in after]

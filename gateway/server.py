@@ -73,6 +73,7 @@ class SessionState:
     accounts: frozenset[str]
     cancel_on_disconnect: bool
     logged_on: bool = False
+    fresh_logon: bool = False  # the current Logon carried ResetSeqNumFlag=Y
     received: dict[str, Any] = field(default_factory=dict)  # msg type -> metrics child (cached labels)
     sent: dict[str, Any] = field(default_factory=dict)
 
@@ -335,6 +336,8 @@ class Gateway:
                 self.metrics.logon_failures.labels("bad_credentials").inc()
                 self.log.warning("logon_refused", session=comp_id, reason=why)
                 raise fix.RejectLogon(why)
+            if state is not None:  # a sequence reset starts the session afresh: nothing carries over
+                state.fresh_logon = msg.isSetField(141) and msg.getField(141) == "Y"
         elif msg_type == "0" and state is not None and state.role is Role.MARKET_DATA:
             self.feeds.on_heartbeat(msg, state)
         elif msg_type == "2" and state is not None:

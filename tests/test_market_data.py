@@ -672,3 +672,34 @@ def _read_until(stream: Any, needle: str, timeout: float = 10.0) -> str:
 
 
 _pending: dict[int, str] = {}
+
+
+@pytest.mark.timeout(60)
+def test_reset_logon_ends_the_earlier_connections_subscriptions(tmp_path: Path) -> None:
+    """A client that logs on with ResetSeqNumFlag=Y gets incrementals only for what it subscribed since."""
+    gw = start_gateway(tmp_path / "gw")
+    try:
+        old = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=True)
+        old.logon()
+        old.send("V", [(262, "old"), (263, "1"), (264, "0"), (267, 2), (269, "0"), (269, "1"), (146, 1), (55, "MSFT")])
+        wait_msg(old, "W")
+        old.close()  # gone without unsubscribing
+        new = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=True)
+        new.logon()
+        new.send("V", [(262, "new"), (263, "1"), (264, "1"), (267, 2), (269, "0"), (269, "1"), (146, 1), (55, "MSFT")])
+        wait_msg(new, "W")
+        trader = FixSession("127.0.0.1", gw.oe_port, "CLIENT1", PASSWORDS["CLIENT1"], reset_seq=True)
+        trader.logon()
+        new_order(trader, unique(), "1", "5", "10.00", symbol="MSFT")
+        new_order(trader, unique(), "1", "5", "11.00", symbol="MSFT")  # the marker: new best bid
+        incrementals = []
+        while True:
+            msg = wait_msg(new, "X")
+            incrementals.append(str(msg))
+            if "270=11.00" in str(msg):
+                break
+        assert len(incrementals) == 2, incrementals  # one per order, for the depth-1 view only
+        trader.logout()
+        new.logout()
+    finally:
+        gw.stop()
