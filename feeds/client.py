@@ -559,7 +559,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--target", default="EXCH", help="the venue's CompID (default EXCH)")
     p.add_argument("--symbol", required=True)
     p.add_argument("--depth", type=int, default=0, help="levels per side (0 = full book)")
-    p.add_argument("--types", default="".join(ALL_ENTRY_TYPES), help="MDEntryType letters (default 0124678B)")
+    p.add_argument("--types", default="".join(ALL_ENTRY_TYPES), help="MDEntryType letters (default 012478B)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
     return p.parse_args(argv)

@@ -1,13 +1,26 @@
 """``fixgw``: the one command-line entry point.
 
-Subcommands: ``serve`` (the gateway). Errors are one clear line on stderr and a non-zero exit, not a traceback.
+    fixgw serve      run the gateway (order entry, market data, metrics)
+    fixgw client     interactive order entry over one FIX session (commands on stdin)
+    fixgw md         a symbol's live book from the market-data feed (the reference client, feeds.client)
+    fixgw simulate   random, realistic order flow through real FIX sessions
+    fixgw bench      the benchmarks in bench/ (engine, gateway, floor)
+    fixgw journal    print, verify, or replay a command journal
+
+Errors are one clear line on stderr (``fixgw CMD: error: ...``) and exit status 2, not a traceback (set
+``FIXGW_DEBUG=1`` to see the traceback of an unexpected error). Each tool's module has the details.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from fixclient import SessionError
+from gateway.cli_support import CLIError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -20,14 +33,115 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(cfg)
 
 
+def _client(args: argparse.Namespace) -> int:
+    from gateway import cli_client
+
+    return cli_client.main(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gateway import simulator
+
+    return simulator.main(args)
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from gateway import journal_tool
+
+    return journal_tool.main(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from gateway import bench_tool
+
+    return bench_tool.main(args)
+
+
+def _md(args: argparse.Namespace) -> int:
+    """Delegate to the reference market-data client (``python -m feeds.client``) with our defaults."""
+    from feeds import client as md_client
+    from gateway.cli_support import default_password
+
+    if args.depth < 0:
+        raise CLIError("--depth must not be negative")
+    ns = argparse.Namespace(
+        host=args.host, port=args.port, comp_id=args.comp_id,
+        password=args.password or default_password(args.comp_id), target=args.target, symbol=args.symbol,
+        depth=args.depth, types=args.types or "".join(md_client.ALL_ENTRY_TYPES), once=args.once, timeout=args.timeout,
+    )  # fmt: skip
+    try:
+        return md_client.run(ns)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a live view ends
+    except md_client.MarketDataError as exc:
+        raise CLIError(str(exc)) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line too (the usage itself is one ``-h`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fixgw", description="FIX 4.4 exchange gateway")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="fixgw", description="FIX 4.4 exchange gateway and its tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     p = sub.add_parser("serve", help="run the gateway (order entry, market data, metrics)")
     p.add_argument("--config", help="venue config TOML (default: the shipped demo config/venue.toml)")
     p.add_argument("--log-format", choices=["console", "json"], help="override venue.log_format")
     p.set_defaults(func=_serve)
+
+    from gateway import bench_tool, cli_client, journal_tool, simulator
+
+    p = sub.add_parser(
+        "client", help="interactive order entry (commands on stdin)", description=cli_client.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    cli_client.add_arguments(p)
+    p.set_defaults(func=_client)
+
+    p = sub.add_parser("md", help="a symbol's live book from the market-data feed")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9877, help="market-data port (default 9877)")
+    p.add_argument("--comp-id", default="MD1", help="our SenderCompID (default MD1)")
+    p.add_argument("--password", help="default: $FIXGW_PASSWORD, else the demo password mdpass<N> for MD<N>")
+    p.add_argument("--target", default="EXCH", help="the venue's CompID (default EXCH)")
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--depth", type=int, default=10, help="levels per side (0 = full book; default 10)")
+    p.add_argument("--types", help="MDEntryType letters (default: every type the venue publishes)")
+    p.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
+    p.set_defaults(func=_md)
+
+    p = sub.add_parser(
+        "simulate", help="random, realistic order flow through real FIX sessions", description=simulator.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    simulator.add_arguments(p)
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser(
+        "bench", help="run a benchmark from bench/ (extra arguments are passed through)",
+        description=bench_tool.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("which", choices=sorted(bench_tool.MODULES))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser(
+        "journal", help="print, verify or replay a command journal", description=journal_tool.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    journal_tool.add_arguments(p)
+    p.set_defaults(func=_journal)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,9 +152,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"fixgw {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:  # `fixgw journal print ... | head`
+        _silence_stdout()
+        return 0
+    except (CLIError, SessionError, OSError, ValueError, KeyError, TimeoutError) as exc:
+        return _fail(args.command, _one_line(exc))
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("FIXGW_DEBUG"):
+            raise
+        return _fail(args.command, f"{type(exc).__name__}: {_one_line(exc)} (FIXGW_DEBUG=1 shows the traceback)")
+
+
+def _fail(command: Any, message: str) -> int:
+    print(f"fixgw {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush does not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

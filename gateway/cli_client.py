@@ -17,9 +17,9 @@ Every ExecutionReport, OrderCancelReject, mass-cancel report and Reject is print
     ER c2 FILL AAPL SELL 4@99.00 last=4@100.00 leaves=0 cum=4 avg=100
     REJECT c3 order quantity must be positive
 
-The client names its orders c1, c2, ...; the ClOrdID sent is that name behind a per-run prefix (``k3x9a-c1``) so
+The client names its orders c1, c2, ...; the ClOrdID sent is that name behind a per-run prefix (``k3x9af-c1``) so
 that a restarted client never reuses one. Commands accept either form. ``cancel``/``status`` of an order placed by
-an earlier run take its symbol and side too: ``cancel k3x9a-c1 AAPL buy``.
+an earlier run take its symbol and side too: ``cancel k3x9af-c1 AAPL buy``.
 
 One thread: ``select()`` waits on stdin and the socket together, so answers are shown while the user types.
 """
@@ -54,8 +54,8 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def run_prefix() -> str:
-    """Five base-36 digits from the clock (tenths of a second, wrapping every ~70 days) plus the pid's last digit
-    pair: distinct for every run a person can start by hand."""
+    """Five base-36 digits from the clock (tenths of a second, wrapping every ~70 days) and one from the pid:
+    distinct for every run a person can start by hand."""
     n = int(time.time() * 10) % 36**5
     digits = []
     for _ in range(5):

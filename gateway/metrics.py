@@ -105,7 +105,7 @@ class Metrics:
             "md_slow_consumer_events_total", "Market-data sessions that fell too far behind", ["action"], registry=r
         )
         self.md_subscriptions = Gauge("md_subscriptions", "Active market-data subscriptions", registry=r)
-        self.journal_commands = Counter("journal_commands_total", "Commands appended to the journal", registry=r)
+        self.journal_commands = hot_counter("journal_commands_total", "Commands appended to the journal", [])
         self.journal_fsyncs = Counter("journal_fsyncs_total", "Journal fsync calls", registry=r)
         self.rptseq_gaps = Counter(
             "md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"], registry=r

@@ -126,6 +126,7 @@ class Gateway:
         self._unsent: list[Execution] = []
         self._commands = 0
         self._frozen_at = 0
+        self._journaled = self.metrics.journal_commands
         self._engine_latency: dict[str, Any] = {}
         self._labelled: dict[tuple[Any, str], Any] = {}
 
@@ -415,6 +416,7 @@ class Gateway:
         """The one entry into the engine: time it, run it, count it."""
         if self.journal is not None:
             self.journal.append(command)
+            self._journaled.inc()
         self._commands += 1
         if self._commands & ENGINE_SAMPLE_MASK:
             return self.engine.process(command)

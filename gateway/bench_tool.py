@@ -1,0 +1,74 @@
+"""``fixgw bench``: run the benchmark scripts of ``bench/`` with this interpreter, passing extra arguments through.
+
+    fixgw bench engine [ARGS...]    python -m bench.engine_bench ARGS   (the matching engine alone)
+    fixgw bench gateway [ARGS...]   python -m bench.run_floor_vs ARGS, aimed at the real gateway
+    fixgw bench floor [ARGS...]     python -m bench.run_floor_vs ARGS   (the bare QuickFIX acceptor)
+
+For ``gateway``, unless ARGS already name a ``--target-cmd``, the driver is given a gateway target: the shipped demo
+config turned into a template (its own data directory and free ports, filled in by the driver), the demo
+passwords, and ``{python} -m gateway serve --config {config}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from gateway.cli_support import CLIError
+
+MODULES = {"engine": "bench.engine_bench", "gateway": "bench.run_floor_vs", "floor": "bench.run_floor_vs"}
+_PORTS = {"order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@"}
+
+
+def gateway_template(venue_toml: str) -> str:
+    """The demo config with the tokens ``bench/run_floor_vs.py`` fills in: data under the scratch directory, the
+    order-entry port it drives, free ports for market data and metrics, the dictionary from the repository."""
+    out, section = [], ""
+    for line in venue_toml.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped.strip("[]")
+        key = stripped.split("=", 1)[0].strip() if "=" in stripped else ""
+        if section == "venue" and key == "data_dir":
+            line = 'data_dir = "@WORKDIR@/data"'
+        elif section == "venue" and key == "log_format":
+            line = 'log_format = "json"'
+        elif section == "fix" and key == "dictionary":
+            line = 'dictionary = "@REPO@/fix_specs/FIX44-venue.xml"'
+        elif key == "port" and section in _PORTS:
+            line = f"port = {_PORTS[section]}"
+        out.append(line)
+    text = "\n".join(out) + "\n"
+    missing = [token for token in ("@WORKDIR@", "@REPO@", *_PORTS.values()) if token not in text]
+    if missing:
+        raise CLIError(f"cannot make a gateway config template from the demo config (no {', '.join(missing)})")
+    return text
+
+
+def main(args: argparse.Namespace) -> int:
+    module = MODULES[args.which]
+    if importlib.util.find_spec(module) is None:
+        raise CLIError(f"{module} is not installed (run from a checkout with bench/)")
+    extra = list(args.args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    with tempfile.TemporaryDirectory(prefix="fixgw-bench-") as tmp:
+        if args.which == "gateway" and not any(a == "--target-cmd" or a.startswith("--target-cmd=") for a in extra):
+            from gateway.config import DEFAULT_CONFIG
+
+            template = Path(tmp) / "gateway.toml"
+            template.write_text(gateway_template(DEFAULT_CONFIG.read_text()))
+            passwords = Path(tmp) / "passwords.txt"
+            passwords.write_text("".join(f"CLIENT{n}=pass{n}\n" for n in range(1, 10)))
+            extra = [
+                "--target-name", "gateway", "--target-config", str(template), "--password-file", str(passwords),
+                "--target-cmd", "{python} -m gateway serve --config {config}", *extra,
+            ]  # fmt: skip
+        argv = [sys.executable, "-m", module, *extra]
+        print(f"fixgw bench: python {shlex.join(argv[1:])}", file=sys.stderr, flush=True)
+        return subprocess.run(argv, check=False).returncode
