@@ -19,7 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine gateway feeds
+	$(BIN)/mypy engine gateway feeds fixclient
 
 test: lint
 	$(BIN)/pytest -q

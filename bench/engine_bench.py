@@ -40,7 +40,9 @@ from engine import (
     TimeInForce,
 )
 
-INSTRUMENT = Instrument("BENCH", Decimal("0.01"), Decimal(1), Decimal(1), Decimal(1_000_000), Decimal("0.01"), Decimal(1_000_000))
+INSTRUMENT = Instrument(
+    "BENCH", Decimal("0.01"), Decimal(1), Decimal(1), Decimal(1_000_000), Decimal("0.01"), Decimal(1_000_000)
+)
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, MARKET = OrdType.LIMIT, OrdType.MARKET
 DAY, IOC = TimeInForce.DAY, TimeInForce.IOC
@@ -165,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(mem), flush=True)
     print()
     print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"Command: python -m bench.engine_bench --commands {args.commands} --runs {args.runs} --resting {args.resting}")
+    flags = f"--commands {args.commands} --runs {args.runs} --resting {args.resting}"
+    print(f"Command: python -m bench.engine_bench {flags}")
     print()
     print("| measure | value |")
     print("|---|---|")
-    print(f"| commands/s, median of {args.runs} (min–max) | {statistics.median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f}) |")
+    spread = f"{min(rates):,.0f} to {max(rates):,.0f}"
+    print(f"| commands/s, median of {args.runs} (min to max) | {statistics.median(rates):,.0f} ({spread}) |")
     print(f"| latency per command p50 / p99 / p99.9 | {lat['p50']:.1f} / {lat['p99']:.1f} / {lat['p99.9']:.1f} µs |")
     print(f"| memory per resting order ({mem['resting_orders']:,} resting) | {mem['bytes_per_order']:.0f} bytes |")
     return 0
