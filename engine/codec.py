@@ -55,17 +55,22 @@ def to_tuple(cmd: Command) -> list[Any]:
     raise TypeError(f"not a command: {cmd!r}")
 
 
+_SIDES = {s.value: s for s in Side}
+_ORD_TYPES = {t.value: t for t in OrdType}
+_TIFS = {t.value: t for t in TimeInForce}
+
+
 def from_tuple(t: list[Any]) -> Command:
     """The command a :func:`to_tuple` list describes."""
     kind = t[0]
     if kind == "N":
         reject = _REASONS[t[12]] if t[12] is not None else None
-        side, ord_type, tif = Side(t[5]), OrdType(t[6]), TimeInForce(t[7])
+        side, ord_type, tif = _SIDES[t[5]], _ORD_TYPES[t[6]], _TIFS[t[7]]
         return NewOrder(t[1], t[2], t[3], t[4], side, ord_type, tif, t[8], t[9], t[10], t[11], reject)
     if kind == "C":
         return CancelOrder(t[1], t[2], t[3], t[4], t[5])
     if kind == "R":
-        return ReplaceOrder(t[1], t[2], t[3], t[4], t[5], Side(t[6]), t[7], t[8], t[9])
+        return ReplaceOrder(t[1], t[2], t[3], t[4], t[5], _SIDES[t[6]], t[7], t[8], t[9])
     if kind == "M":
         return MassCancel(t[1], t[2], t[3], _side(t[4]), t[5], _REASONS[t[6]], t[7])
     if kind == "Q":

@@ -64,11 +64,14 @@ def load_state(
     engine.next_seq = state["next_seq"]
     engine.next_trade_id = state["next_trade_id"]
     orders = engine.orders
+    # Enum lookups by table: calling Side(1) etc. costs ~0.5 us each, a lot across a million orders.
+    sides, types = {s.value: s for s in Side}, {t.value: t for t in OrdType}
+    tifs, statuses = {t.value: t for t in TimeInForce}, {s.value: s for s in OrdStatus}
     for (oid, owner, clordid, account, symbol, side, ord_type, tif, price, qty, post_only, leaves, cum, notional,
          status) in state["orders"]:  # fmt: skip
-        order = Order(oid, owner, clordid, account, symbol, Side(side), OrdType(ord_type), TimeInForce(tif), price,
-                      qty, post_only)  # fmt: skip
-        order.leaves, order.cum, order.notional, order.status = leaves, cum, notional, OrdStatus(status)
+        order = Order(oid, owner, clordid, account, symbol, sides[side], types[ord_type], tifs[tif], price, qty,
+                      post_only)  # fmt: skip
+        order.leaves, order.cum, order.notional, order.status = leaves, cum, notional, statuses[status]
         orders[oid] = order
     engine.clordids = {owner: {c: orders[oid] for c, oid in ids.items()} for owner, ids in state["clordids"].items()}
     for symbol, data in state["books"].items():

@@ -21,7 +21,7 @@ the usable journal: it is reported, and the file is cut there before the gateway
 
 from __future__ import annotations
 
-import json
+import gc
 import os
 import re
 import struct
@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import orjson
 
 from engine import Command, Execution, Instrument, MatchingEngine, SelfTradePrevention
 from engine.codec import decode, encode
@@ -146,8 +148,8 @@ def write_snapshot(engine: MatchingEngine, directory: Path, offset: int) -> Path
     tmp = path.with_suffix(".tmp")
     state = dump_state(engine)
     state["journal_offset"] = offset
-    with tmp.open("w") as f:
-        json.dump(state, f, separators=(",", ":"))
+    with tmp.open("wb") as f:
+        f.write(orjson.dumps(state))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -227,7 +229,27 @@ def recover(
     ``last_sent`` maps an owner to the highest ExecID its FIX message store holds: replayed executions above it were
     journaled but never handed to QuickFIX (the process died between the group commit and the send), and are
     returned in ``Recovery.unsent`` so the gateway can send them now.
+
+    The cyclic garbage collector is paused meanwhile (the engine makes no reference cycles, and a million new
+    long-lived orders would otherwise trigger repeated full collections), and the rebuilt state is frozen.
     """
+    gc.disable()
+    try:
+        engine, report = _recover(journal_path, snapshot_dir, instruments, stp, cut, last_sent)
+    finally:
+        gc.enable()
+    gc.freeze()
+    return engine, report
+
+
+def _recover(
+    journal_path: Path,
+    snapshot_dir: Path,
+    instruments: tuple[Instrument, ...],
+    stp: SelfTradePrevention,
+    cut: bool,
+    last_sent: dict[str, int] | None,
+) -> tuple[MatchingEngine, Recovery]:
     report = Recovery()
     size = journal_path.stat().st_size if journal_path.exists() else 0
     engine: MatchingEngine | None = None
@@ -236,10 +258,9 @@ def recover(
             report.notes.append(f"ignored {path.name}: beyond the end of the journal")
             continue
         try:
-            with path.open() as f:
-                state: dict[str, Any] = json.load(f)
+            state: dict[str, Any] = orjson.loads(path.read_bytes())
             engine = load_state(state, instruments, stp)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, orjson.JSONDecodeError) as exc:
             report.notes.append(f"ignored {path.name}: {exc}")
             continue
         report.snapshot, report.snapshot_offset = path, offset
