@@ -44,6 +44,7 @@ LAST_LIQUIDITY_IND, SECONDARY_EXEC_ID = 851, 527  # the trade id goes in Seconda
 POST_ONLY = "6"  # ExecInst: participate, don't initiate
 _CXL_REJ_CODES = {0, 1, 2, 3, 6}  # CxlRejReason values FIX 4.4 defines; anything else is 99 (other)
 _SIDES = {"1": Side.BUY, "2": Side.SELL}
+_TRADE, _REJECTED = ExecType.TRADE, ExecType.REJECTED  # names, not Enum attribute lookups (~0.25 us each)
 _ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
 _TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 _ZERO = Decimal(0)
@@ -206,7 +207,7 @@ class OrderTranslator:
             p.append(f"6={ins.avg_price_str(ex.notional, ex.cum)}\x01")
             if ex.price is not None:
                 p.append(f"44={ticks(ex.price)}\x01")
-            if ex.exec_type is ExecType.TRADE:
+            if ex.exec_type is _TRADE:
                 liquidity = "2" if ex.aggressor else "1"
                 p.append(f"32={lots(ex.last_qty)}\x0131={ticks(ex.last_px)}\x01527={ex.trade_id}\x01851={liquidity}\x01")
         else:  # reject of an order that never existed: echo what the client sent
@@ -218,7 +219,7 @@ class OrderTranslator:
                 p.append(f"38={ins.qty_str(ex.qty)}\x01")
             p.append("151=0\x0114=0\x016=0\x01")
         if ex.reason is not None:
-            if ex.exec_type is ExecType.REJECTED or not order.order_id:
+            if ex.exec_type is _REJECTED or not order.order_id:
                 p.append(f"103={ex.reason.fix_code}\x01")
             p.append(f"58={ex.reason.text}\x01")
         p.append(f"60={format_utc(ex.ts)}\x0110=000\x01")

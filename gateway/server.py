@@ -61,6 +61,8 @@ _EXEC_NAMES = {e: e.name.lower() for e in ExecType}
 _AUDIT_EVENTS = {e: "order_" + e.name.lower() for e in ExecType}
 _STATUS_NAMES = {s: s.name for s in OrdStatus}
 _SIDE_NAMES = {s: s.name for s in Side}
+_NEW, _REJECTED, _TRADE = ExecType.NEW, ExecType.REJECTED, ExecType.TRADE
+_ORDER_ENTRY = Role.ORDER_ENTRY
 
 
 @dataclass
@@ -385,7 +387,7 @@ class Gateway:
         if counter is None:
             counter = state.received[msg_type] = self.metrics.messages_received.labels(msg_type, state.comp_id)
         counter.inc()
-        if state.role is Role.ORDER_ENTRY:
+        if state.role is _ORDER_ENTRY:
             handler = self._oe_handlers.get(msg_type)
             if handler is not None:
                 return handler(fields_of(msg), state)
@@ -572,11 +574,11 @@ class Gateway:
         name = _EXEC_NAMES[et]
         child(m.executions, name).inc()
         ins = self.instruments.get(order.symbol)
-        if et is ExecType.NEW:
+        if et is _NEW:
             child(m.orders_accepted, order.symbol).inc()
-        elif et is ExecType.REJECTED and ex.reason is not None:
+        elif et is _REJECTED and ex.reason is not None:
             child(m.orders_rejected, ex.reason.code).inc()
-        elif et is ExecType.TRADE and ex.aggressor and ins is not None:
+        elif et is _TRADE and ex.aggressor and ins is not None:
             child(m.trades, order.symbol).inc()
             child(m.traded_quantity, order.symbol).inc(float(ins.qty_str(ex.last_qty)))
         price, qty = ex.price, ex.qty
