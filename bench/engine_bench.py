@@ -12,8 +12,8 @@ Three measurements, each printed as one JSON line and summarised as a markdown t
   tracemalloc (every Python allocation the engine keeps: orders, ids, ClOrdIDs, maps, levels).
 
 The standard mix, generated up front so generation is not timed: 55% passive limit orders within 10 ticks of the
-touch, 25% cancels of a resting order, 10% cancel/replaces (half quantity-down, half re-price), 7% marketable limit
-IOC orders, 3% market orders; 200 accounts, one symbol, prices random-walking around 100.00.
+touch, 30% cancels of a resting order, 8% cancel/replaces (half quantity-down, half re-price), 5% marketable limit
+IOC orders, 2% market orders; 200 accounts, one symbol, prices random-walking around 100.00.
 """
 
 from __future__ import annotations
@@ -49,46 +49,66 @@ DAY, IOC = TimeInForce.DAY, TimeInForce.IOC
 
 
 def standard_mix(n: int, seed: int) -> list[Command]:
-    """The seeded command stream described in the module docstring."""
+    """The seeded command stream described in the module docstring.
+
+    A scratch engine runs alongside the generator (untimed) so that cancels and replaces name orders that are
+    still resting, as a real client's would.
+    """
     rng = random.Random(seed)
     owners = [f"O{i}" for i in range(200)]
-    live: list[tuple[str, str, Side, int]] = []  # (owner, clordid, side, price) possibly still resting
+    shadow = MatchingEngine([INSTRUMENT])
+    live: list[tuple[str, str, Side, int]] = []  # (owner, clordid, side, price) resting the last time we looked
     mid = 10_000
     out: list[Command] = []
+
+    def pick() -> int | None:
+        for _ in range(8):
+            if not live:
+                return None
+            j = rng.randrange(len(live))
+            order = shadow.find(live[j][0], live[j][1])
+            if order is not None and order.is_open:
+                return j
+            live[j] = live[-1]
+            live.pop()
+        return None
+
     for i in range(n):
         if i % 100 == 0:
             mid += rng.randint(-2, 2)
         r = rng.random()
         owner = owners[rng.randrange(200)]
-        if r < 0.55 or not live:
+        j = pick() if 0.55 <= r < 0.93 else None
+        cmd: Command
+        if r < 0.55 or (r < 0.93 and j is None):
             side = BUY if rng.random() < 0.5 else SELL
             price = mid - 1 - rng.randrange(10) if side is BUY else mid + 1 + rng.randrange(10)
             cl = f"n{i}"
-            out.append(NewOrder(owner, cl, owner, "BENCH", side, LIMIT, DAY, price, rng.randint(1, 100), False, i))
+            cmd = NewOrder(owner, cl, owner, "BENCH", side, LIMIT, DAY, price, rng.randint(1, 100), False, i)
             live.append((owner, cl, side, price))
-        elif r < 0.80:
-            j = rng.randrange(len(live))
+        elif r < 0.85 and j is not None:
             o, cl, side, price = live[j]
             live[j] = live[-1]
             live.pop()
-            out.append(CancelOrder(o, f"x{i}", cl, None, i))
-        elif r < 0.90:
-            j = rng.randrange(len(live))
+            cmd = CancelOrder(o, f"x{i}", cl, None, i)
+        elif j is not None:
             o, cl, side, price = live[j]
             new_cl = f"r{i}"
             if rng.random() < 0.5:
                 new_price, qty = price, rng.randint(1, 50)
             else:
                 new_price, qty = price + rng.choice((-1, 1)), rng.randint(1, 100)
-            out.append(ReplaceOrder(o, new_cl, cl, None, "BENCH", side, new_price, qty, i))
+            cmd = ReplaceOrder(o, new_cl, cl, None, "BENCH", side, new_price, qty, i)
             live[j] = (o, new_cl, side, new_price)
-        elif r < 0.97:
+        elif r < 0.98:
             side = BUY if rng.random() < 0.5 else SELL
-            price = mid + 3 if side is BUY else mid - 3
-            out.append(NewOrder(owner, f"i{i}", owner, "BENCH", side, LIMIT, IOC, price, rng.randint(1, 200), False, i))
+            price = mid + 2 if side is BUY else mid - 2
+            cmd = NewOrder(owner, f"i{i}", owner, "BENCH", side, LIMIT, IOC, price, rng.randint(1, 60), False, i)
         else:
             side = BUY if rng.random() < 0.5 else SELL
-            out.append(NewOrder(owner, f"m{i}", owner, "BENCH", side, MARKET, IOC, None, rng.randint(1, 100), False, i))
+            cmd = NewOrder(owner, f"m{i}", owner, "BENCH", side, MARKET, IOC, None, rng.randint(1, 100), False, i)
+        shadow.process(cmd)
+        out.append(cmd)
     return out
 
 
