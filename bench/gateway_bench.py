@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -76,15 +76,7 @@ def run_target(name: str, ns: argparse.Namespace, tmp: Path, passwords: Path) ->
     return runs
 
 
-def median(runs: list[dict[str, object]], *path: str) -> float | None:
-    values = []
-    for run in runs:
-        value: object = run
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float):
-            values.append(float(value))
-    return statistics.median(values) if values else None
+median = rfv._median  # median of one figure across runs (None if no run has it)
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
@@ -144,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(run)
     if ns.json_out:
         ns.json_out.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
-    print(f"Machine: {platform.machine()}, {rfv.os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"Command: python -m bench.gateway_bench {' '.join(argv if argv is not None else sys.argv[1:])}")
     print()
     print(summary(runs, targets, ns.rates, ns.reps))

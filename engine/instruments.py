@@ -119,6 +119,16 @@ def _units(value: Decimal, unit: Decimal) -> int | None:
     return None if rest else int(units)
 
 
+def parse_decimal(text: str | None) -> Decimal | None:
+    """A FIX decimal field's value, or None if absent or not a number."""
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
 def _fixed(units: int, exp: int) -> str:
     """``units`` x 10**-exp as plain decimal text with exactly ``exp`` decimals."""
     if not exp:

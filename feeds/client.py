@@ -34,9 +34,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TextIO
 
+from engine.instruments import parse_decimal
 from fixclient import FixSession, SessionError, group_entries
 
 BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME = "0", "1", "2", "4", "7", "8", "B"
@@ -138,22 +139,22 @@ class _View:
         action, et = e.get(279, NEW), e.get(269)
         if et in (BID, OFFER):
             side = self.bids if et == BID else self.asks
-            price = _dec(e.get(270))
+            price = parse_decimal(e.get(270))
             if price is None:
                 return
             if action == DELETE:
                 side.pop(price, None)
             else:
                 count = e.get(346)
-                side[price] = Level(price, _dec(e.get(271)) or Decimal(0), int(count) if count else None)
+                side[price] = Level(price, parse_decimal(e.get(271)) or Decimal(0), int(count) if count else None)
         elif et == TRADE:
-            price = _dec(e.get(270))
+            price = parse_decimal(e.get(270))
             if action != DELETE and price is not None:
-                self.last_trade = Trade(price, _dec(e.get(271)), e.get(1003), e.get(20001))
+                self.last_trade = Trade(price, parse_decimal(e.get(271)), e.get(1003), e.get(20001))
         elif et in (OPEN, HIGH, LOW):
-            self.stats[et] = None if action == DELETE else _dec(e.get(270))
+            self.stats[et] = None if action == DELETE else parse_decimal(e.get(270))
         elif et == VOLUME:
-            self.stats[et] = None if action == DELETE else _dec(e.get(271))
+            self.stats[et] = None if action == DELETE else parse_decimal(e.get(271))
 
     def snapshot(self) -> BookSnapshot:
         bids = tuple(self.bids[p] for p in sorted(self.bids, reverse=True))
@@ -194,15 +195,6 @@ class _Owed:
 
     def clear(self) -> None:
         self.ranges.clear()
-
-
-def _dec(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
 
 
 def _body_field(msg: Any, tag: int, group_tag: int = 268) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import quickfix as fix
 
@@ -31,6 +31,7 @@ from engine import (
     Side,
     TimeInForce,
 )
+from engine.instruments import parse_decimal
 from gateway.fixtime import format_utc
 
 # FIX tags used here.
@@ -65,15 +66,6 @@ def _need(f: dict[str, str], tag: int) -> str:
     if value is None:
         raise fix.FieldNotFound(tag)
     return value
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
 
 
 def _order_id(text: str | None) -> int | None:
@@ -130,7 +122,7 @@ class OrderTranslator:
 
     @staticmethod
     def _convert(ins: Instrument, qty_text: str, price_text: str | None) -> tuple[int, int | None, Reason | None]:
-        qty = _decimal(qty_text)
+        qty = parse_decimal(qty_text)
         if qty is None or qty <= _ZERO:
             return 0, None, Reason.INVALID_QUANTITY
         lots = ins.qty_to_lots(qty)
@@ -138,7 +130,7 @@ class OrderTranslator:
             return 0, None, Reason.QUANTITY_OFF_LOT
         if price_text is None:
             return lots, None, None
-        price = _decimal(price_text)
+        price = parse_decimal(price_text)
         if price is None or price <= _ZERO:
             return lots, None, Reason.INVALID_PRICE
         ticks = ins.price_to_ticks(price)
