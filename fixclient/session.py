@@ -30,7 +30,12 @@ def utc_now() -> str:
 def field(msg: simplefix.FixMessage, tag: int) -> str | None:
     """A field's value as text, or None."""
     value = msg.get(tag)
-    return value.decode() if value is not None else None
+    return value.decode(errors="replace") if value is not None else None
+
+
+def describe(msg: simplefix.FixMessage) -> str:
+    """``tag=value|...`` for people; unlike ``str(msg)`` it survives bytes that are not ASCII."""
+    return "|".join(f"{int(t)}={v.decode(errors='replace')}" for t, v in msg.pairs)
 
 
 def group_entries(msg: simplefix.FixMessage, count_tag: int, delimiter: int) -> list[dict[int, str]]:
@@ -47,7 +52,7 @@ def group_entries(msg: simplefix.FixMessage, count_tag: int, delimiter: int) -> 
         if tag == delimiter:
             entries.append({})
         if entries and tag not in (10,):
-            entries[-1][tag] = value_b.decode()
+            entries[-1][tag] = value_b.decode(errors="replace")
     return entries
 
 
@@ -240,7 +245,7 @@ class FixSession:
             if msg is not None:
                 if predicate(msg):
                     return msg
-                skipped.append(str(msg))
+                skipped.append(describe(msg))
 
     def drain(self, timeout: float = 0.2) -> list[simplefix.FixMessage]:
         """Everything that arrives within ``timeout`` (application messages only)."""
