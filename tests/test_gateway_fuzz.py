@@ -9,7 +9,7 @@ import pytest
 
 from fixclient import SessionError, field
 from tests.conftest import ClientFactory, unique
-from tests.fixtools import f, new_order, wait_er
+from tests.fixtools import f, new_order, wait_er, wait_msg
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,7 +60,9 @@ def test_random_messages_never_break_the_venue(gateway: GatewayProcess, connect:
         assert time.monotonic() < deadline, "too few orders reached the engine"
         time.sleep(0.05)
     assert gateway.proc is not None and gateway.proc.poll() is None, "the gateway process died"
-    # The books are still sane: a fresh session trades normally against a fresh order.
+    # The books are still sane: with the fuzzer's orders cancelled, two fresh orders trade with each other.
+    s.send("q", [(11, unique("mc")), (530, "7"), (60, "20260101-00:00:00")])
+    wait_msg(s, "r")
     buyer, seller = connect("CLIENT7"), connect("CLIENT8")
     b, a = unique("fzb"), unique("fza")
     new_order(buyer, b, "1", "3", "77.77", symbol="AAPL")
