@@ -1,0 +1,425 @@
+"""Capture the example messages of docs/rules-of-engagement.md from a real gateway.
+
+    .venv/bin/python docs/examples.py            # from the repository root; prints Markdown to stdout
+
+The script starts the gateway (``python -m gateway serve``) on the shipped demo configuration with its own data
+directory in a temporary directory and free loopback ports (as ``tests/gateway_process.py`` does), runs a fixed
+exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1, CLIENT2, CLIENT3, CLIENT4, MD1, MD2),
+records every message each client sends and receives, stops the gateway with SIGTERM and prints each example as a
+Markdown section: one line per message, SOH shown as ``|``, prefixed ``C->V`` (client to venue) or ``V->C`` (venue
+to client). Heartbeats and TestRequests are left out except in the example about them.
+
+Exit status 0 if every expected answer arrived, 1 otherwise (with the reason on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import tomllib
+import urllib.request
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import simplefix  # noqa: E402
+
+from fixclient import FixSession, field, utc_now  # noqa: E402
+
+DEMO_CONFIG = ROOT / "config" / "venue.toml"
+PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
+ALL_TYPES = ("0", "1", "2", "4", "7", "8", "B")
+TIMEOUT = 10.0
+
+
+# ---------------------------------------------------------------------------- the gateway
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value)
+
+
+def write_config(directory: Path) -> tuple[Path, dict[str, int]]:
+    """The demo config with a data directory under ``directory``, free ports and no periodic snapshots."""
+    ports = {"order_entry": free_port(), "market_data": free_port(), "metrics": free_port()}
+    data = tomllib.loads(DEMO_CONFIG.read_text())
+    data["venue"]["data_dir"] = str(directory / "data")
+    data["venue"]["log_format"] = "json"
+    data["fix"]["dictionary"] = str(ROOT / "fix_specs" / "FIX44-venue.xml")
+    data["order_entry"]["port"] = ports["order_entry"]
+    data["market_data"]["port"] = ports["market_data"]
+    data["market_data"]["snapshot_interval"] = 0.0  # keep periodic W out of the examples
+    data["metrics"]["port"] = ports["metrics"]
+    lines: list[str] = []
+    for section, table in data.items():
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if scalars:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in scalars.items()]
+        for name, sub in table.items():
+            if isinstance(sub, dict):
+                lines.append(f'[{section}."{name}"]')
+                lines += [f"{k} = {_toml(v)}" for k, v in sub.items()]
+    path = directory / "venue.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path, ports
+
+
+class Gateway:
+    """``python -m gateway serve`` in a subprocess, ready once ``/readyz`` answers 200."""
+
+    def __init__(self, directory: Path) -> None:
+        self.config, self.ports = write_config(directory)
+        self.log_path = directory / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
+            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{self.ports['metrics']}/readyz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"gateway not ready within {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------------------- recording clients
+
+
+def _text(msg: simplefix.FixMessage) -> str:
+    return "|".join(f"{t.decode()}={v.decode()}" for t, v in msg.pairs)
+
+
+class _RecordingParser(simplefix.FixParser):  # type: ignore[misc]
+    def __init__(self, sink: Callable[[simplefix.FixMessage], None]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def get_message(self) -> simplefix.FixMessage | None:
+        msg = super().get_message()
+        if msg is not None:
+            self._sink(msg)
+        return msg
+
+
+Entry = tuple[int, str, str, str]  # (when sent, ns since the epoch; direction; MsgType; text)
+
+
+def _sent_at(msg: simplefix.FixMessage) -> int:
+    """The venue's SendingTime (52, microseconds) as ns since the epoch: same clock as the client's, same host."""
+    stamp = datetime.strptime(field(msg, 52) or "", "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=UTC)
+    return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
+
+
+class Client(FixSession):
+    """A FixSession that keeps every message it sends and receives (see :data:`Entry`)."""
+
+    def __init__(self, port: int, comp_id: str, password: str | None = None, **kwargs: Any) -> None:
+        super().__init__("127.0.0.1", port, comp_id, password or PASSWORDS[comp_id], **kwargs)
+        self.log: list[Entry] = []
+
+    def connect(self, timeout: float = 5.0) -> None:
+        super().connect(timeout)
+        self.parser = _RecordingParser(lambda m: self.log.append((_sent_at(m), "V->C", field(m, 35) or "", _text(m))))
+
+    def send_raw(self, data: bytes) -> None:
+        text = data.decode().rstrip("\x01").replace("\x01", "|")
+        msg_type = next((p[3:] for p in text.split("|") if p.startswith("35=")), "")
+        self.log.append((time.time_ns(), "C->V", msg_type, text))
+        super().send_raw(data)
+
+    def wait(self, msg_type: str, timeout: float = TIMEOUT, **tags: str) -> simplefix.FixMessage:
+        """The next message of ``msg_type`` whose tags match (``t150="F"`` means 150=F)."""
+        want = {int(k[1:]): v for k, v in tags.items()}
+
+        def match(m: simplefix.FixMessage) -> bool:
+            return field(m, 35) == msg_type and all(field(m, t) == v for t, v in want.items())
+
+        return self.wait_for(match, timeout, admin=msg_type in "012345A")
+
+    def count(self, msg_type: str, n: int, timeout: float = TIMEOUT) -> None:
+        """Read until ``n`` more messages of ``msg_type`` have arrived."""
+        for _ in range(n):
+            self.wait(msg_type, timeout)
+
+
+class Example:
+    """One printed example: the messages the given clients logged while it ran."""
+
+    def __init__(self, title: str, note: str, clients: Iterable[Client], keep: str = "") -> None:
+        self.title, self.note, self.clients, self.keep = title, note, list(clients), keep
+        self.marks: dict[int, int] = {}
+
+    def __enter__(self) -> Example:
+        self.marks = {id(c): len(c.log) for c in self.clients}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            return
+        print(f"### {self.title}\n")
+        if self.note:
+            print(textwrap.fill(self.note, width=118, break_on_hyphens=False) + "\n")
+        print("```text")
+        entries: list[Entry] = []
+        for c in self.clients:
+            entries += c.log[self.marks[id(c)] :]
+        entries.sort(key=lambda e: e[0])  # in the order they were sent, whichever side sent them
+        for _, direction, msg_type, text in entries:
+            if msg_type in ("0", "1") and msg_type not in self.keep:
+                continue
+            print(f"{direction} {text}")
+        print("```\n")
+
+
+# ---------------------------------------------------------------------------- the exchange
+
+
+def order(c: Client, clordid: str, side: str, qty: str, price: str | None, symbol: str = "AAPL", tif: str = "0",
+          extra: Iterable[tuple[int, Any]] = ()) -> int:  # fmt: skip
+    account = "ACC" + c.sender.removeprefix("CLIENT")
+    fields: list[tuple[int, Any]] = [
+        (11, clordid), (1, account), (55, symbol), (54, side), (38, qty), (40, "2" if price else "1"), (44, price),
+        (59, tif), *extra, (60, utc_now()),
+    ]  # fmt: skip
+    return c.send("D", fields)
+
+
+def md_request(
+    c: Client, req_id: str, symbols: list[str], depth: int, types: Iterable[str], req_type: str = "1"
+) -> None:
+    types = list(types)
+    fields: list[tuple[int, Any]] = [(262, req_id), (263, req_type), (264, depth)]
+    if req_type == "1":
+        fields.append((265, 1))
+    fields += [(267, len(types)), *((269, t) for t in types), (146, len(symbols)), *((55, s) for s in symbols)]
+    c.send("V", fields)
+
+
+def run(oe: int, md: int) -> None:
+    c1 = Client(oe, "CLIENT1", reset_seq=True)
+    c2 = Client(oe, "CLIENT2", reset_seq=True)
+    m1 = Client(md, "MD1", reset_seq=True)
+    m2 = Client(md, "MD2", reset_seq=True)
+
+    with Example("Logon", "ResetSeqNumFlag=Y: both sides start again at MsgSeqNum 1.", [c1]):
+        c1.logon(TIMEOUT)
+    c2.logon(TIMEOUT)
+    m1.logon(TIMEOUT)
+    m2.logon(TIMEOUT)
+
+    bad = Client(oe, "CLIENT3", password="wrong", reset_seq=True)
+    refused = Example(
+        "Logon refused", "A wrong password: Logout with Text, then the venue closes the connection.", [bad]
+    )
+    with refused, suppress(Exception):  # SessionError: expected
+        bad.logon(TIMEOUT)
+    bad.close()
+
+    with Example(
+        "MarketDataRequest and snapshots",
+        "MD1 subscribes to two symbols, full depth, every entry type: one W per symbol (empty books; the volume "
+        "entry is always there).",
+        [m1],
+    ):
+        md_request(m1, "md1-book", ["AAPL", "MSFT"], 0, ALL_TYPES)
+        m1.count("W", 2)
+
+    with Example(
+        "NewOrderSingle and ExecutionReport (New)",
+        "A DAY limit order rests; MD1 receives the new bid level.",
+        [c1, m1],
+    ):
+        order(c1, "ord-1", "1", "10", "100.00")
+        c1.wait("8", t11="ord-1", t150="0")
+        m1.count("X", 1)
+
+    with Example(
+        "A trade: taker and maker ExecutionReports and the market data",
+        "CLIENT2 sells 4 into CLIENT1's bid. CLIENT2 gets New then Trade with LastLiquidityInd 2 (taker); CLIENT1 "
+        "gets Trade with LastLiquidityInd 1 (maker). Both carry the trade id in SecondaryExecID (527). MD1 gets one "
+        "X: the trade (with TradeID and AggressorSide), open/high/low/volume, then the changed bid level.",
+        [c1, c2, m1],
+    ):
+        order(c2, "ord-2", "2", "4", "100.00")
+        c2.wait("8", t11="ord-2", t150="F")
+        c1.wait("8", t11="ord-1", t150="F")
+        m1.count("X", 1)
+
+    with Example(
+        "A depth-limited view",
+        "MD2 subscribes to the top 2 bid/offer levels of AAPL (W with MDEntryPositionNo). CLIENT1 adds a bid at 99.00 "
+        "(MD2: NEW at position 2), then one at 99.50, which pushes 99.00 out of MD2's top 2: MD2 gets DELETE 99.00 "
+        "and NEW 99.50 at position 2, while MD1 (full depth) gets just the new level.",
+        [c1, m1, m2],
+    ):
+        md_request(m2, "md2-top2", ["AAPL"], 2, ["0", "1"])
+        m2.count("W", 1)
+        order(c1, "ord-3", "1", "5", "99.00")
+        c1.wait("8", t11="ord-3", t150="0")
+        m1.count("X", 1)
+        m2.count("X", 1)
+        order(c1, "ord-4", "1", "5", "99.50")
+        c1.wait("8", t11="ord-4", t150="0")
+        m1.count("X", 1)
+        m2.count("X", 1)
+
+    with Example("ExecutionReport (Rejected)", "A price off the 0.01 tick: OrdRejReason 99 and the Text.", [c1]):
+        order(c1, "ord-5", "1", "1", "100.005")
+        c1.wait("8", t11="ord-5", t150="8")
+
+    with Example(
+        "OrderCancelReplaceRequest",
+        "Quantity down from 10 to 8 at the same price: the order keeps its time priority (4 filled, 4 left).",
+        [c1, m1],
+    ):
+        c1.send("G", [(11, "ord-1r"), (41, "ord-1"), (55, "AAPL"), (54, "1"), (38, "8"), (40, "2"), (44, "100.00"),
+                      (59, "0"), (60, utc_now())])  # fmt: skip
+        c1.wait("8", t11="ord-1r", t150="5")
+        m1.count("X", 1)
+
+    with Example("OrderStatusRequest", "Asked by the original ClOrdID, answered in its terms (ExecType I).", [c1]):
+        c1.send("H", [(11, "ord-1"), (55, "AAPL"), (54, "1")])
+        c1.wait("8", t11="ord-1", t150="I")
+
+    with Example("OrderCancelRequest", "Cancel by OrigClOrdID; MD1 sees the level deleted.", [c1, m1]):
+        c1.send("F", [(11, "ord-1c"), (41, "ord-1r"), (55, "AAPL"), (54, "1"), (60, utc_now())])
+        c1.wait("8", t11="ord-1c", t150="4")
+        m1.count("X", 1)
+
+    with Example(
+        "OrderCancelReject", "The same order again: it is already cancelled (CxlRejReason 0, too late).", [c1]
+    ):
+        c1.send("F", [(11, "ord-1c2"), (41, "ord-1r"), (55, "AAPL"), (54, "1"), (60, utc_now())])
+        c1.wait("9", t11="ord-1c2")
+
+    order(c1, "ord-6", "2", "3", "50.00", symbol="MSFT", tif="1")
+    c1.wait("8", t11="ord-6", t150="0")
+    m1.count("X", 1)
+    m2.drain(0.3)
+    with Example(
+        "OrderMassCancelRequest and OrderMassCancelReport",
+        "All of CLIENT1's orders (two AAPL bids, one GTC MSFT offer): the report comes first, then one "
+        "ExecutionReport per cancelled order; MD1 gets one X per symbol.",
+        [c1, m1],
+    ):
+        c1.send("q", [(11, "mass-1"), (530, "7"), (60, utc_now())])
+        c1.wait("r", t11="mass-1")
+        c1.count("8", 3)
+        m1.count("X", 2)
+
+    with Example(
+        "OrderMassCancelReport (rejected)", "MassCancelRequestType 1 for a symbol the venue does not list.", [c1]
+    ):
+        c1.send("q", [(11, "mass-2"), (530, "1"), (55, "NOPE"), (60, utc_now())])
+        c1.wait("r", t11="mass-2")
+
+    with Example("BusinessMessageReject", "A MarketDataRequest sent on an order-entry session.", [c1]):
+        md_request(c1, "wrong-port", ["AAPL"], 0, ["0"])
+        c1.wait("j")
+
+    with Example("Reject (session level)", "A NewOrderSingle without ClOrdID (11), a required field.", [c1]):
+        c1.send("D", [(1, "ACC1"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "2"), (44, "1.00"), (60, utc_now())])
+        c1.wait("3")
+
+    with Example("MarketDataRequestReject", "A symbol the venue does not list.", [m1]):
+        md_request(m1, "md1-nope", ["NOPE"], 0, ALL_TYPES)
+        m1.wait("Y")
+
+    with Example(
+        "Slow-consumer probe",
+        "While a session has subscriptions the venue queues a TestRequest behind its data about once a second; the "
+        "Heartbeat that answers it proves the client has read everything before it.",
+        [m1],
+        keep="01",
+    ):
+        m1.wait("1", timeout=5)
+        m1.receive(0.2)  # the client's FixSession answers the TestRequest with a Heartbeat
+
+    c4 = Client(oe, "CLIENT4", reset_seq=True)
+    c4.logon(TIMEOUT)
+    order(c4, "ord-7", "1", "1", "90.00")
+    c4.wait("8", t11="ord-7", t150="0")
+    with Example(
+        "Cancel on disconnect, then resend at the next logon",
+        "CLIENT4's connection drops with a DAY order resting (nothing is sent on the closed connection). It logs on "
+        "again without resetting sequence numbers and waits for the venue's Logon, whose MsgSeqNum shows a gap; it "
+        "asks for it with ResendRequest. The venue replays the stored cancellation (PossDupFlag=Y, OrigSendingTime) "
+        "and gap-fills its own Logon, an admin message.",
+        [c4],
+    ):
+        assert c4.sock is not None
+        c4.sock.close()
+        c4.sock = None
+        time.sleep(1.0)  # the gateway notices the disconnect and applies cancel-on-disconnect
+        back = Client(oe, "CLIENT4", next_out=c4.next_out, expected_in=c4.expected_in)
+        back.log = c4.log
+        back.logon(TIMEOUT)
+        back.wait("8", t11="ord-7", t150="4")
+        back.wait_for(lambda m: field(m, 35) == "4", TIMEOUT, admin=True)
+    back.logout()
+
+    for c in (c1, c2, m1, m2):
+        c.logout()
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="fixgw-examples-") as tmp:
+        gw = Gateway(Path(tmp))
+        gw.start()
+        try:
+            run(gw.ports["order_entry"], gw.ports["market_data"])
+        except Exception as exc:
+            print(f"docs/examples.py: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            gw.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
