@@ -56,6 +56,8 @@ def snapshot(ins: Instrument, md_req_id: str, rpt_seq: int, entries: list[Entry]
     msg.setField(MD_REQ_ID, md_req_id)
     msg.setField(SYMBOL, ins.symbol)
     msg.setField(RPT_SEQ, str(rpt_seq))
+    if not entries:
+        msg.setField(NO_MD_ENTRIES, "0")  # required by the dictionary even when the view is empty
     group = fix.Group(NO_MD_ENTRIES, MD_ENTRY_TYPE)
     for e in entries:
         group.clear()

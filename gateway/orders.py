@@ -78,6 +78,10 @@ class Echo:
 
     qty: str
     price: str | None
+    side: str
+    ord_type: str
+    tif: str
+    symbol: str | None = None
 
 
 class OrderTranslator:
@@ -91,12 +95,13 @@ class OrderTranslator:
     def new_order(self, f: dict[str, str], owner: str, accounts: frozenset[str], ts: int) -> tuple[NewOrder, Echo]:
         clordid = f["11"]
         symbol = _need(f, SYMBOL)
-        qty_text = f["38"]
+        qty_text = _need(f, ORDER_QTY)
         price_text = f.get("44")
         account = f.get("1") or (min(accounts) if len(accounts) == 1 else "")
-        side = _SIDES.get(f["54"])
-        ord_type = _ORD_TYPES.get(f["40"])
-        tif = _TIFS.get(f.get("59", "0"))
+        side_text, type_text, tif_text = f["54"], f["40"], f.get("59", "0")
+        side = _SIDES.get(side_text)
+        ord_type = _ORD_TYPES.get(type_text)
+        tif = _TIFS.get(tif_text)
         exec_inst = f.get("18")
         post_only = exec_inst is not None and POST_ONLY in exec_inst.split()
         reject: Reason | None = None
@@ -118,7 +123,7 @@ class OrderTranslator:
             owner, clordid, account, symbol, side or Side.BUY, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
             ticks, lots, post_only, ts, reject,
         )  # fmt: skip
-        return cmd, Echo(qty_text, price_text)
+        return cmd, Echo(qty_text, price_text, side_text, type_text, tif_text)
 
     @staticmethod
     def _convert(ins: Instrument, qty_text: str, price_text: str | None) -> tuple[int, int | None, Reason | None]:
@@ -150,13 +155,15 @@ class OrderTranslator:
         reason: Reason | None = Reason.UNKNOWN_SYMBOL if ins is None else None
         lots, ticks = 0, None
         if ins is not None:
-            lots, ticks, reason = self._convert(ins, f["38"], f.get("44"))
+            lots, ticks, reason = self._convert(ins, _need(f, ORDER_QTY), f.get("44"))
         if reason is not None:
             return CancelReject(0, owner, clordid, orig, None, True, reason, ts)
         return ReplaceOrder(owner, clordid, orig, _order_id(f.get("37")), symbol, side, ticks, lots, ts)
 
-    def status(self, f: dict[str, str], owner: str, ts: int) -> QueryOrder:
-        return QueryOrder(owner, f.get("11"), _order_id(f.get("37")), ts)
+    def status(self, f: dict[str, str], owner: str, ts: int) -> tuple[QueryOrder, Echo]:
+        """The query, and what to echo if the order is unknown (the request's Symbol and Side)."""
+        echo = Echo("0", None, f.get("54", "1"), "2", "0", f.get("55"))
+        return QueryOrder(owner, f.get("11"), _order_id(f.get("37")), ts), echo
 
     def mass_cancel(self, f: dict[str, str], owner: str, ts: int) -> MassCancel | MassCancelReport:
         """The mass cancel, or the rejecting report for a request type the venue does not support."""
@@ -180,17 +187,25 @@ class OrderTranslator:
         """
         order = ex.order
         ins = self.instruments.get(order.symbol)
+        side: object
+        ord_type: object
+        tif: object
+        if echo is not None and not order.order_id:  # the reject of this order: say what the client sent
+            side, ord_type, tif = echo.side, echo.ord_type, echo.tif
+        else:
+            echo = None  # the other reports of the command (maker fills...) are about orders that exist
+            side, ord_type, tif = order.side, order.ord_type, order.tif
         p = [
             f"8=FIX.4.4\x019=0\x0135=8\x0137={order.order_id or 'NONE'}\x0111={ex.clordid}\x01"
             f"17={ex.seq}\x01150={ex.exec_type}\x0139={ex.status}\x01"  # StrEnum/IntEnum format as their values
-            f"54={order.side}\x0140={order.ord_type}\x0159={order.tif}\x01"
+            f"54={side}\x0140={ord_type}\x0159={tif}\x01"
         ]
         if ex.orig_clordid is not None:
             p.append(f"41={ex.orig_clordid}\x01")
         if order.account:
             p.append(f"1={order.account}\x01")
-        if order.symbol:
-            p.append(f"55={order.symbol}\x01")
+        if order.symbol or (echo is not None and echo.symbol):
+            p.append(f"55={order.symbol or echo.symbol}\x01")  # type: ignore[union-attr]
         if order.post_only:
             p.append("18=6\x01")
         if ins is not None and order.order_id:

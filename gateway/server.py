@@ -37,6 +37,7 @@ from engine import (
     OrdStatus,
     Reason,
     Side,
+    TimeInForce,
 )
 from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.application import FixApplication
@@ -157,8 +158,9 @@ class Gateway:
             self.log.warning("resending_unsent_reports", count=len(self._unsent))
             self.dispatch(self._unsent)
             self._unsent = []
+        resting_day = {o.owner for o in self.engine.orders.values() if o.is_open and o.tif is TimeInForce.DAY}
         for state in self.sessions.values():
-            if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:
+            if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect and state.comp_id in resting_day:
                 self._cancel_on_disconnect(state)
         self._flush()
         if self.cfg.metrics_port:  # 0 disables the endpoint
@@ -502,7 +504,8 @@ class Gateway:
         self._observe_order_latency(t0)
 
     def _on_status(self, msg: dict[str, str], state: SessionState) -> None:
-        self.dispatch(self.apply(self.translator.status(msg, state.comp_id, time.time_ns())))
+        query, echo = self.translator.status(msg, state.comp_id, time.time_ns())
+        self.dispatch(self.apply(query), echo)
 
     def _on_mass_cancel(self, msg: dict[str, str], state: SessionState) -> None:
         cmd = self.translator.mass_cancel(msg, state.comp_id, time.time_ns())

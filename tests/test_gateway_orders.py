@@ -248,3 +248,19 @@ def test_unsupported_message_type_gets_business_reject(connect: ClientFactory) -
     live = unique()  # the session is still in step afterwards
     new_order(s, live, "1", "1", "10.00")
     wait_er(s, live, "0")
+
+
+def test_reject_echoes_what_the_client_sent(connect: ClientFactory) -> None:
+    s = connect("CLIENT2")
+    stop, gtd, no_qty = unique(), unique(), unique()
+    new_order(s, stop, "2", "5", "1.00", ord_type="3")
+    new_order(s, gtd, "1", "5", "1.00", tif="6")
+    rej = wait_er(s, stop, "8")
+    assert (f(rej, 40), f(rej, 54), f(rej, 38), f(rej, 44)) == ("3", "2", "5", "1.00")
+    assert f(wait_er(s, gtd, "8"), 59) == "6"
+    s.send("D", [(11, no_qty), (1, "ACC2"), (55, "AAPL"), (54, "1"), (40, "2"), (44, "1.00"), (60, "20260101-00:00:00")])
+    j = wait_msg(s, "j")
+    assert (f(j, 380), f(j, 372)) == ("5", "D")  # conditionally required field missing: OrderQty
+    s.send("H", [(11, unique()), (55, "MSFT"), (54, "2")])
+    status = wait_msg(s, "8", t150="I")
+    assert (f(status, 39), f(status, 55), f(status, 54)) == ("8", "MSFT", "2")
