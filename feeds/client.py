@@ -554,11 +554,25 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--types", default="".join(ALL_ENTRY_TYPES), help="MDEntryType letters (default 012478B)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve md_client_rptseq_gaps_total here (0 = off)")
     return p.parse_args(argv)
 
 
+def gap_counter(port: int) -> GapCallback:
+    """A ``on_gap`` callback counting ``md_client_rptseq_gaps_total{symbol}`` in the client's own /metrics on
+    ``port`` (the client is a separate process: the gateway cannot know what a client missed)."""
+    from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+    registry = CollectorRegistry()
+    gaps = Counter("md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"],
+                   registry=registry)  # fmt: skip
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+    return lambda symbol, expected, received: gaps.labels(symbol).inc()
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    client = MarketDataClient(args.host, args.port, args.comp_id, args.password, target=args.target)
+    on_gap = gap_counter(args.metrics_port) if getattr(args, "metrics_port", 0) else None
+    client = MarketDataClient(args.host, args.port, args.comp_id, args.password, target=args.target, on_gap=on_gap)
     try:
         client.logon(args.timeout)
     except OSError as exc:

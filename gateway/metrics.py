@@ -107,9 +107,6 @@ class Metrics:
         self.md_subscriptions = Gauge("md_subscriptions", "Active market-data subscriptions", registry=r)
         self.journal_commands = hot_counter("journal_commands_total", "Commands appended to the journal", [])
         self.journal_fsyncs = Counter("journal_fsyncs_total", "Journal fsync calls", registry=r)
-        self.rptseq_gaps = Counter(
-            "md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"], registry=r
-        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

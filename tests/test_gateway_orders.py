@@ -258,7 +258,10 @@ def test_reject_echoes_what_the_client_sent(connect: ClientFactory) -> None:
     rej = wait_er(s, stop, "8")
     assert (f(rej, 40), f(rej, 54), f(rej, 38), f(rej, 44)) == ("3", "2", "5", "1.00")
     assert f(wait_er(s, gtd, "8"), 59) == "6"
-    s.send("D", [(11, no_qty), (1, "ACC2"), (55, "AAPL"), (54, "1"), (40, "2"), (44, "1.00"), (60, "20260101-00:00:00")])
+    s.send(
+        "D",
+        [(11, no_qty), (1, "ACC2"), (55, "AAPL"), (54, "1"), (40, "2"), (44, "1.00"), (60, "20260101-00:00:00")],
+    )
     j = wait_msg(s, "j")
     assert (f(j, 380), f(j, 372)) == ("5", "D")  # conditionally required field missing: OrderQty
     s.send("H", [(11, unique()), (55, "MSFT"), (54, "2")])

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,9 +28,8 @@ from typing import Any
 
 import pytest
 
-from feeds.client import BookSnapshot, Level, MarketDataClient, MarketDataError, Trade
+from feeds.client import BookSnapshot, Level, MarketDataClient, MarketDataError, Trade, gap_counter
 from fixclient import FixSession, SessionError, field, utc_now
-from gateway.metrics import Metrics
 from tests.conftest import PASSWORDS, start_gateway, unique
 from tests.fixtools import new_order, wait_msg
 from tests.gateway_process import ROOT, GatewayProcess, free_port, metric_value
@@ -440,14 +440,15 @@ def test_dropped_incrementals_detected_and_recovered_by_snapshot(venue: Venue) -
     venue.start()
     rng = random.Random(5)
     seen_gaps: list[tuple[str, int, int]] = []
-    metrics = Metrics()  # what a process embedding the client would export
+    metrics_port = free_port()
+    count_gap = gap_counter(metrics_port)  # what `fixgw md --metrics-port` serves
 
     def lossy(msg: Any) -> bool:
         return field(msg, 35) == "X" and rng.random() < 0.2
 
     def on_gap(symbol: str, expected: int, got: int) -> None:
         seen_gaps.append((symbol, expected, got))
-        metrics.rptseq_gaps.labels(symbol).inc()
+        count_gap(symbol, expected, got)
 
     md = venue.md("MD2", drop=lossy, on_gap=on_gap)
     top = venue.md("MD3", drop=lossy)
@@ -468,7 +469,8 @@ def test_dropped_incrementals_detected_and_recovered_by_snapshot(venue: Venue) -
     assert_converges(top, truth, depth=3, stats=False)
     assert md.counts["dropped"] > 10 and top.counts["dropped"] > 5
     assert md.gaps == len(seen_gaps) > 0 and top.gaps > 0
-    assert metric_value(metrics.render().decode(), "md_client_rptseq_gaps_total", symbol=SYMBOL) == md.gaps
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        assert metric_value(response.read().decode(), "md_client_rptseq_gaps_total", symbol=SYMBOL) == md.gaps
     assert all(symbol == SYMBOL and got > expected for symbol, expected, got in seen_gaps)
     assert md.views[SYMBOL].snapshots > 1  # recovered by snapshot requests
     assert md.synced(SYMBOL) and top.synced(SYMBOL)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 
 DASHBOARD = ROOT / "config" / "grafana-dashboard.json"
 PROMETHEUS = ROOT / "config" / "prometheus.yml"
-METRICS_SOURCE = ROOT / "gateway" / "metrics.py"
+METRICS_SOURCES = (ROOT / "gateway" / "metrics.py", ROOT / "feeds" / "client.py")  # the client counts RptSeq gaps
 
 
 def value(gw: GatewayProcess, name: str, **labels: str) -> float:
@@ -232,7 +232,8 @@ def exported_names() -> set[str]:
             names.update(family.name + s for s in ("_bucket", "_sum", "_count"))
         else:
             names.add(family.name)
-    for ctor, name in re.findall(r"(\w+)\(\s*\"([a-zA-Z_:][a-zA-Z0-9_:]*)\"", METRICS_SOURCE.read_text()):
+    source = "\n".join(p.read_text() for p in METRICS_SOURCES)
+    for ctor, name in re.findall(r"(\w+)\(\s*\"([a-zA-Z_:][a-zA-Z0-9_:]*)\"", source):
         if "histogram" in ctor.lower():
             names.update(name + s for s in ("_bucket", "_sum", "_count"))
         elif "counter" in ctor.lower() and not name.endswith("_total"):
