@@ -3,7 +3,7 @@
     .venv/bin/python docs/examples.py            # from the repository root; prints Markdown to stdout
 
 The script starts the gateway (``python -m gateway serve``) on the shipped demo configuration with its own data
-directory in a temporary directory and free loopback ports (as ``tests/gateway_process.py`` does), runs a fixed
+directory in a temporary directory and free loopback ports (with ``tests/gateway_process.py``), runs a fixed
 exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1, CLIENT2, CLIENT3, CLIENT4, MD1, MD2),
 records every message each client sends and receives, stops the gateway with SIGTERM and prints each example as a
 Markdown section: one line per message, SOH shown as ``|``, prefixed ``C->V`` (client to venue) or ``V->C`` (venue
@@ -14,16 +14,10 @@ Exit status 0 if every expected answer arrived, 1 otherwise (with the reason on 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import tomllib
-import urllib.request
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -37,94 +31,12 @@ if str(ROOT) not in sys.path:
 import simplefix  # noqa: E402
 
 from fixclient import FixSession, field, utc_now  # noqa: E402
+from tests.gateway_process import GatewayProcess, make_config  # noqa: E402
 
 DEMO_CONFIG = ROOT / "config" / "venue.toml"
 PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
 ALL_TYPES = ("0", "1", "2", "4", "7", "8", "B")
 TIMEOUT = 10.0
-
-
-# ---------------------------------------------------------------------------- the gateway
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
-
-
-def write_config(directory: Path) -> tuple[Path, dict[str, int]]:
-    """The demo config with a data directory under ``directory``, free ports and no periodic snapshots."""
-    ports = {"order_entry": free_port(), "market_data": free_port(), "metrics": free_port()}
-    data = tomllib.loads(DEMO_CONFIG.read_text())
-    data["venue"]["data_dir"] = str(directory / "data")
-    data["venue"]["log_format"] = "json"
-    data["fix"]["dictionary"] = str(ROOT / "fix_specs" / "FIX44-venue.xml")
-    data["order_entry"]["port"] = ports["order_entry"]
-    data["market_data"]["port"] = ports["market_data"]
-    data["market_data"]["snapshot_interval"] = 0.0  # keep periodic W out of the examples
-    data["metrics"]["port"] = ports["metrics"]
-    lines: list[str] = []
-    for section, table in data.items():
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        if scalars:
-            lines.append(f"[{section}]")
-            lines += [f"{k} = {_toml(v)}" for k, v in scalars.items()]
-        for name, sub in table.items():
-            if isinstance(sub, dict):
-                lines.append(f'[{section}."{name}"]')
-                lines += [f"{k} = {_toml(v)}" for k, v in sub.items()]
-    path = directory / "venue.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path, ports
-
-
-class Gateway:
-    """``python -m gateway serve`` in a subprocess, ready once ``/readyz`` answers 200."""
-
-    def __init__(self, directory: Path) -> None:
-        self.config, self.ports = write_config(directory)
-        self.log_path = directory / "gateway.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
-            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{self.ports['metrics']}/readyz"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"gateway not ready within {timeout}s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # ---------------------------------------------------------------------------- recording clients
@@ -409,10 +321,12 @@ def run(oe: int, md: int) -> None:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fixgw-examples-") as tmp:
-        gw = Gateway(Path(tmp))
+        # The demo config with its own data directory and free ports, no periodic snapshots (the tests' harness).
+        config, ports = make_config(Path(tmp), {"market_data.snapshot_interval": 0.0})
+        gw = GatewayProcess(config, ports, Path(tmp) / "gateway.log")
         gw.start()
         try:
-            run(gw.ports["order_entry"], gw.ports["market_data"])
+            run(gw.oe_port, gw.md_port)
         except Exception as exc:
             print(f"docs/examples.py: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
