@@ -152,8 +152,18 @@ class MdSession(asyncio.Protocol):
         self.asks: dict[bytes, bytes | None] = {}
         self.x_first = array("q")  # first RptSeq of each X received
         self.x_time = array("q")  # its receive time (monotonic ns)
-        self.counts = {"X": 0, "W": 0, "test_requests": 0, "seq_gaps": 0, "rpt_gaps": 0, "dup_entries": 0,
-                       "x_before_snapshot": 0, "rejects_Y": 0, "session_rejects_3": 0, "other": 0}
+        self.counts = {
+            "X": 0,
+            "W": 0,
+            "test_requests": 0,
+            "seq_gaps": 0,
+            "rpt_gaps": 0,
+            "dup_entries": 0,
+            "x_before_snapshot": 0,
+            "rejects_Y": 0,
+            "session_rejects_3": 0,
+            "other": 0,
+        }
         self.last_sent = time.monotonic()
         self.head = b"\x0149=%s\x0156=EXCH\x0134=" % comp_id.encode()
 
@@ -185,8 +195,18 @@ class MdSession(asyncio.Protocol):
             self.last_sent = time.monotonic()
 
     def subscribe(self) -> None:
-        fields: list[tuple[int, Any]] = [(262, f"{self.comp_id}-1"), (263, "1"), (264, 0), (265, 1), (267, 3),
-                                         (269, "0"), (269, "1"), (269, "2"), (146, 1), (55, self.shared.symbol)]
+        fields: list[tuple[int, Any]] = [
+            (262, f"{self.comp_id}-1"),
+            (263, "1"),
+            (264, 0),
+            (265, 1),
+            (267, 3),
+            (269, "0"),
+            (269, "1"),
+            (269, "2"),
+            (146, 1),
+            (55, self.shared.symbol),
+        ]
         self.write(self._encode("V", fields))
 
     def logout(self) -> None:
@@ -199,8 +219,13 @@ class MdSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        fields: list[tuple[int, Any]] = [(98, 0), (108, self.heartbeat), (141, "Y"), (553, self.comp_id),
-                                         (554, self.password)]
+        fields: list[tuple[int, Any]] = [
+            (98, 0),
+            (108, self.heartbeat),
+            (141, "Y"),
+            (553, self.comp_id),
+            (554, self.password),
+        ]
         self.write(self._encode("A", fields))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -383,14 +408,24 @@ def latencies(
             mismatched += 1
     pooled: list[int] = []
     per_session_p50: list[float | None] = []
+    first_send = int(sendlog[0][0]) if sendlog else 0
+    worst_by_second: dict[int, int] = {}  # second of the flow (by send time) -> worst latency of an X sent then
     for s in sessions:
-        mine = [t - send_ns[f] for f, t in zip(s.x_first, s.x_time, strict=True) if f in send_ns]
+        mine = []
+        for f, t in zip(s.x_first, s.x_time, strict=True):
+            sent = send_ns.get(f)
+            if sent is None:
+                continue
+            lat = t - sent
+            mine.append(lat)
+            sec = (sent - first_send) // 1_000_000_000
+            if lat > worst_by_second.get(sec, 0):
+                worst_by_second[sec] = lat
         mine.sort()
         per_session_p50.append(percentile(mine, 50))
         pooled.extend(mine)
     pooled.sort()
     last_recv = max((s.x_time[-1] for s in sessions if len(s.x_time)), default=0)
-    first_send = int(sendlog[0][0]) if sendlog else 0
     last_send = int(sendlog[-1][0]) if sendlog else 0
     return {
         "orders_logged": len(sendlog),
@@ -398,8 +433,15 @@ def latencies(
         "x_matched": len(send_ns),
         "x_mismatched": mismatched,
         "samples": len(pooled),
-        "latency_ms": {"p50": percentile(pooled, 50), "p99": percentile(pooled, 99),
-                       "p99.9": percentile(pooled, 99.9), "max": percentile(pooled, 100)},
+        "latency_ms": {
+            "p50": percentile(pooled, 50),
+            "p99": percentile(pooled, 99),
+            "p99.9": percentile(pooled, 99.9),
+            "max": percentile(pooled, 100),
+        },
+        "worst_ms_by_second": [
+            round(worst_by_second.get(k, 0) / 1e6, 1) for k in range(max(worst_by_second, default=-1) + 1)
+        ],
         "p50_ms_first_session": per_session_p50[0] if per_session_p50 else None,
         "p50_ms_last_session": per_session_p50[-1] if per_session_p50 else None,
         "first_send_to_last_recv_s": round((last_recv - first_send) / 1e9, 3) if last_recv and first_send else None,
@@ -456,8 +498,17 @@ async def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(shared.all_subscribed.wait(), args.setup_timeout)
     failed = [s.comp_id for s in sessions if not s.subscribed]
-    emit({"event": "ready", "sessions": len(sessions), "subscribed": shared.subscribed, "failed": failed[:10],
-          "failed_count": len(failed), "setup_s": round(time.monotonic() - t_start, 2), "nofile": nofile})
+    emit(
+        {
+            "event": "ready",
+            "sessions": len(sessions),
+            "subscribed": shared.subscribed,
+            "failed": failed[:10],
+            "failed_count": len(failed),
+            "setup_s": round(time.monotonic() - t_start, 2),
+            "nofile": nofile,
+        }
+    )
 
     async def keepalive() -> None:
         while True:
