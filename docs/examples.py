@@ -284,8 +284,9 @@ def run(oe: int, md: int) -> None:
 
     with Example(
         "Slow-consumer probe",
-        "While a session has subscriptions the venue queues a TestRequest behind its data about once a second; the "
-        "Heartbeat that answers it proves the client has read everything before it.",
+        "Once more than a quarter of max_backlog messages (8 in this example) are queued since a session's last "
+        "answered probe, the venue queues a TestRequest behind its data (checked about once a second); the Heartbeat "
+        "that answers it proves the client has read everything before it.",
         [m1],
         keep="01",
     ):
@@ -322,7 +323,8 @@ def run(oe: int, md: int) -> None:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fixgw-examples-") as tmp:
         # The demo config with its own data directory and free ports, no periodic snapshots (the tests' harness).
-        config, ports = make_config(Path(tmp), {"market_data.snapshot_interval": 0.0})
+        # max_backlog 8: the slow-consumer probe example needs only a few unproven messages to appear.
+        config, ports = make_config(Path(tmp), {"market_data.snapshot_interval": 0.0, "market_data.max_backlog": 8})
         gw = GatewayProcess(config, ports, Path(tmp) / "gateway.log")
         gw.start()
         try:
