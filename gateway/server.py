@@ -166,6 +166,7 @@ class Gateway:
             self.metrics_server.start()
         self.feeds.start()
         self.every(0.2, lambda _: self.audit.flush())
+        gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
         self.log.info(
             "gateway_listening",
