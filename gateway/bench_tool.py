@@ -3,6 +3,9 @@
     fixgw bench engine [ARGS...]    python -m bench.engine_bench ARGS   (the matching engine alone)
     fixgw bench gateway [ARGS...]   python -m bench.run_floor_vs ARGS, aimed at the real gateway
     fixgw bench floor [ARGS...]     python -m bench.run_floor_vs ARGS   (the bare QuickFIX acceptor)
+    fixgw bench order-entry [ARGS...]  python -m bench.gateway_bench ARGS (floors and gateway per durability)
+    fixgw bench recovery [ARGS...]  python -m bench.recovery_bench ARGS (journal and snapshot recovery time)
+    fixgw bench md [ARGS...]        python -m bench.md_bench ARGS      (market-data fan-out)
 
 For ``gateway``, unless ARGS already name a ``--target-cmd``, the driver is given a gateway target: the shipped demo
 config turned into a template (its own data directory and free ports, filled in by the driver), the demo
@@ -21,7 +24,14 @@ from pathlib import Path
 
 from gateway.cli_support import CLIError
 
-MODULES = {"engine": "bench.engine_bench", "gateway": "bench.run_floor_vs", "floor": "bench.run_floor_vs"}
+MODULES = {
+    "engine": "bench.engine_bench",
+    "gateway": "bench.run_floor_vs",
+    "floor": "bench.run_floor_vs",
+    "order-entry": "bench.gateway_bench",  # floor, floor-same and the gateway under each durability, in one run
+    "recovery": "bench.recovery_bench",
+    "md": "bench.md_bench",
+}
 _PORTS = {"order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@"}
 
 
