@@ -53,7 +53,10 @@ GC_FREEZE_EVERY = 10_000  # commands between gc.freeze() calls
 # Empty polls before sleeping in poll(2). Spinning steals the CPU that clients on the same 2 cores need: measured at
 # 1,000 orders/s, 30 spins gave p50 637 us / p99 6.1 ms, no spinning 347 us / 2.1 ms (BENCHMARKS.md).
 IDLE_SPINS = int(os.environ.get("FIXGW_IDLE_SPINS", "0"))
-IDLE_WAIT = 0.002  # longest wait for socket input when the loop sleeps (seconds)
+# Longest sleep when idle (seconds). Input wakes the loop at once; the bound is for timers and for QuickFIX's own
+# housekeeping (heartbeats, draining a slow reader's queue). Each turn polls every session socket twice (QuickFIX
+# and the waiter): at 1,000 sessions a 2 ms bound cost ~20% more gateway CPU per market-data message than 10 ms.
+IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
 
 ORDER_ENTRY_TYPES = frozenset("DFGHq")
 MARKET_DATA_TYPES = frozenset("V")
