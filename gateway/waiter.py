@@ -39,7 +39,10 @@ def _is_socket(fd: int) -> bool | None:
 
 
 def _is_listening(fd: int) -> bool:
-    sock = socket.socket(fileno=fd)
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # closed meanwhile
+        return False
     try:
         return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
     except OSError:
