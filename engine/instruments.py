@@ -120,13 +120,15 @@ def _units(value: Decimal, unit: Decimal) -> int | None:
 
 
 def parse_decimal(text: str | None) -> Decimal | None:
-    """A FIX decimal field's value, or None if absent or not a number."""
+    """A FIX decimal field's value, or None if absent or not a finite number ("NaN" and "Infinity" parse as
+    Decimals but are no FIX values, and comparing a NaN raises)."""
     if text is None:
         return None
     try:
-        return Decimal(text)
+        value = Decimal(text)
     except InvalidOperation:
         return None
+    return value if value.is_finite() else None
 
 
 def _fixed(units: int, exp: int) -> str:

@@ -71,9 +71,13 @@ class AuditTrail:
             self._file = path.open("ab", buffering=1 << 16)
 
     def record(self, event: str, **fields: Any) -> None:
+        fields["event"] = event
+        self.write(fields)
+
+    def write(self, line: dict[str, Any]) -> None:
+        """Append ``line`` (which names its ``event``) as one JSON line."""
         if self._file is not None:
-            fields["event"] = event
-            self._file.write(orjson.dumps(fields) + b"\n")
+            self._file.write(orjson.dumps(line) + b"\n")
 
     def flush(self) -> None:
         if self._file is not None:

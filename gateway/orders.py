@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+import _quickfix as _qf
 import quickfix as fix
 
 from engine import (
@@ -24,6 +26,7 @@ from engine import (
     MassCancel,
     MassCancelReport,
     NewOrder,
+    OrdStatus,
     OrdType,
     QueryOrder,
     Reason,
@@ -50,14 +53,78 @@ _ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
 _TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 _ZERO = Decimal(0)
 SOH = "\x01"
+# FIX text of each enumeration member: a dict lookup, not a descriptor call or an Enum.__format__.
+_EXEC_TYPE_TEXT = {e: e.value for e in ExecType}
+_ORD_STATUS_TEXT = {s: s.value for s in OrdStatus}
+_SIDE_TEXT = {s: str(s.value) for s in Side}
+_ORD_TYPE_TEXT = {t: str(t.value) for t in OrdType}
+_TIF_TEXT = {t: str(t.value) for t in TimeInForce}
+MEMO_LIMIT = 10_000  # distinct prices (or quantities) remembered per instrument and direction
+
+
+class _Memo(dict[Any, Any]):
+    """``memo[key]`` is ``compute(key)``, computed on first use and remembered: prices and quantities repeat, and a
+    hit is a C-level dict lookup (~0.05 us) where formatting a price costs ~1.4 us and parsing one ~3 us. Bounded:
+    it starts afresh when it holds ``MEMO_LIMIT`` keys, so a client sending ever new values cannot grow it."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
+
+class InstrumentTexts:
+    """An instrument's grid at the FIX edge, memoised both ways: ``price[ticks]`` and ``qty[lots]`` are FIX text;
+    ``ticks_of[text]`` and ``lots_of[text]`` are a client's price and quantity in ticks and lots, or the
+    :class:`~engine.types.Reason` the value is refused for (not a number, not positive, off the grid)."""
+
+    __slots__ = ("instrument", "lots_of", "price", "qty", "ticks_of")
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.price: dict[int, str] = _Memo(instrument.price_str)
+        self.qty: dict[int, str] = _Memo(instrument.qty_str)
+        self.ticks_of: dict[str, int | Reason] = _Memo(self._ticks)
+        self.lots_of: dict[str, int | Reason] = _Memo(self._lots)
+
+    def avg_price(self, notional: int, cum: int) -> str:
+        """AvgPx (6): the memoised price text when the fills average to a whole tick (always for a single fill)."""
+        if cum and notional % cum == 0:
+            return self.price[notional // cum]
+        return self.instrument.avg_price_str(notional, cum)
+
+    def _lots(self, text: str) -> int | Reason:
+        qty = parse_decimal(text)
+        if qty is None or qty <= _ZERO:
+            return Reason.INVALID_QUANTITY
+        lots = self.instrument.qty_to_lots(qty)
+        return Reason.QUANTITY_OFF_LOT if lots is None else lots
+
+    def _ticks(self, text: str) -> int | Reason:
+        price = parse_decimal(text)
+        if price is None or price <= _ZERO:
+            return Reason.INVALID_PRICE
+        ticks = self.instrument.price_to_ticks(price)
+        return Reason.PRICE_OFF_TICK if ticks is None else ticks
 
 
 def fields_of(msg: fix.Message) -> dict[str, str]:
     """Every field of ``msg`` as {tag: value} (last one wins; groups are not needed on the order path).
 
-    One ``toString()`` and a split cost ~7 us; nine ``getField`` calls through the SWIG wrapper cost ~50 us.
+    One ``toString()`` and a split cost ~4 us; eight raw ``getField`` calls ~13 us, through the SWIG wrapper ~50.
+    When no value contains "=" (one "=" per field), tags and values alternate in one split: half the cost of
+    splitting each field.
     """
-    return dict(pair.split("=", 1) for pair in msg.toString().split(SOH)[:-1])
+    text = _qf.Message_toString(msg)
+    if text.count("=") == text.count(SOH):
+        tags_and_values = iter(text.replace("=", SOH).split(SOH))  # ends with the "" after the last SOH
+        return dict(zip(tags_and_values, tags_and_values))  # noqa: B905 (pairs; the odd "" is dropped)
+    return dict(pair.split("=", 1) for pair in text.split(SOH)[:-1])
 
 
 def _need(f: dict[str, str], tag: int) -> str:
@@ -72,7 +139,7 @@ def _order_id(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Echo:
     """The client's own strings for fields that a reject must echo even if they could not be converted."""
 
@@ -89,6 +156,7 @@ class OrderTranslator:
 
     def __init__(self, instruments: dict[str, Instrument]) -> None:
         self.instruments = instruments
+        self.texts = {symbol: InstrumentTexts(ins) for symbol, ins in instruments.items()}
 
     # ---------------------------------------------------------------- inbound
 
@@ -116,9 +184,9 @@ class OrderTranslator:
         elif account not in accounts:
             reject = Reason.UNKNOWN_ACCOUNT
         lots, ticks = 0, None
-        instrument = self.instruments.get(symbol)
-        if reject is None and instrument is not None:
-            lots, ticks, reject = self._convert(instrument, qty_text, price_text)
+        grid = self.texts.get(symbol)
+        if reject is None and grid is not None:
+            lots, ticks, reject = self._convert(grid, qty_text, price_text)
         cmd = NewOrder(
             owner, clordid, account, symbol, side or Side.BUY, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
             ticks, lots, post_only, ts, reject,
@@ -126,21 +194,16 @@ class OrderTranslator:
         return cmd, Echo(qty_text, price_text, side_text, type_text, tif_text)
 
     @staticmethod
-    def _convert(ins: Instrument, qty_text: str, price_text: str | None) -> tuple[int, int | None, Reason | None]:
-        qty = parse_decimal(qty_text)
-        if qty is None or qty <= _ZERO:
-            return 0, None, Reason.INVALID_QUANTITY
-        lots = ins.qty_to_lots(qty)
-        if lots is None:
-            return 0, None, Reason.QUANTITY_OFF_LOT
+    def _convert(grid: InstrumentTexts, qty_text: str, price_text: str | None) -> tuple[int, int | None, Reason | None]:
+        """The client's quantity and price as lots and ticks, or the reason they are refused (memoised by text)."""
+        lots = grid.lots_of[qty_text]
+        if isinstance(lots, Reason):
+            return 0, None, lots
         if price_text is None:
             return lots, None, None
-        price = parse_decimal(price_text)
-        if price is None or price <= _ZERO:
-            return lots, None, Reason.INVALID_PRICE
-        ticks = ins.price_to_ticks(price)
-        if ticks is None:
-            return lots, None, Reason.PRICE_OFF_TICK
+        ticks = grid.ticks_of[price_text]
+        if isinstance(ticks, Reason):
+            return lots, None, ticks
         return lots, ticks, None
 
     def cancel(self, f: dict[str, str], owner: str, ts: int) -> CancelOrder:
@@ -151,11 +214,11 @@ class OrderTranslator:
         clordid, orig = f["11"], f.get("41")
         symbol = _need(f, SYMBOL)
         side = _SIDES.get(f["54"], Side.BUY)
-        ins = self.instruments.get(symbol)
-        reason: Reason | None = Reason.UNKNOWN_SYMBOL if ins is None else None
+        grid = self.texts.get(symbol)
+        reason: Reason | None = Reason.UNKNOWN_SYMBOL if grid is None else None
         lots, ticks = 0, None
-        if ins is not None:
-            lots, ticks, reason = self._convert(ins, _need(f, ORDER_QTY), f.get("44"))
+        if grid is not None:
+            lots, ticks, reason = self._convert(grid, _need(f, ORDER_QTY), f.get("44"))
         if reason is not None:
             return CancelReject(0, owner, clordid, orig, None, True, reason, ts)
         return ReplaceOrder(owner, clordid, orig, _order_id(f.get("37")), symbol, side, ticks, lots, ts)
@@ -180,24 +243,27 @@ class OrderTranslator:
 
     # ---------------------------------------------------------------- outbound
 
-    def execution_report(self, ex: Execution, echo: Echo | None = None) -> fix.Message:
-        """The ExecutionReport (8) for ``ex``; ``echo`` supplies the client's strings for a new-order reject.
+    def execution_report(self, ex: Execution, echo: Echo | None = None) -> str:
+        """The ExecutionReport (8) for ``ex`` as FIX text (BodyLength and CheckSum are filled in when it is sent);
+        ``echo`` supplies the client's strings for a new-order reject.
 
-        Built as text and parsed once (~6 us) rather than with ~20 ``setField`` calls (~30 us).
+        Text, handed to QuickFIX as one string (~4 us), rather than ~20 ``setField`` calls (~30 us); enumerations
+        and prices come from tables (a formatted Enum costs ~0.4 us, a price ~1.4 us).
         """
         order = ex.order
-        ins = self.instruments.get(order.symbol)
-        side: object
-        ord_type: object
-        tif: object
+        texts = self.texts.get(order.symbol)
+        side: str
+        ord_type: str
+        tif: str
         if echo is not None and not order.order_id:  # the reject of this order: say what the client sent
             side, ord_type, tif = echo.side, echo.ord_type, echo.tif
         else:
             echo = None  # the other reports of the command (maker fills...) are about orders that exist
-            side, ord_type, tif = order.side, order.ord_type, order.tif
+            side, ord_type, tif = _SIDE_TEXT[order.side], _ORD_TYPE_TEXT[order.ord_type], _TIF_TEXT[order.tif]
+        exec_type = ex.exec_type
         p = [
             f"8=FIX.4.4\x019=0\x0135=8\x0137={order.order_id or 'NONE'}\x0111={ex.clordid}\x01"
-            f"17={ex.seq}\x01150={ex.exec_type}\x0139={ex.status}\x01"  # StrEnum/IntEnum format as their values
+            f"17={ex.seq}\x01150={_EXEC_TYPE_TEXT[exec_type]}\x0139={_ORD_STATUS_TEXT[ex.status]}\x01"
             f"54={side}\x0140={ord_type}\x0159={tif}\x01"
         ]
         if ex.orig_clordid is not None:
@@ -208,29 +274,29 @@ class OrderTranslator:
             p.append(f"55={order.symbol or echo.symbol}\x01")  # type: ignore[union-attr]
         if order.post_only:
             p.append("18=6\x01")
-        if ins is not None and order.order_id:
-            lots, ticks = ins.qty_str, ins.price_str
-            p.append(f"38={lots(ex.qty)}\x01151={lots(ex.leaves)}\x0114={lots(ex.cum)}\x01")
-            p.append(f"6={ins.avg_price_str(ex.notional, ex.cum)}\x01")
+        if texts is not None and order.order_id:
+            lots, ticks = texts.qty, texts.price
+            p.append(f"38={lots[ex.qty]}\x01151={lots[ex.leaves]}\x0114={lots[ex.cum]}\x01")
+            p.append(f"6={texts.avg_price(ex.notional, ex.cum)}\x01")
             if ex.price is not None:
-                p.append(f"44={ticks(ex.price)}\x01")
-            if ex.exec_type is _TRADE:
+                p.append(f"44={ticks[ex.price]}\x01")
+            if exec_type is _TRADE:
                 liquidity = "2" if ex.aggressor else "1"
-                p.append(f"32={lots(ex.last_qty)}\x0131={ticks(ex.last_px)}\x01527={ex.trade_id}\x01851={liquidity}\x01")
+                p.append(f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01")
         else:  # reject of an order that never existed: echo what the client sent
             if echo is not None:
                 p.append(f"38={echo.qty}\x01")
                 if echo.price is not None:
                     p.append(f"44={echo.price}\x01")
-            elif ins is not None and ex.qty:
-                p.append(f"38={ins.qty_str(ex.qty)}\x01")
+            elif texts is not None and ex.qty:
+                p.append(f"38={texts.qty[ex.qty]}\x01")
             p.append("151=0\x0114=0\x016=0\x01")
         if ex.reason is not None:
-            if ex.exec_type is _REJECTED or not order.order_id:
+            if exec_type is _REJECTED or not order.order_id:
                 p.append(f"103={ex.reason.fix_code}\x01")
             p.append(f"58={ex.reason.text}\x01")
         p.append(f"60={format_utc(ex.ts)}\x0110=000\x01")
-        return fix.Message("".join(p), False)
+        return "".join(p)
 
     def cancel_reject(self, rej: CancelReject) -> fix.Message:
         msg = fix.Message()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from tests.conftest import ClientFactory, unique
 from tests.fixtools import cancel, f, new_order, replace, wait_er, wait_msg
+from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -267,3 +271,54 @@ def test_reject_echoes_what_the_client_sent(connect: ClientFactory) -> None:
     s.send("H", [(11, unique()), (55, "MSFT"), (54, "2")])
     status = wait_msg(s, "8", t150="I")
     assert (f(status, 39), f(status, 55), f(status, 54)) == ("8", "MSFT", "2")
+
+
+def test_a_repeated_value_gets_the_same_answer(connect: ClientFactory) -> None:
+    """Prices and quantities are converted once per distinct text and remembered: the second sight of a value
+    (served from memory) must be judged exactly like the first."""
+    s = connect("CLIENT3")
+    for _ in range(2):
+        off_tick, zero, ok = unique(), unique(), unique()
+        new_order(s, off_tick, "1", "5", "100.005", symbol="MSFT")
+        new_order(s, zero, "1", "0", "10.00", symbol="MSFT")
+        new_order(s, ok, "1", "7", "10.10", symbol="MSFT")
+        assert f(wait_er(s, off_tick, "8"), 58) == "price is not a multiple of the tick size"
+        assert f(wait_er(s, zero, "8"), 58) == "order quantity must be positive"
+        ack = wait_er(s, ok, "0")
+        assert (f(ack, 44), f(ack, 38), f(ack, 151), f(ack, 6)) == ("10.10", "7", "7", "0")
+
+
+def test_clordid_containing_an_equals_sign(connect: ClientFactory) -> None:
+    s = connect("CLIENT3")
+    cl, cx = unique("a=b="), unique("x=")
+    new_order(s, cl, "2", "3", "500.00")
+    assert f(wait_er(s, cl, "0"), 11) == cl
+    cancel(s, cx, cl, side="2")
+    assert f(wait_er(s, cx, "4"), 41) == cl
+
+
+def test_audit_trail_has_one_line_per_order_event(gateway: GatewayProcess, connect: ClientFactory) -> None:
+    buyer, seller = connect("CLIENT4"), connect("CLIENT5")
+    bid, ask = unique("aud"), unique("aud")
+    new_order(buyer, bid, "1", "2", "33.33", symbol="MSFT", account="ACC4")
+    wait_er(buyer, bid, "0")
+    new_order(seller, ask, "2", "5", "33.33", symbol="MSFT", account="ACC5")
+    wait_er(seller, ask, "F")
+    audit = gateway.config.parent / "data" / "audit.jsonl"
+    deadline = time.monotonic() + 10  # flushed every 0.2 s
+    while True:
+        lines = [json.loads(line) for line in audit.read_text().splitlines() if bid in line or ask in line]
+        if len(lines) >= 4:
+            break
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.05)
+    events = {(line["clordid"], line["event"]): line for line in lines}
+    assert set(events) == {(bid, "order_new"), (bid, "order_trade"), (ask, "order_new"), (ask, "order_trade")}
+    taker = events[ask, "order_trade"]
+    assert (taker["session"], taker["account"], taker["symbol"], taker["side"]) == ("CLIENT5", "ACC5", "MSFT", "SELL")
+    assert (taker["last_qty"], taker["last_px"], taker["leaves"], taker["cum"], taker["status"]) == (
+        "2", "33.33", "3", "2", "PARTIALLY_FILLED",
+    )
+    assert taker["trade_id"] == events[bid, "order_trade"]["trade_id"]
+    assert events[bid, "order_new"]["price"] == "33.33" and "last_px" not in events[bid, "order_new"]
+    assert all(value is not None for line in lines for value in line.values())
