@@ -119,8 +119,7 @@ class MarketDataService:
     def start(self) -> None:
         self.publisher.start()
         if self.cfg.snapshot_interval > 0:
-            # Snapshots show the engine's state: only once it is durable and published (Gateway.when_settled).
-            self.gw.every(self.cfg.snapshot_interval, lambda _: self.gw.when_settled(self.periodic_snapshots))
+            self.gw.every(self.cfg.snapshot_interval, self.periodic_snapshots)
         self.gw.every(PROBE_INTERVAL, self.probe)
 
     def stop(self) -> None:
@@ -260,10 +259,6 @@ class MarketDataService:
                         self._send_snapshot(sub, subscription.md_req_id, view)
 
     def _resnapshot(self, sub: Subscriber) -> None:
-        """Fresh snapshots of everything ``sub`` subscribed to, once the engine's state is settled."""
-        self.gw.when_settled(lambda: self._send_snapshots(sub))
-
-    def _send_snapshots(self, sub: Subscriber) -> None:
         sub.resnapshot_pending = False
         for subscription in sub.subscriptions.values():
             for view in subscription.views:

@@ -10,9 +10,7 @@ durable as the policy promises:
             machine (a power loss can lose the last records).
 ``group``   group commit: records of one turn of the gateway loop (everything QuickFIX read in one poll) are fsynced
             together, and the replies to those commands are held until that fsync returns. Survives a power loss;
-            the added latency is bounded by one loop turn plus one fsync. The fsync runs on a thread of its own
-            (:class:`Syncer`), so the loop goes on reading and matching while the disk works; the records of the
-            turns that came in meanwhile share the next fsync.
+            the added latency is bounded by one loop turn plus one fsync.
 ``fsync``   fsync after every record, before the command runs. Survives a power loss; one fsync per command.
 
 Snapshots (``snapshot-<journal offset>.json`` in the snapshot directory) are written by a forked child process, so
@@ -23,13 +21,10 @@ the usable journal: it is reported, and the file is cut there before the gateway
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import re
-import socket
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,70 +49,6 @@ class Durability(str, Enum):
     FSYNC = "fsync"
 
 
-class Syncer:
-    """Makes a file durable up to a requested offset, with ``fsync`` on a thread of its own.
-
-    The thread spends its life in two blocking calls (waiting for a request, ``fsync``), which release the GIL: it
-    costs the gateway loop nothing (unlike a thread doing Python work, see shared notes). Requests that arrive while
-    an fsync runs are served together by the next one. After each fsync one byte is written to ``wake`` (a socket
-    the gateway loop's idle wait watches), so held replies go out as soon as they are durable.
-    """
-
-    def __init__(self, fd: int, durable: int, wake: socket.socket | None) -> None:
-        self._fd = fd
-        self._wake = wake
-        self._cond = threading.Condition()
-        self._requested = durable
-        self.durable = durable  # every byte before this offset is on disk (read without the lock: an int)
-        self.fsyncs = 0
-        self.error: OSError | None = None
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="journal-sync", daemon=True)
-        self._thread.start()
-
-    def request(self, offset: int) -> None:
-        """Ask for everything before ``offset`` (already written to the OS) to be made durable."""
-        with self._cond:
-            if offset > self._requested:
-                self._requested = offset
-                self._cond.notify()
-
-    def synced(self, offset: int) -> None:
-        """Someone else fsynced up to ``offset``."""
-        with self._cond:
-            self.durable = max(self.durable, offset)
-            self._requested = max(self._requested, offset)
-
-    def stop(self) -> None:
-        """Serve the outstanding request, then end the thread."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._requested <= self.durable and not self._stopping:
-                    self._cond.wait()
-                if self._requested <= self.durable:
-                    return
-                target = self._requested
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:  # the disk failed us: nothing more is durable; the gateway stops (see server)
-                self.error = exc
-                target = self.durable
-            with self._cond:
-                self.durable = max(self.durable, target)
-                self.fsyncs += 1
-            if self._wake is not None:
-                with contextlib.suppress(BlockingIOError):  # the socket is full: a wake-up is pending anyway
-                    self._wake.send(b"\0")
-            if self.error is not None:
-                return
-
-
 class Journal:
     """Append-only command journal (see the module docstring for the durability policies)."""
 
@@ -128,34 +59,6 @@ class Journal:
         self._file: BinaryIO = path.open("ab")
         self.unsynced = 0
         self.fsyncs = 0
-        self._syncer: Syncer | None = None
-
-    def sync_in_background(self, wake: socket.socket | None = None) -> None:
-        """From now on :meth:`commit_async` fsyncs on a thread of its own (``group`` policy)."""
-        self._syncer = Syncer(self._file.fileno(), self._file.tell(), wake)
-
-    @property
-    def durable(self) -> int:
-        """Bytes of the journal known to be on disk (kept by the sync thread)."""
-        assert self._syncer is not None, "sync_in_background() first"
-        return self._syncer.durable
-
-    def commit_async(self) -> int:
-        """Hand the appended records to the OS and ask the sync thread to make them durable; returns the offset
-        that :attr:`durable` reaches once they are."""
-        assert self._syncer is not None, "sync_in_background() first"
-        if self._syncer.error is not None:
-            raise self._syncer.error
-        offset = self._file.tell()
-        if self.unsynced:
-            self._file.flush()
-            self.unsynced = 0
-            self._syncer.request(offset)
-        return offset
-
-    @property
-    def background_fsyncs(self) -> int:
-        return self._syncer.fsyncs if self._syncer is not None else 0
 
     @property
     def offset(self) -> int:
@@ -176,20 +79,16 @@ class Journal:
             self.unsynced += 1
 
     def commit(self) -> bool:
-        """Make appended records durable now, on this thread (group commit); True if an fsync was done."""
+        """Make appended records durable (group commit); True if an fsync was done."""
         if not self.unsynced:
             return False
         self._file.flush()
         os.fsync(self._file.fileno())
         self.unsynced = 0
         self.fsyncs += 1
-        if self._syncer is not None:
-            self._syncer.synced(self._file.tell())
         return True
 
     def close(self) -> None:
-        if self._syncer is not None:
-            self._syncer.stop()
         self._file.flush()
         if self.policy is not Durability.WRITE:
             os.fsync(self._file.fileno())

@@ -15,10 +15,8 @@ import gc
 import os
 import resource
 import signal
-import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,13 +126,7 @@ class Gateway:
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
         self._md_outbox: list[list[Any]] = []
         self._outbox_t0: list[float] = []
-        # Group commit, pipelined: each turn's replies wait here, with the journal offset that must be durable
-        # first, while the loop goes on with the next turns (Journal.commit_async, Syncer).
-        self._parked: deque[tuple[int, Replies]] = deque()
-        self._wake_r: socket.socket | None = None  # the sync thread writes a byte here after each fsync
-        self._wake_w: socket.socket | None = None
-        self._fsyncs_seen = 0
-        self._when_settled: list[Callable[[], None]] = []
+        self._after_flush: list[Callable[[], None]] = []
         self._snapshot_pid = 0
         self._last_snapshot_at = 0
         self._unsent: list[Execution] = []
@@ -172,7 +164,7 @@ class Gateway:
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect and state.comp_id in resting_day:
                 self._cancel_on_disconnect(state)
-        self._settle()
+        self._flush()
         if self.cfg.metrics_port:  # 0 disables the endpoint
             self.metrics_server = MetricsServer(
                 self.metrics, self.cfg.metrics_host, self.cfg.metrics_port, lambda: self.ready
@@ -226,11 +218,6 @@ class Gateway:
             seconds=round(time.perf_counter() - t0, 3),
         )  # fmt: skip
         self.journal = Journal(self.journal_path, self.durability)
-        if self.durability is Durability.GROUP:
-            self._wake_r, self._wake_w = socket.socketpair()
-            self._wake_r.setblocking(False)
-            self._wake_w.setblocking(False)
-            self.journal.sync_in_background(self._wake_w)
 
     def every(self, interval: float, action: Callable[[float], None]) -> None:
         """Run ``action(now)`` on the gateway thread every ``interval`` seconds."""
@@ -247,12 +234,8 @@ class Gateway:
             acceptor.poll()
             if self._deferred:
                 self._run_deferred()
-            if self._outbox or self._md_outbox:
+            if self._outbox or self._md_outbox or self._after_flush:
                 self._flush()
-            if self._parked:
-                self._release_durable()
-            if self._when_settled:
-                self._settle()
             if self._snapshot_due():
                 self._snapshot()
             if self.engine.commands_processed - self._frozen_at >= GC_FREEZE_EVERY:
@@ -270,10 +253,7 @@ class Gateway:
                 idle += 1
                 if idle > IDLE_SPINS:
                     # Quiet for a while: sleep in the kernel until a socket has input (or IDLE_WAIT passes, for
-                    # timers and for QuickFIX's own heartbeat and write housekeeping). The journal's sync thread
-                    # wakes it through _wake_r when held replies become durable.
-                    if self._wake_r is not None:
-                        _drain(self._wake_r)
+                    # timers and for QuickFIX's own heartbeat and write housekeeping).
                     waiter.wait(IDLE_WAIT)
         self._shutdown()
 
@@ -312,7 +292,7 @@ class Gateway:
             self._run_deferred()
             time.sleep(0.001)
         self._run_deferred()
-        self._settle()
+        self._flush()
         self.feeds.stop()
         self.acceptor.stop(True)
         if self.journal is not None:
@@ -429,10 +409,11 @@ class Gateway:
                 )
         else:
             if msg_type in MARKET_DATA_TYPES:
-                if not self.settled:
-                    # The snapshot must show no command that is not durable, or whose market data is not out.
+                if self.journal is not None and self.journal.unsynced:
+                    # A snapshot must not show commands that are not durable yet: answer after the commit.
                     copy = fix.Message(msg)
-                    return self.when_settled(lambda: self.feeds.on_request(copy, state))
+                    self._after_flush.append(lambda: self.feeds.on_request(copy, state))
+                    return None
                 return self.feeds.on_request(msg, state)
             if msg_type in ORDER_ENTRY_TYPES:
                 return self.business_reject(
@@ -462,75 +443,25 @@ class Gateway:
         return events
 
     def _flush(self) -> None:
-        """End of a loop turn: make its commands durable (group commit), then release the replies they caused.
-
-        With the ``group`` policy the fsync runs on the journal's sync thread: the turn's replies are parked
-        with the offset that must be durable first and released, in order, by :meth:`_release_durable`.
-        """
-        replies = Replies(self._outbox, self._outbox_t0, self._md_outbox)
-        self._outbox, self._outbox_t0, self._md_outbox = [], [], []
-        journal = self.journal
-        if self._wake_r is not None and journal is not None:
-            self._parked.append((journal.commit_async(), replies))
-            self._release_durable()
-            return
-        if journal is not None and journal.commit():
+        """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""
+        if self.journal is not None and self.journal.commit():
             self.metrics.journal_fsyncs.inc()
-        self._release(replies)
-
-    def _release_durable(self) -> None:
-        """Hand over the parked replies whose commands are durable now."""
-        assert self.journal is not None
-        durable = self.journal.durable
-        parked = self._parked
-        while parked and parked[0][0] <= durable:
-            self._release(parked.popleft()[1])
-        fsyncs = self.journal.background_fsyncs
-        if fsyncs != self._fsyncs_seen:
-            self.metrics.journal_fsyncs.inc(fsyncs - self._fsyncs_seen)
-            self._fsyncs_seen = fsyncs
-
-    def _release(self, replies: Replies) -> None:
+        outbox, self._outbox = self._outbox, []
         self._handing_over = True
         try:
-            for msg, state, msg_type in replies.messages:
+            for msg, state, msg_type in outbox:
                 self._send_now(msg, state, msg_type)
         finally:
             self._handing_over = False
         now = time.perf_counter()
-        observe = self.metrics.order_latency.observe
-        for t0 in replies.started:
-            observe(now - t0)
-        for events in replies.market_data:
+        for t0 in self._outbox_t0:
+            self.metrics.order_latency.observe(now - t0)
+        self._outbox_t0.clear()
+        md, self._md_outbox = self._md_outbox, []
+        for events in md:
             self.feeds.publish(events)
-
-    @property
-    def settled(self) -> bool:
-        """Every command applied so far is durable and everything it caused has been handed to QuickFIX."""
-        journal = self.journal
-        return not (self._outbox or self._md_outbox or self._parked or (journal is not None and journal.unsynced))
-
-    def when_settled(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once :attr:`settled`: at once if it is, else at the end of this loop turn.
-
-        For whatever shows clients the engine's state rather than its events (market-data snapshots): under
-        pipelined group commit the engine runs ahead of the journal, and a snapshot must not show a command that
-        a crash could still lose, nor one whose incremental update has not been sent.
-        """
-        if self.settled and not self._when_settled:
-            action()
-        else:
-            self._when_settled.append(action)
-
-    def _settle(self) -> None:
-        """Flush, fsync on this thread, release everything parked, then run the actions waiting for it."""
-        self._flush()
-        if self.journal is not None and self.journal.commit():
-            self.metrics.journal_fsyncs.inc()
-        if self._parked:
-            self._release_durable()
-        actions, self._when_settled = self._when_settled, []
-        for action in actions:
+        after, self._after_flush = self._after_flush, []
+        for action in after:
             action()
 
     def _snapshot_due(self) -> bool:
@@ -543,7 +474,7 @@ class Gateway:
         assert self.journal is not None
         if not self._reap_snapshot(block=False):
             return
-        self.journal.commit()  # everything before the snapshot's offset is durable, also under pipelined commit
+        self.journal.commit()
         self._last_snapshot_at = self.engine.commands_processed
         self._snapshot_pid = fork_snapshot(self.engine, self.snapshot_dir, self.journal.offset)
         self.log.info("snapshot_started", commands=self.engine.commands_processed, offset=self.journal.offset)
@@ -668,24 +599,6 @@ class Gateway:
             bid, ask = book.best(Side.BUY), book.best(Side.SELL)
             self.metrics.best_bid.labels(symbol).set(float(ins.ticks_to_price(bid.price)) if bid else float("nan"))
             self.metrics.best_ask.labels(symbol).set(float(ins.ticks_to_price(ask.price)) if ask else float("nan"))
-
-
-@dataclass(slots=True)
-class Replies:
-    """What one loop turn's commands caused, to be handed over together once they are durable."""
-
-    messages: list[tuple[Any, SessionState, str]]  # (FIX text or quickfix.Message, session, MsgType)
-    started: list[float]  # perf_counter() at each order's arrival: order -> report latency
-    market_data: list[list[Any]]  # each command's market-data events
-
-
-def _drain(sock: socket.socket) -> None:
-    """Read whatever wake-up bytes are waiting (non-blocking)."""
-    try:
-        while sock.recv(4096):
-            pass
-    except BlockingIOError:
-        pass
 
 
 def _get(msg: Any, tag: int) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import socket
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -59,33 +58,6 @@ def test_journal_replay_and_snapshot_rebuild_the_same_engine(tmp_path: Path) -> 
     assert repr(recovered.process(probe)) == repr(live.process(probe))
     # A snapshot round trip alone is exact too.
     assert dump_state(load_state(dump_state(live), INSTRUMENTS)) == dump_state(live)
-
-
-def test_pipelined_group_commit_reports_what_is_durable_and_wakes_the_loop(tmp_path: Path) -> None:
-    path = tmp_path / "j"
-    wake_r, wake_w = socket.socketpair()
-    journal = Journal(path, Durability.GROUP)
-    journal.sync_in_background(wake_w)
-    assert journal.durable == 0
-    commands = random_commands(3, 50)
-    tickets = []
-    for start in range(0, 50, 10):  # five "loop turns"
-        for cmd in commands[start : start + 10]:
-            journal.append(cmd)
-        tickets.append(journal.commit_async())
-    assert tickets == sorted(tickets) and tickets[-1] == path.stat().st_size  # handed to the OS at once
-    deadline = time.monotonic() + 10
-    while journal.durable < tickets[-1]:  # the sync thread gets there on its own
-        assert time.monotonic() < deadline, (journal.durable, tickets)
-        time.sleep(0.001)
-    wake_r.settimeout(10)
-    assert wake_r.recv(64)  # and said so
-    assert 1 <= journal.background_fsyncs <= 5  # turns that arrived during an fsync shared the next one
-    assert journal.commit_async() == tickets[-1]  # nothing new: no request
-    journal.append(commands[0])
-    assert journal.commit() and journal.durable == path.stat().st_size  # a synchronous commit counts too
-    journal.close()
-    assert [decode(payload) for _, payload in read_records(path)] == [*commands, commands[0]]
 
 
 @pytest.mark.parametrize("damage", ["torn", "garbage", "bitflip"])
