@@ -32,10 +32,10 @@ def _side(value: int | None) -> Side | None:
 
 
 def to_tuple(cmd: Command) -> list[Any]:
-    """The command as a JSON-able list."""
+    """The command as a JSON-able list (orjson writes an IntEnum as its integer value)."""
     if type(cmd) is NewOrder:
         return [
-            "N", cmd.owner, cmd.clordid, cmd.account, cmd.symbol, int(cmd.side), int(cmd.ord_type), int(cmd.tif),
+            "N", cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif,
             cmd.price, cmd.qty, cmd.post_only, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None,
         ]  # fmt: skip
     if type(cmd) is CancelOrder:
