@@ -9,7 +9,6 @@ the reject and every ExecID comes from the engine's one sequence.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -139,16 +138,10 @@ def _order_id(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-@dataclass(slots=True)
-class Echo:
-    """The client's own strings for fields that a reject must echo even if they could not be converted."""
-
-    qty: str
-    price: str | None
-    side: str
-    ord_type: str
-    tif: str
-    symbol: str | None = None
+Echo = dict[str, str]
+"""The client's own fields ({tag: text}) that a reject must echo even if they could not be converted: OrderQty (38),
+Price (44), Side (54), OrdType (40), TimeInForce (59, default "0") and Symbol (55). For a new order it is the
+order's own field dict, so accepting an order builds nothing extra."""
 
 
 class OrderTranslator:
@@ -161,16 +154,15 @@ class OrderTranslator:
     # ---------------------------------------------------------------- inbound
 
     def new_order(self, f: dict[str, str], owner: str, accounts: frozenset[str], ts: int) -> tuple[NewOrder, Echo]:
-        clordid = f["11"]
-        symbol = _need(f, SYMBOL)
-        qty_text = _need(f, ORDER_QTY)
-        price_text = f.get("44")
-        account = f.get("1") or (min(accounts) if len(accounts) == 1 else "")
-        side_text, type_text, tif_text = f["54"], f["40"], f.get("59", "0")
-        side = _SIDES.get(side_text)
-        ord_type = _ORD_TYPES.get(type_text)
-        tif = _TIFS.get(tif_text)
-        exec_inst = f.get("18")
+        get = f.get
+        symbol, qty_text = get("55"), get("38")
+        if symbol is None or qty_text is None:  # -> BusinessMessageReject 380=5 naming the field
+            raise fix.FieldNotFound(SYMBOL if symbol is None else ORDER_QTY)
+        account = get("1") or (min(accounts) if len(accounts) == 1 else "")
+        side = _SIDES.get(f["54"])
+        ord_type = _ORD_TYPES.get(f["40"])
+        tif = _TIFS.get(get("59", "0"))
+        exec_inst = get("18")
         post_only = exec_inst is not None and POST_ONLY in exec_inst.split()
         reject: Reason | None = None
         if side is None:
@@ -186,12 +178,12 @@ class OrderTranslator:
         lots, ticks = 0, None
         grid = self.texts.get(symbol)
         if reject is None and grid is not None:
-            lots, ticks, reject = self._convert(grid, qty_text, price_text)
+            lots, ticks, reject = self._convert(grid, qty_text, get("44"))
         cmd = NewOrder(
-            owner, clordid, account, symbol, side or Side.BUY, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
+            owner, f["11"], account, symbol, side or Side.BUY, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
             ticks, lots, post_only, ts, reject,
         )  # fmt: skip
-        return cmd, Echo(qty_text, price_text, side_text, type_text, tif_text)
+        return cmd, f
 
     @staticmethod
     def _convert(grid: InstrumentTexts, qty_text: str, price_text: str | None) -> tuple[int, int | None, Reason | None]:
@@ -225,7 +217,9 @@ class OrderTranslator:
 
     def status(self, f: dict[str, str], owner: str, ts: int) -> tuple[QueryOrder, Echo]:
         """The query, and what to echo if the order is unknown (the request's Symbol and Side)."""
-        echo = Echo("0", None, f.get("54", "1"), "2", "0", f.get("55"))
+        echo = {"38": "0", "54": f.get("54", "1"), "40": "2"}
+        if "55" in f:
+            echo["55"] = f["55"]
         return QueryOrder(owner, f.get("11"), _order_id(f.get("37")), ts), echo
 
     def mass_cancel(self, f: dict[str, str], owner: str, ts: int) -> MassCancel | MassCancelReport:
@@ -256,7 +250,7 @@ class OrderTranslator:
         ord_type: str
         tif: str
         if echo is not None and not order.order_id:  # the reject of this order: say what the client sent
-            side, ord_type, tif = echo.side, echo.ord_type, echo.tif
+            side, ord_type, tif = echo["54"], echo["40"], echo.get("59", "0")
         else:
             echo = None  # the other reports of the command (maker fills...) are about orders that exist
             side, ord_type, tif = _SIDE_TEXT[order.side], _ORD_TYPE_TEXT[order.ord_type], _TIF_TEXT[order.tif]
@@ -270,8 +264,9 @@ class OrderTranslator:
             p.append(f"41={ex.orig_clordid}\x01")
         if order.account:
             p.append(f"1={order.account}\x01")
-        if order.symbol or (echo is not None and echo.symbol):
-            p.append(f"55={order.symbol or echo.symbol}\x01")  # type: ignore[union-attr]
+        symbol = order.symbol or (echo.get("55") if echo is not None else None)
+        if symbol:
+            p.append(f"55={symbol}\x01")
         if order.post_only:
             p.append("18=6\x01")
         if texts is not None and order.order_id:
@@ -285,9 +280,9 @@ class OrderTranslator:
                 p.append(f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01")
         else:  # reject of an order that never existed: echo what the client sent
             if echo is not None:
-                p.append(f"38={echo.qty}\x01")
-                if echo.price is not None:
-                    p.append(f"44={echo.price}\x01")
+                p.append(f"38={echo['38']}\x01")
+                if "44" in echo:
+                    p.append(f"44={echo['44']}\x01")
             elif texts is not None and ex.qty:
                 p.append(f"38={texts.qty[ex.qty]}\x01")
             p.append("151=0\x0114=0\x016=0\x01")
