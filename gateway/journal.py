@@ -205,7 +205,6 @@ def last_exec_id(store_body: Path, tail: int = 4 << 20) -> int:
     return 0
 
 
-
 @dataclass
 class Recovery:
     """How the engine was rebuilt."""

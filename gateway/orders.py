@@ -277,7 +277,9 @@ class OrderTranslator:
                 p.append(f"44={ticks[ex.price]}\x01")
             if exec_type is _TRADE:
                 liquidity = "2" if ex.aggressor else "1"
-                p.append(f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01")
+                p.append(
+                    f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01"
+                )
         else:  # reject of an order that never existed: echo what the client sent
             if echo is not None:
                 p.append(f"38={echo['38']}\x01")
