@@ -98,18 +98,21 @@ class InstrumentTexts:
         return self.instrument.avg_price_str(notional, cum)
 
     def _lots(self, text: str) -> int | Reason:
-        qty = parse_decimal(text)
-        if qty is None or qty <= _ZERO:
-            return Reason.INVALID_QUANTITY
-        lots = self.instrument.qty_to_lots(qty)
-        return Reason.QUANTITY_OFF_LOT if lots is None else lots
+        return _grid_units(text, self.instrument.qty_to_lots, Reason.INVALID_QUANTITY, Reason.QUANTITY_OFF_LOT)
 
     def _ticks(self, text: str) -> int | Reason:
-        price = parse_decimal(text)
-        if price is None or price <= _ZERO:
-            return Reason.INVALID_PRICE
-        ticks = self.instrument.price_to_ticks(price)
-        return Reason.PRICE_OFF_TICK if ticks is None else ticks
+        return _grid_units(text, self.instrument.price_to_ticks, Reason.INVALID_PRICE, Reason.PRICE_OFF_TICK)
+
+
+def _grid_units(
+    text: str, to_units: Callable[[Decimal], int | None], not_positive: Reason, off_grid: Reason
+) -> int | Reason:
+    """A client's decimal text in whole grid units (ticks or lots), or why not."""
+    value = parse_decimal(text)
+    if value is None or value <= _ZERO:
+        return not_positive
+    units = to_units(value)
+    return off_grid if units is None else units
 
 
 def fields_of(msg: fix.Message) -> dict[str, str]:
