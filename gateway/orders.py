@@ -58,7 +58,9 @@ _ORD_STATUS_TEXT = {s: s.value for s in OrdStatus}
 _SIDE_TEXT = {s: str(s.value) for s in Side}
 _ORD_TYPE_TEXT = {t: str(t.value) for t in OrdType}
 _TIF_TEXT = {t: str(t.value) for t in TimeInForce}
-MEMO_LIMIT = 10_000  # distinct prices (or quantities) remembered per instrument and direction
+# Distinct values remembered per table (four tables per instrument): at most ~1 MB per instrument, however many
+# different prices clients send; a few thousand prices around the touch is what real flow revisits.
+MEMO_LIMIT = 2_000
 
 
 class _Memo(dict[Any, Any]):
@@ -71,10 +73,25 @@ class _Memo(dict[Any, Any]):
         self.compute = compute
 
     def __missing__(self, key: Any) -> Any:
-        if len(self) >= MEMO_LIMIT:
-            self.clear()
-        value = self[key] = self.compute(key)
+        value = self.compute(key)
+        if self.remember(value):
+            if len(self) >= MEMO_LIMIT:
+                self.clear()
+            self[key] = value
         return value
+
+    @staticmethod
+    def remember(value: Any) -> bool:
+        return True
+
+
+class _GridMemo(_Memo):
+    """A :class:`_Memo` of client texts that remembers only values on the grid: a refusal (a :class:`Reason`) is
+    recomputed each time; refusals are rare, and a client sending ever new invalid texts must not churn the table."""
+
+    @staticmethod
+    def remember(value: Any) -> bool:
+        return not isinstance(value, Reason)
 
 
 class InstrumentTexts:
@@ -88,8 +105,8 @@ class InstrumentTexts:
         self.instrument = instrument
         self.price: dict[int, str] = _Memo(instrument.price_str)
         self.qty: dict[int, str] = _Memo(instrument.qty_str)
-        self.ticks_of: dict[str, int | Reason] = _Memo(self._ticks)
-        self.lots_of: dict[str, int | Reason] = _Memo(self._lots)
+        self.ticks_of: dict[str, int | Reason] = _GridMemo(self._ticks)
+        self.lots_of: dict[str, int | Reason] = _GridMemo(self._lots)
 
     def avg_price(self, notional: int, cum: int) -> str:
         """AvgPx (6): the memoised price text when the fills average to a whole tick (always for a single fill)."""

@@ -22,6 +22,7 @@ def test_client_text_to_grid_units_and_refusals() -> None:
     }  # fmt: skip
     for _ in range(2):  # the second pass is answered from memory
         assert {text: grid.lots_of[text] for text in cases} == cases
+    assert set(grid.lots_of) == {"0.0002", "1"}  # refusals are not remembered
     prices = {"100.01": 10_001, "100.015": Reason.PRICE_OFF_TICK, "0.00": Reason.INVALID_PRICE, "1e400": None}
     for _ in range(2):
         got = {text: grid.ticks_of[text] for text in prices}
