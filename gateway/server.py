@@ -26,26 +26,22 @@ import _quickfix as _qf
 import quickfix as fix
 
 from engine import (
-    CancelReject,
     Command,
     Event,
     Execution,
-    MassCancel,
-    MassCancelReport,
     MatchingEngine,
-    Reason,
     Side,
     TimeInForce,
 )
-from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.application import FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
 from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
+from gateway.order_entry import OrderEntry, Outbox
 from gateway.order_recorder import OrderRecorder
-from gateway.orders import Echo, OrderTranslator, fields_of
+from gateway.orders import OrderTranslator, fields_of
 from gateway.waiter import SocketWaiter
 
 ENGINE_SAMPLE_MASK = 15  # time one engine command in 16 for the engine_command_seconds histogram
@@ -60,7 +56,6 @@ IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
 
 ORDER_ENTRY_TYPES = frozenset("DFGHq")
 MARKET_DATA_TYPES = frozenset("V")
-_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate)
 _ORDER_ENTRY = Role.ORDER_ENTRY
 
 
@@ -108,24 +103,15 @@ class Gateway:
         self.stopping = False
         self._deferred: list[Callable[[], None]] = []
         self._timers: list[tuple[float, float, Callable[[float], None]]] = []
-        self._oe_handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
-            "D": self._on_new_order,
-            "F": self._on_cancel,
-            "G": self._on_replace,
-            "H": self._on_status,
-            "q": self._on_mass_cancel,
-        }
         self.metrics_server: MetricsServer | None = None
         self.journal: Journal | None = None
         self.durability = Durability(cfg.journal.durability)
         # Replies are held until the end of the loop turn (after the group commit, if any), then handed to QuickFIX
         # together: measured ~30% more orders/s than sending from inside each callback (BENCHMARKS.md).
-        # An entry is (FIX text or quickfix.Message, session, MsgType).
-        self._outbox: list[tuple[Any, SessionState, str]] = []
+        self.outbox = Outbox()
+        self.orders = OrderEntry(self.translator, self.recorder, self.apply, self.by_owner, self.outbox)
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
-        self._md_outbox: list[list[Any]] = []
-        self._outbox_t0: list[float] = []
         self._after_flush: list[Callable[[], None]] = []
         self._snapshot_pid = 0
         self._last_snapshot_at = 0
@@ -158,7 +144,7 @@ class Gateway:
         # which already applied it). The reports are stored and delivered when each session logs on again.
         if self._unsent:  # journaled before the crash but never sent: send (store) them now, in order
             self.log.warning("resending_unsent_reports", count=len(self._unsent))
-            self.dispatch(self._unsent)
+            self.orders.dispatch(self._unsent)
             self._unsent = []
         resting_day = {o.owner for o in self.engine.orders.values() if o.is_open and o.tif is TimeInForce.DAY}
         for state in self.sessions.values():
@@ -234,7 +220,7 @@ class Gateway:
             acceptor.poll()
             if self._deferred:
                 self._run_deferred()
-            if self._outbox or self._md_outbox or self._after_flush:
+            if self.outbox.replies or self.outbox.market_data or self._after_flush:
                 self._flush()
             if self._snapshot_due():
                 self._snapshot()
@@ -404,7 +390,7 @@ class Gateway:
             counter = state.received[msg_type] = self.metrics.messages_received.labels(msg_type, state.comp_id)
         counter.inc()
         if fields is not None:
-            handler = self._oe_handlers.get(msg_type)
+            handler = self.orders.handlers.get(msg_type)
             if handler is not None:
                 return handler(fields, state)
             if msg_type in MARKET_DATA_TYPES:
@@ -428,7 +414,7 @@ class Gateway:
                 )
         raise fix.UnsupportedMessageType()
 
-    # ------------------------------------------------------------------ order entry
+    # ------------------------------------------------------------------ the engine and the hand-over
 
     def apply(self, command: Command) -> list[Event]:
         """The one entry into the engine: time it, run it, count it."""
@@ -453,19 +439,20 @@ class Gateway:
         """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""
         if self.journal is not None and self.journal.commit():
             self.metrics.journal_fsyncs.inc()
-        outbox, self._outbox = self._outbox, []
+        out = self.outbox
+        replies, started, market_data = out.replies, out.started, out.market_data
+        out.replies, out.started, out.market_data = [], [], []
         self._handing_over = True
         try:
-            for msg, state, msg_type in outbox:
+            for msg, state, msg_type in replies:
                 self._send_now(msg, state, msg_type)
         finally:
             self._handing_over = False
         now = time.perf_counter()
-        for t0 in self._outbox_t0:
-            self.metrics.order_latency.observe(now - t0)
-        self._outbox_t0.clear()
-        md, self._md_outbox = self._md_outbox, []
-        for events in md:
+        observe = self.metrics.order_latency.observe
+        for t0 in started:
+            observe(now - t0)
+        for events in market_data:
             self.feeds.publish(events)
         after, self._after_flush = self._after_flush, []
         for action in after:
@@ -498,73 +485,10 @@ class Gateway:
             self.log.error("snapshot_failed", status=status)
         return True
 
-    def _observe_order_latency(self, t0: float) -> None:
-        self._outbox_t0.append(t0)  # observed when the replies are handed to QuickFIX, at the end of the turn
-
-    def _on_new_order(self, msg: dict[str, str], state: SessionState) -> None:
-        t0 = time.perf_counter()
-        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
-        self.dispatch(self.apply(cmd), echo)
-        self._observe_order_latency(t0)
-
-    def _on_cancel(self, msg: dict[str, str], state: SessionState) -> None:
-        t0 = time.perf_counter()
-        self.dispatch(self.apply(self.translator.cancel(msg, state.comp_id, time.time_ns())))
-        self._observe_order_latency(t0)
-
-    def _on_replace(self, msg: dict[str, str], state: SessionState) -> None:
-        t0 = time.perf_counter()
-        cmd = self.translator.replace(msg, state.comp_id, time.time_ns())
-        self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
-        self._observe_order_latency(t0)
-
-    def _on_status(self, msg: dict[str, str], state: SessionState) -> None:
-        query, echo = self.translator.status(msg, state.comp_id, time.time_ns())
-        self.dispatch(self.apply(query), echo)
-
-    def _on_mass_cancel(self, msg: dict[str, str], state: SessionState) -> None:
-        cmd = self.translator.mass_cancel(msg, state.comp_id, time.time_ns())
-        request_type = msg["530"]
-        if isinstance(cmd, MassCancelReport):
-            self.dispatch([cmd], request_type=request_type)
-        else:
-            events = self.apply(cmd)
-            # The report answers the request; send it before the cancellations it caused.
-            events.sort(key=lambda e: not isinstance(e, MassCancelReport))
-            self.dispatch(events, request_type=request_type)
-
     def _cancel_on_disconnect(self, state: SessionState) -> None:
-        cmd = MassCancel(state.comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
-        events = self.apply(cmd)
-        report = events.pop()  # the MassCancelReport: nobody asked for it
-        self.dispatch(events)
-        if isinstance(report, MassCancelReport) and report.cancelled:
-            self.log.info("cancel_on_disconnect", session=state.comp_id, cancelled=report.cancelled)
-
-    def dispatch(self, events: list[Any], echo: Echo | None = None, request_type: str = "7") -> None:
-        """Turn one command's events into FIX messages to their owners, audit lines and market data."""
-        md: list[Any] = []
-        t = self.translator
-        for ev in events:
-            if isinstance(ev, Execution):
-                self._send_owner(ev.order.owner, "8", t.execution_report(ev, echo))
-                self.recorder.execution(ev)
-            elif isinstance(ev, _MD_EVENTS):
-                md.append(ev)
-            elif isinstance(ev, CancelReject):
-                self._send_owner(ev.owner, "9", t.cancel_reject(ev))
-                self.recorder.cancel_reject(ev)
-            elif isinstance(ev, MassCancelReport):
-                self._send_owner(ev.owner, "r", t.mass_cancel_report(ev, request_type))
-                self.recorder.mass_cancel(ev)
-        if md:
-            self._md_outbox.append(md)
-
-    def _send_owner(self, owner: str, msg_type: str, msg: Any) -> None:
-        state = self.by_owner.get(owner)
-        if state is None:
-            return
-        self._outbox.append((msg, state, msg_type))
+        cancelled = self.orders.cancel_on_disconnect(state.comp_id)
+        if cancelled:
+            self.log.info("cancel_on_disconnect", session=state.comp_id, cancelled=cancelled)
 
     def _send_now(self, msg: Any, state: SessionState, msg_type: str) -> None:
         if type(msg) is str:  # an ExecutionReport's text: parsed into one reused Message (saves building one)
@@ -589,7 +513,7 @@ class Gateway:
         if state is None:
             fix.Session.sendToTarget(reply, sid)
         else:
-            self._outbox.append((reply, state, "j"))  # keep replies in the order their requests came
+            self.outbox.replies.append((reply, state, "j"))  # keep replies in the order their requests came
         self.metrics.business_rejects.labels(state.comp_id if state else "?").inc()
         self.log.warning(
             "business_reject", session=state.comp_id if state else None, ref_type=header.getField(35), text=text

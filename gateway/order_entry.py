@@ -1,0 +1,126 @@
+"""Order entry: the requests of order-entry sessions in, the replies they cause out.
+
+One job: turn a request's fields into an engine command (:class:`~gateway.orders.OrderTranslator`), run it through
+the gateway's one entry into the engine, and turn the events into replies to the sessions that own the orders
+(ExecutionReport 8, OrderCancelReject 9, OrderMassCancelReport r), audit lines and metrics
+(:class:`~gateway.order_recorder.OrderRecorder`) and market-data events. Nothing here sends: everything goes to the
+:class:`Outbox`, which the gateway loop hands to QuickFIX at the end of the turn (after the group commit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, Reason
+from engine.events import BookUpdate, StatUpdate, TradePrint
+from gateway.order_recorder import OrderRecorder
+from gateway.orders import Echo, OrderTranslator
+
+if TYPE_CHECKING:
+    from gateway.server import SessionState
+
+_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate)
+
+
+@dataclass(slots=True)
+class Outbox:
+    """What a loop turn hands over at its end, in the order it was caused."""
+
+    replies: list[tuple[Any, SessionState, str]] = field(default_factory=list)
+    """(FIX text or quickfix.Message, session, MsgType)"""
+    started: list[float] = field(default_factory=list)
+    """``perf_counter()`` at each order request's arrival: observed as order -> report latency when handed over"""
+    market_data: list[list[Any]] = field(default_factory=list)
+    """each command's market-data events"""
+
+
+class OrderEntry:
+    """The order-entry requests (D, F, G, H, q), cancel-on-disconnect, and the replies their events cause."""
+
+    def __init__(
+        self,
+        translator: OrderTranslator,
+        recorder: OrderRecorder,
+        apply: Callable[[Command], list[Event]],
+        owners: dict[str, SessionState],
+        outbox: Outbox,
+    ) -> None:
+        self.translator = translator
+        self.recorder = recorder
+        self.apply = apply  # the gateway's one entry into the engine (journal, engine, metrics)
+        self.owners = owners  # CompID -> session: where an order's reports go
+        self.outbox = outbox
+        self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
+            "D": self.new_order,
+            "F": self.cancel,
+            "G": self.replace,
+            "H": self.status,
+            "q": self.mass_cancel,
+        }
+
+    def new_order(self, msg: dict[str, str], state: SessionState) -> None:
+        t0 = time.perf_counter()
+        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
+        self.dispatch(self.apply(cmd), echo)
+        self.outbox.started.append(t0)
+
+    def cancel(self, msg: dict[str, str], state: SessionState) -> None:
+        t0 = time.perf_counter()
+        self.dispatch(self.apply(self.translator.cancel(msg, state.comp_id, time.time_ns())))
+        self.outbox.started.append(t0)
+
+    def replace(self, msg: dict[str, str], state: SessionState) -> None:
+        t0 = time.perf_counter()
+        cmd = self.translator.replace(msg, state.comp_id, time.time_ns())
+        self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
+        self.outbox.started.append(t0)
+
+    def status(self, msg: dict[str, str], state: SessionState) -> None:
+        query, echo = self.translator.status(msg, state.comp_id, time.time_ns())
+        self.dispatch(self.apply(query), echo)
+
+    def mass_cancel(self, msg: dict[str, str], state: SessionState) -> None:
+        cmd = self.translator.mass_cancel(msg, state.comp_id, time.time_ns())
+        request_type = msg["530"]
+        if isinstance(cmd, MassCancelReport):
+            self.dispatch([cmd], request_type=request_type)
+        else:
+            events = self.apply(cmd)
+            # The report answers the request; send it before the cancellations it caused.
+            events.sort(key=lambda e: not isinstance(e, MassCancelReport))
+            self.dispatch(events, request_type=request_type)
+
+    def cancel_on_disconnect(self, comp_id: str) -> int:
+        """Cancel the session's resting DAY orders; their reports are stored for its next logon. Returns the count."""
+        cmd = MassCancel(comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
+        events = self.apply(cmd)
+        report = events.pop()  # the MassCancelReport: nobody asked for it
+        self.dispatch(events)
+        return report.cancelled if isinstance(report, MassCancelReport) else 0
+
+    def dispatch(self, events: list[Any], echo: Echo | None = None, request_type: str = "7") -> None:
+        """Turn one command's events into FIX messages to their owners, audit lines and market data."""
+        md: list[Any] = []
+        t = self.translator
+        for ev in events:
+            if isinstance(ev, Execution):
+                self._reply(ev.order.owner, "8", t.execution_report(ev, echo))
+                self.recorder.execution(ev)
+            elif isinstance(ev, _MD_EVENTS):
+                md.append(ev)
+            elif isinstance(ev, CancelReject):
+                self._reply(ev.owner, "9", t.cancel_reject(ev))
+                self.recorder.cancel_reject(ev)
+            elif isinstance(ev, MassCancelReport):
+                self._reply(ev.owner, "r", t.mass_cancel_report(ev, request_type))
+                self.recorder.mass_cancel(ev)
+        if md:
+            self.outbox.market_data.append(md)
+
+    def _reply(self, owner: str, msg_type: str, msg: Any) -> None:
+        state = self.owners.get(owner)
+        if state is not None:
+            self.outbox.replies.append((msg, state, msg_type))
