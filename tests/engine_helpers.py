@@ -79,21 +79,31 @@ def sell(clordid: str, price: int | None, qty: int, **kw: Any) -> NewOrder:
     return order(clordid, SELL, price, qty, **kw)
 
 
-def serialise(event: Event) -> tuple[Any, ...]:
-    """An event as a plain tuple, field by field; an :class:`Execution`'s ``order`` becomes its static fields.
+ORDER_STATICS = ("order_id", "owner", "account", "symbol", "side", "ord_type", "tif", "post_only")
+"""The fields of an order that never change: its execution reports read them from the order itself."""
 
-    Used to compare event streams from different engines (or runs), which share no objects.
+
+def client_view(event: Event) -> dict[str, Any]:
+    """What a client sees of ``event``: every field, with the ``order`` it refers to reduced to what the order's
+    reports carry. An :class:`Execution` carries the order's static fields (its figures are copied into the event);
+    a :class:`CancelReject` its OrderID and current OrdStatus (37, 39 on the OrderCancelReject).
+
+    Used to compare event streams from different engines (or runs), which share no objects: the reference model
+    puts its own order record in the ``order`` slot. Take the view right after the command that caused the event,
+    as the gateway does when it sends it.
     """
-    values: list[Any] = [type(event).__name__]
+    view: dict[str, Any] = {"event": type(event).__name__}
     for f in dataclasses.fields(event):
         value = getattr(event, f.name)
-        if f.name == "order":
-            value = None if value is None else (
-                value.order_id, value.owner, value.account, value.symbol, value.side, value.ord_type,
-                value.tif, value.post_only,
-            )  # fmt: skip
-        values.append(value)
-    return tuple(values)
+        if f.name != "order":
+            view[f.name] = value
+        elif isinstance(event, CancelReject):
+            view["order.order_id"] = None if value is None else value.order_id
+            view["order.status"] = None if value is None else value.status
+        else:
+            for name in ORDER_STATICS:
+                view[f"order.{name}"] = getattr(value, name)
+    return view
 
 
 def executions(events: Iterable[Event], exec_type: ExecType | None = None) -> list[Execution]:

@@ -52,6 +52,7 @@ from tests.engine_helpers import (
     SELL,
     book_updates,
     buy,
+    client_view,
     executions,
     kinds,
     make_engine,
@@ -60,7 +61,6 @@ from tests.engine_helpers import (
     resting_ids,
     run,
     sell,
-    serialise,
     trades,
 )
 
@@ -846,8 +846,8 @@ class TestSequencing:
         assert trade_ids == list(range(1, len(trade_ids) + 1)) and len(trade_ids) >= 3
 
     def test_deterministic(self) -> None:
-        first = [serialise(e) for e in run(make_engine(), busy_day())]
-        second = [serialise(e) for e in run(make_engine(), busy_day())]
+        first = [client_view(e) for e in run(make_engine(), busy_day())]
+        second = [client_view(e) for e in run(make_engine(), busy_day())]
         assert first == second and len(first) > 30
 
 
