@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,17 @@ def unique(prefix: str = "c") -> str:
 _started: list[GatewayProcess] = []
 
 
-def start_gateway(directory: Path, **overrides: object) -> GatewayProcess:
-    """Start a gateway subprocess; every one started is killed at the end of the session if still running."""
+def start_gateway(
+    directory: Path,
+    sessions: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: object,
+) -> GatewayProcess:
+    """Start a gateway subprocess (``overrides`` and ``sessions`` as in :func:`make_config`, ``env`` added to its
+    environment); every one started is killed at the end of the session if still running."""
     directory.mkdir(parents=True, exist_ok=True)
-    config, ports = make_config(directory, dict(overrides))
-    gw = GatewayProcess(config, ports, directory / "gateway.log")
+    config, ports = make_config(directory, dict(overrides), sessions)
+    gw = GatewayProcess(config, ports, directory / "gateway.log", env)
     _started.append(gw)
     gw.start()
     return gw
