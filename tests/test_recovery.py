@@ -69,6 +69,11 @@ def reconnect(old: FixSession, port: int) -> tuple[FixSession, simplefix.FixMess
     raise AssertionError("no answer to TestRequest after reconnect")
 
 
+def summary(msgs: list[simplefix.FixMessage]) -> list[tuple[str | None, ...]]:
+    """(MsgType, ClOrdID, ExecType) of each message, for readable assertions."""
+    return [(field(m, 35), field(m, 11), field(m, 150)) for m in msgs]
+
+
 def reports(msgs: list[simplefix.FixMessage], exec_type: str) -> list[simplefix.FixMessage]:
     return [m for m in msgs if field(m, 35) == "8" and field(m, 150) == exec_type]
 
@@ -163,11 +168,11 @@ def test_reports_journaled_but_never_handed_to_quickfix_are_delivered_once_after
 
     gw.env = {}
     gw.start()
-    assert [e["count"] for e in log_events(gw, "resending_unsent_reports")] == [3]
     back_m, _, got_m = reconnect(maker, gw.oe_port)
     back_t, _, got_t = reconnect(taker, gw.oe_port)
     assert [(f(m, 11), f(m, 150)) for m in got_m] == [("rest", "F")]
     assert [(f(m, 11), f(m, 150)) for m in got_t] == [("hit", "0"), ("hit", "F")]
+    assert [e["count"] for e in log_events(gw, "resending_unsent_reports")] == [3]
     maker_fill, (taker_ack, taker_fill) = got_m[0], got_t
     assert (f(maker_fill, 32), f(maker_fill, 31), f(maker_fill, 39), f(maker_fill, 151)) == ("2", "99.00", "1", "3")
     assert (f(taker_fill, 32), f(taker_fill, 31), f(taker_fill, 39), f(taker_fill, 151)) == ("2", "99.00", "2", "0")
@@ -182,7 +187,7 @@ def test_reports_journaled_but_never_handed_to_quickfix_are_delivered_once_after
     gw.start()
     again_m, _, got_m = reconnect(back_m, gw.oe_port)
     again_t, _, got_t = reconnect(back_t, gw.oe_port)
-    assert got_m == [] and got_t == []
+    assert summary(got_m) == [] and summary(got_t) == []
     assert len(log_events(gw, "resending_unsent_reports")) == 1
     again_m.logout()
     again_t.logout()
@@ -214,7 +219,7 @@ def test_durability_policy_across_a_restart(tmp_path: Path, policy: str, crash: 
     gw.start()
     back, venue_logon, got = reconnect(maker, gw.oe_port)
     assert int(field(venue_logon, 34) or 0) >= maker.expected_in  # the venue's sequence numbers continued
-    assert got == []  # nothing is reported about g1 at logon, whatever the policy
+    assert summary(got) == []  # nothing is reported about g1 at logon, whatever the policy
     journal = tmp_path / "gw" / "data" / "journal" / "commands.journal"
     answer = status(back, "g1")
     resting = book(gw)
@@ -251,7 +256,7 @@ def test_session_with_cancel_on_disconnect_off_keeps_its_day_orders(tmp_path: Pa
     disconnect(gw, lose)
     keep, _, got_keep = reconnect(keep, gw.oe_port)
     lose, _, got_lose = reconnect(lose, gw.oe_port)
-    assert reports(got_keep, "4") == []
+    assert summary(got_keep) == []
     assert [(f(m, 11), f(m, 58)) for m in reports(got_lose, "4")] == [("l1", COD_TEXT)]  # the default still applies
     assert (f(status(keep, "k1"), 39), f(status(keep, "k1"), 151)) == ("0", "2")
     assert book(gw) == [("0", Decimal("95.00"), Decimal(2))]
@@ -262,7 +267,7 @@ def test_session_with_cancel_on_disconnect_off_keeps_its_day_orders(tmp_path: Pa
     gw.start()
     assert book(gw) == [("0", Decimal("95.00"), Decimal(2))]
     keep, _, got_keep = reconnect(keep, gw.oe_port)
-    assert got_keep == []
+    assert summary(got_keep) == []
     assert (f(status(keep, "k1"), 39), f(status(keep, "k1"), 151)) == ("0", "2")
     keep.logout()
     assert gw.stop() == 0
