@@ -24,16 +24,20 @@ def unique(prefix: str = "c") -> str:
 _started: list[GatewayProcess] = []
 
 
-def start_gateway(
+def start_gateway(directory: Path, **overrides: object) -> GatewayProcess:
+    """Start a gateway subprocess; every one started is killed at the end of the session if still running."""
+    return start_gateway_with(directory, overrides)
+
+
+def start_gateway_with(
     directory: Path,
+    overrides: dict[str, Any] | None = None,
     sessions: dict[str, dict[str, Any]] | None = None,
     env: dict[str, str] | None = None,
-    **overrides: object,
 ) -> GatewayProcess:
-    """Start a gateway subprocess (``overrides`` and ``sessions`` as in :func:`make_config`, ``env`` added to its
-    environment); every one started is killed at the end of the session if still running."""
+    """:func:`start_gateway` with session tables (as in :func:`make_config`) and extra environment variables."""
     directory.mkdir(parents=True, exist_ok=True)
-    config, ports = make_config(directory, dict(overrides), sessions)
+    config, ports = make_config(directory, overrides, sessions)
     gw = GatewayProcess(config, ports, directory / "gateway.log", env)
     _started.append(gw)
     gw.start()

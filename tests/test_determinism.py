@@ -19,7 +19,7 @@ import pytest
 from engine import ExecType
 from fixclient import FixSession, field, utc_now
 from gateway.journal import snapshots
-from tests.conftest import PASSWORDS, start_gateway
+from tests.conftest import PASSWORDS, start_gateway_with
 from tests.gateway_process import ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -77,8 +77,8 @@ def test_engine_journal_replays_identically_under_other_hash_seeds(tmp_path: Pat
 def test_gateway_journal_replays_to_the_gateways_own_state_and_reports_under_another_hash_seed(tmp_path: Path) -> None:
     """A real gateway under random flow on two symbols (orders stay on disconnect), then a mass cancel across both;
     the replay must rebuild the gateway's own shutdown snapshot byte for byte, and its audit trail's reports."""
-    gw = start_gateway(
-        tmp_path / "gw", env={"PYTHONHASHSEED": str(WRITE_HASH_SEED)}, **{"order_entry.cancel_on_disconnect": False}
+    gw = start_gateway_with(
+        tmp_path / "gw", {"order_entry.cancel_on_disconnect": False}, env={"PYTHONHASHSEED": str(WRITE_HASH_SEED)}
     )
     env = {k: v for k, v in os.environ.items() if k != "FIXGW_PASSWORD"}
     for symbol, sessions, seed in (("AAPL", "CLIENT1,CLIENT2,CLIENT3", 5), ("BTC-USD", "CLIENT2,CLIENT4", 6)):

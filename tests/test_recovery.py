@@ -17,7 +17,7 @@ import simplefix
 
 from fixclient import FixSession, SessionError, field, group_entries
 from gateway import failpoint
-from tests.conftest import PASSWORDS, start_gateway, unique
+from tests.conftest import PASSWORDS, start_gateway, start_gateway_with, unique
 from tests.fixtools import f, new_order, wait_er
 from tests.gateway_process import DEMO_CONFIG, GatewayProcess
 
@@ -134,7 +134,7 @@ def test_crash_cancels_day_orders_at_restart_and_reports_them_by_resend(tmp_path
     back1, _, got1 = reconnect(c1, gw.oe_port)
     back2, _, got2 = reconnect(c2, gw.oe_port)
     cancelled1 = {f(m, 11): m for m in reports(got1, "4")}
-    assert sorted(f(m, 11) for m in reports(got1, "4")) == ["day-ask", "day-bid"]  # each once; gtc-bid not
+    assert sorted(str(f(m, 11)) for m in reports(got1, "4")) == ["day-ask", "day-bid"]  # each once; gtc-bid not
     assert [f(m, 11) for m in reports(got2, "4")] == ["day-ask2"]
     for cl, cum in (("day-bid", "4"), ("day-ask", "0")):
         m = cancelled1[cl]
@@ -153,7 +153,7 @@ def test_crash_cancels_day_orders_at_restart_and_reports_them_by_resend(tmp_path
 
 def test_reports_journaled_but_never_handed_to_quickfix_are_delivered_once_after_restart(tmp_path: Path) -> None:
     # The third command is journaled and committed, then the process dies before its reports reach QuickFIX.
-    gw = start_gateway(tmp_path / "gw", env={failpoint.VARIABLE: "exit_after_commit:3"})
+    gw = start_gateway_with(tmp_path / "gw", env={failpoint.VARIABLE: "exit_after_commit:3"})
     maker, taker = logon(gw, "CLIENT1"), logon(gw, "CLIENT2")
     new_order(maker, "rest", "1", "5", "99.00", tif="1")
     new_order(maker, "other", "2", "4", "101.00", tif="1")
@@ -246,7 +246,7 @@ def test_durability_policy_across_a_restart(tmp_path: Path, policy: str, crash: 
 
 def test_session_with_cancel_on_disconnect_off_keeps_its_day_orders(tmp_path: Path) -> None:
     demo = tomllib.loads(DEMO_CONFIG.read_text())["sessions"]
-    gw = start_gateway(tmp_path / "gw", sessions={"CLIENT5": {**demo["CLIENT5"], "cancel_on_disconnect": False}})
+    gw = start_gateway_with(tmp_path / "gw", sessions={"CLIENT5": {**demo["CLIENT5"], "cancel_on_disconnect": False}})
     keep, lose = logon(gw, "CLIENT5"), logon(gw, "CLIENT6")
     new_order(keep, "k1", "1", "2", "95.00", tif="0")
     new_order(lose, "l1", "1", "3", "94.00", tif="0")
