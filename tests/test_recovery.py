@@ -271,3 +271,8 @@ def test_session_with_cancel_on_disconnect_off_keeps_its_day_orders(tmp_path: Pa
     assert (f(status(keep, "k1"), 39), f(status(keep, "k1"), 151)) == ("0", "2")
     keep.logout()
     assert gw.stop() == 0
+
+
+def test_a_malformed_failpoint_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"FIXGW_FAILPOINT='exit_after_commit': expected exit_after_commit:N"):
+        start_gateway_with(tmp_path / "gw", env={failpoint.VARIABLE: "exit_after_commit"})
