@@ -27,6 +27,10 @@ One run, all on loopback, three processes besides this one's own driver:
 7. **Finish**: the subscribers wait until every session has applied the truth's RptSeq, compare every book with
    the truth and pair X messages with the send log for latency (order send -> X read by the subscriber).
 
+``--slow K`` adds K sessions SLOW1..SLOWk (on the default market-data port) that subscribe like the others and then
+never read: the subscribers' latency is then measured beside slow consumers being cut off (``--max-backlog``
+lowers ``market_data.max_backlog`` so that happens early; ``slow_consumer_logouts`` counts it).
+
 CPU: utime+stime from ``/proc/<pid>/stat`` of the gateway and of the subscriber process, from the first order to the
 moment every subscriber has caught up. Everything is bounded: the children are killed in ``finally`` blocks.
 """
@@ -55,6 +59,7 @@ from typing import IO, Any
 
 from bench.loadgen import Clock, field_value, frame
 from feeds.client import MarketDataClient
+from fixclient import FixSession
 from gateway.auth import hash_password
 from tests.gateway_process import ROOT, GatewayProcess, free_port, make_config, metric_value
 
@@ -74,7 +79,7 @@ SELL_BAND = (10001, 11000)
 
 
 def write_config(
-    directory: Path, sessions: int, md_ports: int, durability: str
+    directory: Path, sessions: int, md_ports: int, durability: str, slow: int = 0, max_backlog: int | None = None
 ) -> tuple[Path, dict[str, int], list[int]]:
     """The venue config for one run; returns (path, make_config's ports, the market-data ports in order)."""
     ports_md = [free_port() for _ in range(md_ports)]
@@ -93,12 +98,16 @@ def write_config(
             "port": ports_md[(i - 1) % md_ports],
             "password_hash": hash_password(MD_PASSWORD, iterations=1000),
         }
-    overrides = {
+    for i in range(1, slow + 1):
+        table[f"SLOW{i}"] = {"role": "market_data", "password_hash": hash_password(MD_PASSWORD, iterations=1000)}
+    overrides: dict[str, Any] = {
         "journal.durability": durability,
         "journal.snapshot_every": 0,
         "market_data.snapshot_interval": 0.0,
         "venue.log_level": "warning",
     }
+    if max_backlog is not None:
+        overrides["market_data.max_backlog"] = max_backlog
     path, ports = make_config(directory, overrides, table)
     return path, ports, ports_md
 
@@ -440,6 +449,18 @@ class Clients:
             self.proc.wait()
 
 
+def slow_readers(port: int, count: int) -> list[FixSession]:
+    """``count`` sessions that log on, subscribe to the same view as the subscribers, and never read again."""
+    readers = []
+    for i in range(1, count + 1):
+        s = FixSession("127.0.0.1", port, f"SLOW{i}", MD_PASSWORD, reset_seq=True)
+        s.logon(10.0)
+        s.send("V", [(262, f"slow{i}"), (263, "1"), (264, "0"), (265, "1"), (267, len(ENTRY_TYPES)),
+                     *[(269, t) for t in ENTRY_TYPES], (146, 1), (55, SYMBOL)])  # fmt: skip
+        readers.append(s)
+    return readers
+
+
 def truth_snapshot(port: int) -> dict[str, Any]:
     """A snapshot-only request (263=0) from MD0 for the same view the subscribers follow."""
     client = MarketDataClient("127.0.0.1", port, "MD0", MD_PASSWORD)
@@ -470,10 +491,13 @@ def source_version() -> str:
 
 def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="md_bench_"))
-    cfg_path, ports, md_ports = write_config(tmp, args.sessions, args.md_ports, args.durability)
+    cfg_path, ports, md_ports = write_config(
+        tmp, args.sessions, args.md_ports, args.durability, args.slow, args.max_backlog
+    )
     gw = GatewayProcess(cfg_path, ports, tmp / "gateway.log")
     driver = OrderDriver(ports["order_entry"], seed=args.seed + rep)
     clients: Clients | None = None
+    slow: list[FixSession] = []
     client_log = (tmp / "md_clients.log").open("wb")
     result: dict[str, Any] = {
         "sessions": args.sessions,
@@ -481,6 +505,8 @@ def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
         "seconds": args.seconds,
         "durability": args.durability,
         "md_ports": args.md_ports,
+        "slow_sessions": args.slow,
+        "max_backlog": args.max_backlog,
         "rep": rep + 1,
         "source": source_version(),
         "busy_cores_before": wait_quiet(args.quiet_wait),
@@ -503,6 +529,7 @@ def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
         result["subscribe_s"] = ready["setup_s"]
         if ready["failed_count"]:
             raise RuntimeError(f"{ready['failed_count']} sessions did not subscribe, e.g. {ready['failed']}")
+        slow = slow_readers(ports["market_data"], args.slow)
         time.sleep(1.0)  # let the subscription burst (snapshots, first probes) settle
         gw_pid, cl_pid = gw.proc.pid, clients.proc.pid
         cpu0 = CpuSample.take(gw_pid, cl_pid)
@@ -559,6 +586,8 @@ def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
         return result
     finally:
         driver.logout()
+        for s in slow:
+            s.close()
         if clients is not None:
             clients.stop()
         client_log.close()
@@ -626,6 +655,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--md-ports", type=int, default=10, help="ports the market-data sessions are spread over")
     p.add_argument("--durability", default="group", choices=["off", "write", "group", "fsync"])
     p.add_argument("--preload", type=int, default=100, help="orders resting before the subscriptions")
+    p.add_argument("--slow", type=int, default=0, help="extra sessions that subscribe and never read (SLOW1..K)")
+    p.add_argument("--max-backlog", type=int, help="market_data.max_backlog (default: the venue default)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--quiet-wait",
@@ -645,6 +676,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.sessions < 1 or args.rate <= 0 or args.seconds <= 0 or args.repeat < 1 or args.md_ports < 1:
         p.error("--sessions, --rate, --seconds, --repeat and --md-ports must be positive")
+    if args.slow < 0 or (args.max_backlog is not None and args.max_backlog < 1):
+        p.error("--slow must not be negative and --max-backlog must be positive")
     return args
 
 

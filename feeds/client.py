@@ -558,20 +558,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def gap_counter(port: int) -> GapCallback:
+def gap_counter(port: int, symbols: Iterable[str] = ()) -> GapCallback:
     """A ``on_gap`` callback counting ``md_client_rptseq_gaps_total{symbol}`` in the client's own /metrics on
-    ``port`` (the client is a separate process: the gateway cannot know what a client missed)."""
+    ``port`` (the client is a separate process: the gateway cannot know what a client missed). The counters of
+    ``symbols`` are exported from the start, at 0, so that a scrape (and ``increase()``) sees them before any gap."""
     from prometheus_client import CollectorRegistry, Counter, start_http_server
 
     registry = CollectorRegistry()
     gaps = Counter("md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"],
                    registry=registry)  # fmt: skip
+    for symbol in symbols:
+        gaps.labels(symbol)
     start_http_server(port, addr="127.0.0.1", registry=registry)
     return lambda symbol, expected, received: gaps.labels(symbol).inc()
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    on_gap = gap_counter(args.metrics_port) if getattr(args, "metrics_port", 0) else None
+    on_gap = gap_counter(args.metrics_port, [args.symbol]) if getattr(args, "metrics_port", 0) else None
     client = MarketDataClient(args.host, args.port, args.comp_id, args.password, target=args.target, on_gap=on_gap)
     try:
         client.logon(args.timeout)

@@ -68,6 +68,7 @@ def _md(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, comp_id=args.comp_id,
         password=args.password or default_password(args.comp_id), target=args.target, symbol=args.symbol,
         depth=args.depth, types=args.types or "".join(md_client.ALL_ENTRY_TYPES), once=args.once, timeout=args.timeout,
+        metrics_port=args.metrics_port,
     )  # fmt: skip
     try:
         return md_client.run(ns)

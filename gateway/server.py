@@ -33,6 +33,7 @@ from engine import (
     Side,
     TimeInForce,
 )
+from gateway import failpoint
 from gateway.application import FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
@@ -151,6 +152,8 @@ class Gateway:
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect and state.comp_id in resting_day:
                 self._cancel_on_disconnect(state)
         self._flush()
+        if armed := failpoint.arm(self.journal, lambda: self.engine.commands_processed):  # tests only; see module
+            self.log.warning("failpoint_armed", failpoint=armed)
         if self.cfg.metrics_port:  # 0 disables the endpoint
             self.metrics_server = MetricsServer(
                 self.metrics, self.cfg.metrics_host, self.cfg.metrics_port, lambda: self.ready
@@ -552,7 +555,7 @@ def serve(cfg: VenueConfig) -> int:
     gw = Gateway(cfg)
     try:
         gw.start()
-    except (fix.ConfigError, fix.RuntimeError) as exc:
+    except (fix.ConfigError, fix.RuntimeError, ValueError) as exc:
         gw.log.error("start_failed", error=str(exc))
         return 2
     # quickfix resets SIGINT on import: install handlers only now.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,9 +26,19 @@ _started: list[GatewayProcess] = []
 
 def start_gateway(directory: Path, **overrides: object) -> GatewayProcess:
     """Start a gateway subprocess; every one started is killed at the end of the session if still running."""
+    return start_gateway_with(directory, overrides)
+
+
+def start_gateway_with(
+    directory: Path,
+    overrides: dict[str, Any] | None = None,
+    sessions: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+) -> GatewayProcess:
+    """:func:`start_gateway` with session tables (as in :func:`make_config`) and extra environment variables."""
     directory.mkdir(parents=True, exist_ok=True)
-    config, ports = make_config(directory, dict(overrides))
-    gw = GatewayProcess(config, ports, directory / "gateway.log")
+    config, ports = make_config(directory, overrides, sessions)
+    gw = GatewayProcess(config, ports, directory / "gateway.log", env)
     _started.append(gw)
     gw.start()
     return gw

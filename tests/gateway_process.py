@@ -79,8 +79,9 @@ def make_config(
 class GatewayProcess:
     """The gateway in a subprocess: start, wait until ready, stop gracefully or kill -9, restart on the same data."""
 
-    def __init__(self, config: Path, ports: dict[str, int], log_path: Path) -> None:
+    def __init__(self, config: Path, ports: dict[str, int], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.config, self.ports, self.log_path = config, ports, log_path
+        self.env = dict(env or {})  # extra environment of the next start (e.g. FIXGW_FAILPOINT)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -99,7 +100,7 @@ class GatewayProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
-            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,7 @@ from gateway.bench_tool import gateway_template
 from gateway.config import DEFAULT_CONFIG, parse_config
 from tests.conftest import ClientFactory, unique
 from tests.fixtools import new_order, wait_er
-from tests.gateway_process import ROOT, GatewayProcess
+from tests.gateway_process import ROOT, GatewayProcess, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -188,6 +192,33 @@ def test_md_once_prints_the_book(gateway: GatewayProcess, connect: ClientFactory
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MSFT")
     assert re.search(r"^\s+1\s+4\s+2\.50 \|", done.stdout, re.M), done.stdout
+
+
+def test_md_serves_the_gap_counter_on_its_metrics_port(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """`fixgw md --metrics-port P` (README, config/prometheus.yml): the live view serves its RptSeq gap counter."""
+    port = free_port()
+    argv = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "gateway"]
+    out = tmp_path / "md.out"
+    with out.open("wb") as stdout:
+        proc = subprocess.Popen(
+            [*argv, "md", "--port", str(gateway.md_port), "--comp-id", "MD4", "--symbol", "AAPL",
+             "--metrics-port", str(port)],
+            stdout=stdout, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        deadline = time.monotonic() + 30
+        scraped = ""
+        while not (out.read_text().startswith("AAPL  depth 10") and "md_client_rptseq_gaps_total{" in scraped):
+            assert proc.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, (out.read_text(), scraped)
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+                scraped = response.read().decode()
+            time.sleep(0.05)
+        assert 'md_client_rptseq_gaps_total{symbol="AAPL"} 0.0' in scraped.splitlines()
+    finally:
+        proc.send_signal(signal.SIGINT)  # how a live view ends
+        assert proc.wait(10) == 0, out.read_text()
 
 
 def test_bench_engine_passes_arguments_through() -> None:

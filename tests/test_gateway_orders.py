@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from fixclient import utc_now
 from tests.conftest import ClientFactory, unique
 from tests.fixtools import cancel, f, new_order, replace, wait_er, wait_msg
 from tests.gateway_process import GatewayProcess
@@ -321,3 +322,30 @@ def test_audit_trail_has_one_line_per_order_event(gateway: GatewayProcess, conne
     assert taker["trade_id"] == events[bid, "order_trade"]["trade_id"]
     assert events[bid, "order_new"]["price"] == "33.33" and "last_px" not in events[bid, "order_new"]
     assert all(value is not None for line in lines for value in line.values())
+
+
+@pytest.mark.parametrize(("msg_type", "missing"), [("D", 55), ("D", 38), ("G", 55), ("G", 38)])
+def test_order_without_symbol_or_quantity_gets_business_reject_naming_the_field(
+    connect: ClientFactory, msg_type: str, missing: int
+) -> None:
+    """D or G without Symbol (55) or OrderQty (38): BusinessMessageReject 380=5 naming the field (RoE 2.5), and
+    nothing else happens."""
+    s = connect("CLIENT4")
+    live = unique()
+    new_order(s, live, "1", "5", "12.00", symbol="MSFT")
+    wait_er(s, live, "0")
+    cl = unique()
+    if msg_type == "D":
+        fields = [(11, cl), (1, "ACC4"), (55, "MSFT"), (54, "1"), (38, "3"), (40, "2"), (44, "12.00"), (59, "0")]
+    else:
+        fields = [(11, cl), (41, live), (55, "MSFT"), (54, "1"), (38, "6"), (40, "2"), (44, "12.01"), (59, "0")]
+    seq = s.send(msg_type, [(tag, value) for tag, value in fields if tag != missing] + [(60, utc_now())])
+    j = wait_msg(s, "j")
+    assert (f(j, 45), f(j, 372), f(j, 380), f(j, 58)) == (
+        str(seq), msg_type, "5", f"Conditionally Required Field Missing ({missing})",
+    )  # fmt: skip
+    s.send("H", [(11, live), (55, "MSFT"), (54, "1")])
+    still = wait_er(s, live, "I")
+    assert (f(still, 39), f(still, 38), f(still, 44), f(still, 11)) == ("0", "5", "12.00", live)
+    s.send("H", [(11, cl), (55, "MSFT"), (54, "1")])
+    assert f(wait_er(s, cl, "I"), 39) == "8"  # the refused request's ClOrdID names nothing

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 import quickfix as fix
+import simplefix
 
 from fixclient import FixSession, SessionError, field
+from fixclient.session import describe
 from tests.conftest import PASSWORDS, ClientFactory, unique
 from tests.fixtools import f, new_order, wait_er
 from tests.gateway_process import GatewayProcess
@@ -123,3 +126,47 @@ def test_logout_text_on_missing_password(gateway: GatewayProcess) -> None:
     with pytest.raises(SessionError, match="Username \\(553\\) and Password \\(554\\) are required"):
         s.logon()
     s.close()
+
+
+# ---------------------------------------------------------------------- rejects the rules of engagement promise
+
+
+def test_logon_refused_when_username_is_not_the_sender(gateway: GatewayProcess) -> None:
+    """Another session's valid credentials do not log CLIENT1 on (RoE 2.1)."""
+    s = FixSession("127.0.0.1", gateway.oe_port, "CLIENT1", None, reset_seq=True)
+    with pytest.raises(SessionError) as refused:
+        s.logon(extra=[(553, "CLIENT2"), (554, PASSWORDS["CLIENT2"])])
+    assert str(refused.value) == "Rejected Logon Attempt: Username (553) must equal SenderCompID (49)"
+    with pytest.raises(SessionError):  # and the connection is closed
+        s.wait_for(lambda m: False, 10)
+
+
+def test_stale_sending_time_gets_reject_373_10_then_logout(gateway: GatewayProcess) -> None:
+    """SendingTime more than max_latency (120 s) away: Reject 373=10, Logout, disconnect; the order is not taken."""
+    s = FixSession("127.0.0.1", gateway.oe_port, "CLIENT8", PASSWORDS["CLIENT8"], reset_seq=True)
+    s.logon()
+    cl = unique("stale")
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    seq = s.next_out
+    order = simplefix.FixMessage()
+    for tag, value in [(8, "FIX.4.4"), (35, "D"), (49, "CLIENT8"), (56, "EXCH"), (34, seq), (52, stale)]:
+        order.append_pair(tag, value, header=True)
+    for tag, value in [(11, cl), (1, "ACC8"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "2"), (44, "1.00"),
+                       (59, "0"), (60, stale)]:  # fmt: skip
+        order.append_pair(tag, value)
+    s.send_raw(order.encode())
+    s.next_out += 1
+    reject = s.wait_for(lambda m: field(m, 35) in ("3", "5", "8"), 10, admin=True)
+    assert (field(reject, 35), field(reject, 45), field(reject, 373), field(reject, 58)) == (
+        "3", str(seq), "10", "SendingTime accuracy problem",
+    )  # fmt: skip
+    logout = s.wait_for(lambda m: field(m, 35) in ("5", "8"), 10, admin=True)
+    assert (field(logout, 35), field(logout, 58)) == ("5", None), describe(logout)
+    with pytest.raises(SessionError):  # disconnected
+        s.wait_for(lambda m: False, 10)
+    again = FixSession("127.0.0.1", gateway.oe_port, "CLIENT8", PASSWORDS["CLIENT8"], reset_seq=True)
+    again.logon()
+    again.send("H", [(11, cl), (55, "AAPL"), (54, "1")])
+    answer = wait_er(again, cl, "I")
+    assert (f(answer, 39), f(answer, 58)) == ("8", "unknown order")
+    again.logout()
