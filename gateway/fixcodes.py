@@ -11,11 +11,12 @@ as literals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import IntEnum, StrEnum, unique
 
 from engine.types import Reason
 
 
+@unique
 class OrdRejReason(IntEnum):
     """OrdRejReason (103): on ExecutionReport ``150=8`` and on the status answer (``150=I``) for an unknown order."""
 
@@ -28,6 +29,7 @@ class OrdRejReason(IntEnum):
     OTHER = 99
 
 
+@unique
 class CxlRejReason(IntEnum):
     """CxlRejReason (102) on OrderCancelReject (9)."""
 
@@ -37,6 +39,7 @@ class CxlRejReason(IntEnum):
     OTHER = 99
 
 
+@unique
 class CxlRejResponseTo(StrEnum):
     """CxlRejResponseTo (434) on OrderCancelReject (9)."""
 
@@ -44,6 +47,7 @@ class CxlRejResponseTo(StrEnum):
     ORDER_CANCEL_REPLACE_REQUEST = "2"  # QuickFIX's dictionary shortens it to ORDER_CANCEL
 
 
+@unique
 class MassCancelRequestType(StrEnum):
     """MassCancelRequestType (530): the values the venue carries out; the others are refused."""
 
@@ -51,6 +55,7 @@ class MassCancelRequestType(StrEnum):
     CANCEL_ALL_ORDERS = "7"
 
 
+@unique
 class MassCancelResponse(StrEnum):
     """MassCancelResponse (531): the request's type when accepted."""
 
@@ -59,6 +64,7 @@ class MassCancelResponse(StrEnum):
     CANCEL_ALL_ORDERS = "7"
 
 
+@unique
 class MassCancelRejectReason(StrEnum):
     """MassCancelRejectReason (532) on a refused OrderMassCancelReport (``531=0``); a STRING field in FIX 4.4."""
 
@@ -67,12 +73,14 @@ class MassCancelRejectReason(StrEnum):
     OTHER = "99"
 
 
+@unique
 class ExecInst(StrEnum):
     """ExecInst (18): the one instruction the venue supports, post-only."""
 
     PARTICIPATE_DO_NOT_INITIATE = "6"
 
 
+@unique
 class LastLiquidityInd(StrEnum):
     """LastLiquidityInd (851) on a fill: the maker added liquidity, the taker removed it."""
 
@@ -80,6 +88,7 @@ class LastLiquidityInd(StrEnum):
     REMOVED_LIQUIDITY = "2"
 
 
+@unique
 class BusinessRejectReason(IntEnum):
     """BusinessRejectReason (380) on BusinessMessageReject (j)."""
 
@@ -88,6 +97,7 @@ class BusinessRejectReason(IntEnum):
     CONDITIONALLY_REQUIRED_FIELD_MISSING = 5  # sent by QuickFIX when the order path raises FieldNotFound
 
 
+@unique
 class MDReqRejReason(StrEnum):
     """MDReqRejReason (281) on MarketDataRequestReject (Y)."""
 
