@@ -70,6 +70,7 @@ _SIDES = {text: s for s, text in _SIDE_TEXT.items()}
 _ORD_TYPES = {text: t for t, text in _ORD_TYPE_TEXT.items()}
 _TIFS = {text: t for t, text in _TIF_TEXT.items()}
 _DAY = _TIF_TEXT[TimeInForce.DAY]  # TimeInForce when absent
+_UNSUPPORTED_SIDE = Reason.UNSUPPORTED_SIDE
 _ORD_REJ_TEXT = {r: str(int(c.ord_rej)) for r, c in REJECT_CODES.items() if c.ord_rej is not None}
 _CXL_REJ_TEXT = {r: str(int(c.cxl_rej)) for r, c in REJECT_CODES.items() if c.cxl_rej is not None}
 _MASS_REJ_TEXT = {r: c.mass_rej.value for r, c in REJECT_CODES.items() if c.mass_rej is not None}
@@ -177,12 +178,11 @@ def _order_id(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-def read_side(f: dict[str, str]) -> Side | Reason | None:
-    """Side (54) of an order-entry message: None if absent, :attr:`Reason.UNSUPPORTED_SIDE` for a value the venue
-    does not trade (sell short, cross...). D, F, G, H and q all read it here, so an unsupported side is refused
+def read_side(f: dict[str, str]) -> Side | Reason:
+    """Side (54) of an order-entry message, or :attr:`Reason.UNSUPPORTED_SIDE` for a value the venue does not trade
+    (sell short, cross...) or none at all. D, F, G, H and q all read it here, so an unsupported side is refused
     everywhere and never taken for another."""
-    text = f.get("54")
-    return None if text is None else _SIDES.get(text, Reason.UNSUPPORTED_SIDE)
+    return _SIDES.get(f.get("54", ""), _UNSUPPORTED_SIDE)
 
 
 def _refused(owner: str, clordid: str, orig: str | None, is_replace: bool, reason: Reason, ts: int) -> CancelReject:
@@ -219,8 +219,8 @@ class OrderTranslator:
         exec_inst = get("18")
         post_only = exec_inst is not None and POST_ONLY in exec_inst.split()
         reject: Reason | None = None
-        if not isinstance(side, Side):
-            reject, side = Reason.UNSUPPORTED_SIDE, None
+        if isinstance(side, Reason):
+            reject, side = side, Side.BUY  # a placeholder: the reject echoes the client's Side
         elif ord_type is None:
             reject = Reason.UNSUPPORTED_ORDER_TYPE
         elif tif is None:
@@ -234,7 +234,7 @@ class OrderTranslator:
         if reject is None and grid is not None:
             lots, ticks, reject = self._convert(grid, qty_text, get("44"))
         cmd = NewOrder(
-            owner, f["11"], account, symbol, side or Side.BUY, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
+            owner, f["11"], account, symbol, side, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
             ticks, lots, post_only, ts, reject,
         )  # fmt: skip
         return cmd, f
@@ -255,8 +255,9 @@ class OrderTranslator:
     def cancel(self, f: dict[str, str], owner: str, ts: int) -> CancelOrder | CancelReject:
         """The cancel command, or the reject to send straight back for an unsupported Side."""
         clordid, orig = f["11"], f.get("41")
-        if not isinstance(read_side(f), Side):
-            return _refused(owner, clordid, orig, False, Reason.UNSUPPORTED_SIDE, ts)
+        side = read_side(f)
+        if isinstance(side, Reason):
+            return _refused(owner, clordid, orig, False, side, ts)
         return CancelOrder(owner, clordid, orig, _order_id(f.get("37")), ts)
 
     def replace(self, f: dict[str, str], owner: str, ts: int) -> ReplaceOrder | CancelReject:
@@ -265,9 +266,9 @@ class OrderTranslator:
         clordid, orig = f["11"], f.get("41")
         symbol, qty_text = _need(f, SYMBOL), _need(f, ORDER_QTY)
         side = read_side(f)
+        if isinstance(side, Reason):
+            return _refused(owner, clordid, orig, True, side, ts)
         grid = self.texts.get(symbol)
-        if not isinstance(side, Side):
-            return _refused(owner, clordid, orig, True, Reason.UNSUPPORTED_SIDE, ts)
         if grid is None:
             return _refused(owner, clordid, orig, True, Reason.UNKNOWN_SYMBOL, ts)
         lots, ticks, reason = self._convert(grid, qty_text, f.get("44"))
@@ -279,7 +280,7 @@ class OrderTranslator:
         """The query, and what to echo if the order is not there (the request's Symbol and Side). An unsupported
         Side is answered like an unknown order, with its own reason."""
         side = read_side(f)
-        reject = None if isinstance(side, Side) else Reason.UNSUPPORTED_SIDE
+        reject = side if isinstance(side, Reason) else None
         echo = {**_UNKNOWN_ORDER_ECHO, "54": f.get("54", _SIDE_TEXT[Side.BUY])}
         if "55" in f:
             echo["55"] = f["55"]
@@ -289,7 +290,7 @@ class OrderTranslator:
         """The mass cancel, or the report refusing it (a request type the venue does not carry out, an unknown
         symbol, an unsupported side): then nothing is cancelled."""
         clordid, req_type, symbol = f["11"], f["530"], f.get("55")
-        side = read_side(f)
+        side = read_side(f) if "54" in f else None  # optional here: no Side, both sides
         refused: Reason | None = None
         if req_type == _BY_SYMBOL:
             if symbol is None or symbol not in self.instruments:
