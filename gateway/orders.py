@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, Literal
 
 import _quickfix as _qf
 import quickfix as fix
@@ -70,7 +70,7 @@ _SIDES = {text: s for s, text in _SIDE_TEXT.items()}
 _ORD_TYPES = {text: t for t, text in _ORD_TYPE_TEXT.items()}
 _TIFS = {text: t for t, text in _TIF_TEXT.items()}
 _DAY = _TIF_TEXT[TimeInForce.DAY]  # TimeInForce when absent
-_UNSUPPORTED_SIDE = Reason.UNSUPPORTED_SIDE
+_UNSUPPORTED_SIDE: Final = Reason.UNSUPPORTED_SIDE
 _ORD_REJ_TEXT = {r: str(int(c.ord_rej)) for r, c in REJECT_CODES.items() if c.ord_rej is not None}
 _CXL_REJ_TEXT = {r: str(int(c.cxl_rej)) for r, c in REJECT_CODES.items() if c.cxl_rej is not None}
 _MASS_REJ_TEXT = {r: c.mass_rej.value for r, c in REJECT_CODES.items() if c.mass_rej is not None}
@@ -178,7 +178,7 @@ def _order_id(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-def read_side(f: dict[str, str]) -> Side | Reason:
+def read_side(f: dict[str, str]) -> Side | Literal[Reason.UNSUPPORTED_SIDE]:
     """Side (54) of an order-entry message, or :attr:`Reason.UNSUPPORTED_SIDE` for a value the venue does not trade
     (sell short, cross...) or none at all. D, F, G, H and q all read it here, so an unsupported side is refused
     everywhere and never taken for another."""
@@ -219,8 +219,8 @@ class OrderTranslator:
         exec_inst = get("18")
         post_only = exec_inst is not None and POST_ONLY in exec_inst.split()
         reject: Reason | None = None
-        if isinstance(side, Reason):
-            reject, side = side, Side.BUY  # a placeholder: the reject echoes the client's Side
+        if side is _UNSUPPORTED_SIDE:  # "is", not isinstance (~0.1 us on an Enum)
+            reject, side = _UNSUPPORTED_SIDE, Side.BUY  # a placeholder: the reject echoes the client's Side
         elif ord_type is None:
             reject = Reason.UNSUPPORTED_ORDER_TYPE
         elif tif is None:
