@@ -291,7 +291,7 @@ def test_status_request_with_an_unsupported_side_is_answered_as_refused(connect:
     assert (f(st, 39), f(st, 37), f(st, 103), f(st, 58), f(st, 54)) == ("8", "NONE", "11", "unsupported side", "5")
 
 
-def test_mass_cancel_with_an_unsupported_side_cancels_nothing(connect: ClientFactory) -> None:
+def test_mass_cancel_with_an_unsupported_side_cancels_nothing(gateway: GatewayProcess, connect: ClientFactory) -> None:
     """A mass cancel with Side 7 used to cancel both sides; now it is refused and every order stays."""
     s = connect("CLIENT6")
     bid, ask = unique(), unique()
@@ -299,8 +299,10 @@ def test_mass_cancel_with_an_unsupported_side_cancels_nothing(connect: ClientFac
     new_order(s, ask, "2", "1", "43.50")
     wait_er(s, bid, "0")
     wait_er(s, ask, "0")
+    masses = []
     for req_type, symbol in (("7", None), ("1", "AAPL")):
         mass = unique()
+        masses.append(mass)
         s.send("q", [(11, mass), (530, req_type), (55, symbol), (54, "7"), (60, utc_now())])
         report = wait_msg(s, "r", t11=mass)
         assert (f(report, 531), f(report, 532), f(report, 58), f(report, 533)) == ("0", "99", "unsupported side", None)
@@ -312,6 +314,17 @@ def test_mass_cancel_with_an_unsupported_side_cancels_nothing(connect: ClientFac
     seen += _until(s, lambda m: f(m, 150) == "I" and f(m, 11) == ask)
     assert not [m for m in seen if f(m, 150) == "4"]
     assert [f(m, 39) for m in seen if f(m, 150) == "I"] == ["0", "0"]
+    # The audit trail says the requests were refused, and why.
+    audit = gateway.config.parent / "data" / "audit.jsonl"
+    deadline = time.monotonic() + 10  # flushed every 0.2 s
+    while True:
+        lines = [json.loads(line) for line in audit.read_text().splitlines() if "mass_cancel" in line]
+        mine = [(line["event"], line.get("reason")) for line in lines if line["clordid"] in masses]
+        if len(mine) == 2:
+            break
+        assert time.monotonic() < deadline, mine
+        time.sleep(0.05)
+    assert mine == [("mass_cancel_reject", "unsupported_side")] * 2
 
 
 def test_wrong_kind_of_message_gets_business_reject(connect: ClientFactory) -> None:
