@@ -234,6 +234,16 @@ def run(oe: int, md: int) -> None:
         c1.wait("8", t11="ord-1r", t150="5")
         m1.count("X", 1)
 
+    with Example(
+        "OrderCancelReject (unsupported side)",
+        "A replace naming Side 5 (sell short) for the buy order is refused before the order is looked up "
+        "(37=NONE, 39=8, CxlRejReason 99); the order stays as it was.",
+        [c1],
+    ):
+        c1.send("G", [(11, "ord-1x"), (41, "ord-1r"), (55, "AAPL"), (54, "5"), (38, "8"), (40, "2"), (44, "100.00"),
+                      (59, "0"), (60, utc_now())])  # fmt: skip
+        c1.wait("9", t11="ord-1x")
+
     with Example("OrderStatusRequest", "Asked by the original ClOrdID, answered in its terms (ExecType I).", [c1]):
         c1.send("H", [(11, "ord-1"), (55, "AAPL"), (54, "1")])
         c1.wait("8", t11="ord-1", t150="I")

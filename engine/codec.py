@@ -49,7 +49,7 @@ def to_tuple(cmd: Command) -> list[Any]:
         side = int(cmd.side) if cmd.side is not None else None
         return ["M", cmd.owner, cmd.clordid, cmd.symbol, side, cmd.day_only, cmd.reason.code, cmd.ts]
     if type(cmd) is QueryOrder:
-        return ["Q", cmd.owner, cmd.clordid, cmd.order_id, cmd.ts]
+        return ["Q", cmd.owner, cmd.clordid, cmd.order_id, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
     if type(cmd) is ExpireDayOrders:
         return ["E", cmd.ts]
     raise TypeError(f"not a command: {cmd!r}")
@@ -74,7 +74,8 @@ def from_tuple(t: list[Any]) -> Command:
     if kind == "M":
         return MassCancel(t[1], t[2], t[3], _side(t[4]), t[5], _REASONS[t[6]], t[7])
     if kind == "Q":
-        return QueryOrder(t[1], t[2], t[3], t[4])
+        reject = _REASONS[t[5]] if len(t) > 5 and t[5] is not None else None  # older journals: 5 elements
+        return QueryOrder(t[1], t[2], t[3], t[4], reject)
     if kind == "E":
         return ExpireDayOrders(t[1])
     raise ValueError(f"unknown command kind {kind!r}")

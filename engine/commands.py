@@ -82,6 +82,9 @@ class QueryOrder:
     clordid: str | None
     order_id: int | None = None
     ts: int = 0
+    edge_reject: Reason | None = None
+    """Set by the FIX edge when the request carries a value the venue does not support (Side): the engine answers
+    as for an unknown order, with this reason, without looking the order up."""
 
 
 @dataclass(slots=True)

@@ -521,7 +521,10 @@ class MatchingEngine:
         )
 
     def _query(self, cmd: QueryOrder, events: list[Event]) -> None:
-        order, reason = self._lookup(cmd.owner, cmd.clordid, cmd.order_id)
+        if cmd.edge_reject is not None:
+            order, reason = None, cmd.edge_reject
+        else:
+            order, reason = self._lookup(cmd.owner, cmd.clordid, cmd.order_id)
         if order is None:
             unknown = Order(0, cmd.owner, cmd.clordid or "", "", "", _BUY, _LIMIT, _TIMEINFORCE_DAY, None, 0, False)
             unknown.leaves = 0

@@ -57,7 +57,8 @@ class CancelReject:
 
 @dataclass(slots=True)
 class MassCancelReport:
-    """Answer to a :class:`~engine.commands.MassCancel`: how many orders it cancelled."""
+    """Answer to a :class:`~engine.commands.MassCancel`: how many orders it cancelled (``reason`` says why they
+    were), or, with ``rejected`` set, why the request was refused (then nothing was cancelled)."""
 
     seq: int
     owner: str
@@ -67,6 +68,7 @@ class MassCancelReport:
     cancelled: int
     reason: Reason
     ts: int
+    rejected: Reason | None = None
 
 
 @dataclass(slots=True)

@@ -1,7 +1,9 @@
 """Enumerations shared by the engine, the FIX edge and the documentation.
 
-Every business outcome the engine can produce is a member of :class:`Reason`; the FIX edge maps it to OrdRejReason
-(103) or CxlRejReason (102) and uses its ``text`` verbatim, and ``docs/rules-of-engagement.md`` lists the same table.
+Every business outcome the engine can produce is a member of :class:`Reason`; the FIX edge sends its ``text``
+verbatim with the code the message's tag gives it (``gateway.fixcodes``), and ``docs/rules-of-engagement.md`` lists
+the same table. The enumerations whose values are FIX values carry FIX 4.4's meaning of each value (checked against
+the dictionary by ``tests/test_fix_codes.py``).
 """
 
 from __future__ import annotations
@@ -71,52 +73,51 @@ class SelfTradePrevention(str, Enum):
 
 
 class Reason(Enum):
-    """Every reject and cancel reason the venue gives, with its FIX code and the Text sent to the client.
+    """Every reject and cancel reason the venue gives: its ``code`` (in the journal, the audit trail and metrics) and
+    the ``text`` sent to the client verbatim.
 
-    ``fix_code`` is OrdRejReason (103) for order rejects, CxlRejReason (102) for cancel/replace rejects; for
-    cancels and expiries it is unused (the Text says why). Only values the stock FIX 4.4 dictionary defines are
-    used, so that every order-entry message validates in any client engine; where FIX 4.4 has no specific code
-    the value is 99 (other) and the Text is specific.
+    What a reason is in FIX (its OrdRejReason 103, CxlRejReason 102 or MassCancelRejectReason 532, which depend on
+    the message that carries it) is the FIX edge's business: ``gateway.fixcodes.REJECT_CODES``.
     """
 
-    # New-order rejects (OrdRejReason)
-    UNKNOWN_SYMBOL = ("unknown_symbol", 1, "unknown symbol")
-    UNKNOWN_ACCOUNT = ("unknown_account", 15, "unknown account or account not permitted for this session")
-    DUPLICATE_CLORDID = ("duplicate_clordid", 6, "duplicate ClOrdID")
-    INVALID_QUANTITY = ("invalid_quantity", 13, "order quantity must be positive")
-    QUANTITY_OFF_LOT = ("quantity_off_lot", 13, "order quantity is not a multiple of the lot size")
-    QUANTITY_BELOW_MIN = ("quantity_below_min", 13, "order quantity below the minimum")
-    QUANTITY_ABOVE_MAX = ("quantity_above_max", 13, "order quantity above the maximum order size")
-    MISSING_PRICE = ("missing_price", 99, "limit order requires a price")
-    INVALID_PRICE = ("invalid_price", 99, "price must be positive")
-    PRICE_OFF_TICK = ("price_off_tick", 99, "price is not a multiple of the tick size")
-    PRICE_OUTSIDE_BAND = ("price_outside_band", 99, "price outside the instrument's price band")
-    PRICE_ON_MARKET = ("price_on_market", 11, "market order must not carry a price")
-    UNSUPPORTED_ORDER_TYPE = ("unsupported_order_type", 11, "unsupported order type")
-    UNSUPPORTED_TIME_IN_FORCE = ("unsupported_time_in_force", 11, "unsupported time in force")
-    UNSUPPORTED_SIDE = ("unsupported_side", 11, "unsupported side")
-    UNSUPPORTED_EXEC_INST = ("unsupported_exec_inst", 11, "unsupported ExecInst: only 6 (post-only) is accepted")
-    POST_ONLY_NOT_LIMIT = ("post_only_not_limit", 11, "post-only requires a DAY or GTC limit order")
-    POST_ONLY_WOULD_TAKE = ("post_only_would_take", 99, "post-only order would take liquidity")
-    # Cancel / replace rejects (CxlRejReason)
-    UNKNOWN_ORDER = ("unknown_order", 1, "unknown order")
-    NOT_OWNER = ("not_owner", 1, "unknown order for this session")
-    ORDER_DONE = ("order_done", 0, "too late: order already filled, cancelled or expired")
-    DUPLICATE_CLORDID_CXL = ("duplicate_clordid_cxl", 6, "duplicate ClOrdID")
-    REPLACE_BELOW_FILLED = ("replace_below_filled", 99, "replace quantity at or below the filled quantity")
-    REPLACE_CHANGES_IDENTITY = ("replace_changes_identity", 99, "replace may not change symbol or side")
-    REPLACE_INVALID = ("replace_invalid", 99, "replace rejected")
+    # New-order rejects (ExecutionReport 150=8)
+    UNKNOWN_SYMBOL = ("unknown_symbol", "unknown symbol")
+    UNKNOWN_ACCOUNT = ("unknown_account", "unknown account or account not permitted for this session")
+    DUPLICATE_CLORDID = ("duplicate_clordid", "duplicate ClOrdID")
+    INVALID_QUANTITY = ("invalid_quantity", "order quantity must be positive")
+    QUANTITY_OFF_LOT = ("quantity_off_lot", "order quantity is not a multiple of the lot size")
+    QUANTITY_BELOW_MIN = ("quantity_below_min", "order quantity below the minimum")
+    QUANTITY_ABOVE_MAX = ("quantity_above_max", "order quantity above the maximum order size")
+    MISSING_PRICE = ("missing_price", "limit order requires a price")
+    INVALID_PRICE = ("invalid_price", "price must be positive")
+    PRICE_OFF_TICK = ("price_off_tick", "price is not a multiple of the tick size")
+    PRICE_OUTSIDE_BAND = ("price_outside_band", "price outside the instrument's price band")
+    PRICE_ON_MARKET = ("price_on_market", "market order must not carry a price")
+    UNSUPPORTED_ORDER_TYPE = ("unsupported_order_type", "unsupported order type")
+    UNSUPPORTED_TIME_IN_FORCE = ("unsupported_time_in_force", "unsupported time in force")
+    UNSUPPORTED_SIDE = ("unsupported_side", "unsupported side")
+    UNSUPPORTED_EXEC_INST = ("unsupported_exec_inst", "unsupported ExecInst: only 6 (post-only) is accepted")
+    POST_ONLY_NOT_LIMIT = ("post_only_not_limit", "post-only requires a DAY or GTC limit order")
+    POST_ONLY_WOULD_TAKE = ("post_only_would_take", "post-only order would take liquidity")
+    # Cancel / replace rejects (OrderCancelReject 9)
+    UNKNOWN_ORDER = ("unknown_order", "unknown order")
+    NOT_OWNER = ("not_owner", "unknown order for this session")
+    ORDER_DONE = ("order_done", "too late: order already filled, cancelled or expired")
+    DUPLICATE_CLORDID_CXL = ("duplicate_clordid_cxl", "duplicate ClOrdID")
+    REPLACE_BELOW_FILLED = ("replace_below_filled", "replace quantity at or below the filled quantity")
+    REPLACE_CHANGES_IDENTITY = ("replace_changes_identity", "replace may not change symbol or side")
+    # Mass-cancel rejects (OrderMassCancelReport 531=0)
+    UNSUPPORTED_MASS_CANCEL_TYPE = ("unsupported_mass_cancel_type", "unsupported MassCancelRequestType")
     # Cancel and expiry reasons (Text on ExecType 4 / C)
-    CLIENT_REQUEST = ("client_request", 0, "cancelled at client request")
-    MASS_CANCEL = ("mass_cancel", 0, "cancelled by mass cancel")
-    CANCEL_ON_DISCONNECT = ("cancel_on_disconnect", 0, "cancelled on disconnect")
-    SELF_TRADE = ("self_trade", 0, "cancelled by self-trade prevention")
-    IOC_REMAINDER = ("ioc_remainder", 0, "unfilled quantity of immediate-or-cancel order expired")
-    MARKET_REMAINDER = ("market_remainder", 0, "unfilled quantity of market order expired: no more liquidity")
-    FOK_NOT_FILLED = ("fok_not_filled", 0, "fill-or-kill order could not be filled completely")
-    END_OF_DAY = ("end_of_day", 0, "day order expired at end of trading day")
+    CLIENT_REQUEST = ("client_request", "cancelled at client request")
+    MASS_CANCEL = ("mass_cancel", "cancelled by mass cancel")
+    CANCEL_ON_DISCONNECT = ("cancel_on_disconnect", "cancelled on disconnect")
+    SELF_TRADE = ("self_trade", "cancelled by self-trade prevention")
+    IOC_REMAINDER = ("ioc_remainder", "unfilled quantity of immediate-or-cancel order expired")
+    MARKET_REMAINDER = ("market_remainder", "unfilled quantity of market order expired: no more liquidity")
+    FOK_NOT_FILLED = ("fok_not_filled", "fill-or-kill order could not be filled completely")
+    END_OF_DAY = ("end_of_day", "day order expired at end of trading day")
 
-    def __init__(self, code: str, fix_code: int, text: str) -> None:
+    def __init__(self, code: str, text: str) -> None:
         self.code = code
-        self.fix_code = fix_code
         self.text = text

@@ -31,6 +31,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
@@ -38,15 +39,30 @@ import quickfix as fix
 from engine.events import MarketDataEvent
 from feeds import messages
 from feeds.views import ALL_ENTRY_TYPES, BookView
+from gateway.fixcodes import MDReqRejReason
 
 if TYPE_CHECKING:
     from gateway.server import Gateway, SessionState
 
 SUBSCRIBE_SNAPSHOT, SUBSCRIBE_UPDATES, UNSUBSCRIBE = "0", "1", "2"
-# MDReqRejReason (281)
-REJ_UNKNOWN_SYMBOL, REJ_DUPLICATE_ID, REJ_REQUEST_TYPE, REJ_DEPTH, REJ_UPDATE_TYPE, REJ_ENTRY_TYPE = (
-    "0", "1", "4", "5", "6", "8",
-)  # fmt: skip
+
+
+class RequestReject(Enum):
+    """Each way a MarketDataRequest is refused: its MDReqRejReason (281) and Text ("{}": what was refused)."""
+
+    UNKNOWN_SYMBOL = (MDReqRejReason.UNKNOWN_SYMBOL, "unknown symbol {}")
+    DUPLICATE_ID = (MDReqRejReason.DUPLICATE_MD_REQ_ID, "duplicate MDReqID {}")
+    UNKNOWN_ID = (MDReqRejReason.DUPLICATE_MD_REQ_ID, "unknown MDReqID {}: no active subscription")
+    REQUEST_TYPE = (MDReqRejReason.UNSUPPORTED_SUBSCRIPTION_REQUEST_TYPE, "unsupported SubscriptionRequestType {}")
+    DEPTH = (MDReqRejReason.UNSUPPORTED_MARKET_DEPTH, "unsupported MarketDepth {}")
+    UPDATE_TYPE = (MDReqRejReason.UNSUPPORTED_MD_UPDATE_TYPE, "only incremental refresh (MDUpdateType=1) is supported")
+    ENTRY_TYPE = (MDReqRejReason.UNSUPPORTED_MD_ENTRY_TYPE, "unsupported MDEntryType {}")
+
+    def __init__(self, code: MDReqRejReason, text: str) -> None:
+        self.code = code
+        self.text = text
+
+
 PROBE_INTERVAL = 1.0
 PROBE_PREFIX = "probe-"
 
@@ -157,30 +173,30 @@ class MarketDataService:
         if req_type == UNSUBSCRIBE:
             subscription = sub.subscriptions.pop(req_id, None)
             if subscription is None:
-                return self._reject(sub, req_id, REJ_DUPLICATE_ID, f"unknown MDReqID {req_id}: no active subscription")
+                return self._reject(sub, req_id, RequestReject.UNKNOWN_ID, req_id)
             for view in subscription.views:
                 self._detach(view, sub)
             self.gw.metrics.md_subscriptions.dec()
             self.gw.log.info("md_unsubscribe", session=state.comp_id, md_req_id=req_id)
             return
         if req_type not in (SUBSCRIBE_SNAPSHOT, SUBSCRIBE_UPDATES):
-            return self._reject(sub, req_id, REJ_REQUEST_TYPE, f"unsupported SubscriptionRequestType {req_type}")
+            return self._reject(sub, req_id, RequestReject.REQUEST_TYPE, req_type)
         if req_id in sub.subscriptions:
-            return self._reject(sub, req_id, REJ_DUPLICATE_ID, f"duplicate MDReqID {req_id}")
+            return self._reject(sub, req_id, RequestReject.DUPLICATE_ID, req_id)
         depth_text = msg.getField(264)
         depth = int(depth_text) if depth_text.isdigit() else -1
         if depth < 0 or (self.cfg.max_depth and (depth == 0 or depth > self.cfg.max_depth)):
-            return self._reject(sub, req_id, REJ_DEPTH, f"unsupported MarketDepth {depth_text}")
+            return self._reject(sub, req_id, RequestReject.DEPTH, depth_text)
         if msg.isSetField(265) and msg.getField(265) != "1":
-            return self._reject(sub, req_id, REJ_UPDATE_TYPE, "only incremental refresh (MDUpdateType=1) is supported")
+            return self._reject(sub, req_id, RequestReject.UPDATE_TYPE)
         entry_types = _group_values(msg, 267, 269)
         bad = sorted(set(entry_types) - ALL_ENTRY_TYPES)
         if bad or not entry_types:
-            return self._reject(sub, req_id, REJ_ENTRY_TYPE, f"unsupported MDEntryType {','.join(bad) or '(none)'}")
+            return self._reject(sub, req_id, RequestReject.ENTRY_TYPE, ",".join(bad) or "(none)")
         symbols = _group_values(msg, 146, 55)
         unknown = [s for s in symbols if s not in self.gw.engine.books]
         if unknown or not symbols:
-            return self._reject(sub, req_id, REJ_UNKNOWN_SYMBOL, f"unknown symbol {','.join(unknown) or '(none)'}")
+            return self._reject(sub, req_id, RequestReject.UNKNOWN_SYMBOL, ",".join(unknown) or "(none)")
         types = frozenset(entry_types)
         register = req_type == SUBSCRIBE_UPDATES
         views = [self._view(symbol, depth, types, register) for symbol in dict.fromkeys(symbols)]
@@ -196,7 +212,8 @@ class MarketDataService:
             entry_types=sorted(types), updates=req_type == SUBSCRIBE_UPDATES,
         )  # fmt: skip
 
-    def _reject(self, sub: Subscriber, req_id: str, reason: str, text: str) -> None:
+    def _reject(self, sub: Subscriber, req_id: str, why: RequestReject, what: str = "") -> None:
+        reason, text = why.code.value, why.text.format(what)
         self.gw.log.info("md_request_rejected", session=sub.state.comp_id, md_req_id=req_id, reason=reason, text=text)
         self._enqueue(messages.request_reject(req_id, reason, text), [sub])
 

@@ -7,15 +7,38 @@ purpose: ``RejectLogon`` (Logout with Text), ``UnsupportedMessageType`` (Busines
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
+
+from gateway.fixcodes import BusinessRejectReason
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
 
 _PASS_THROUGH = (fix.RejectLogon, fix.UnsupportedMessageType, fix.DoNotSend, fix.FieldNotFound,
                  fix.IncorrectTagValue, fix.IncorrectDataFormat)  # fmt: skip
+
+
+class BusinessReject(Enum):
+    """The BusinessMessageRejects (j) the venue sends itself: BusinessRejectReason (380) and Text. QuickFIX sends two
+    more: 380=3 ``Unsupported Message Type`` (UnsupportedMessageType raised) and 380=5 ``Conditionally Required
+    Field Missing (<tag>)`` (FieldNotFound raised by the order path)."""
+
+    MARKET_DATA_ON_ORDER_ENTRY = (
+        BusinessRejectReason.UNSUPPORTED_MESSAGE_TYPE,
+        "MarketDataRequest is not accepted on an order-entry session; use a market-data session",
+    )
+    ORDERS_ON_MARKET_DATA = (
+        BusinessRejectReason.UNSUPPORTED_MESSAGE_TYPE,
+        "order messages are not accepted on a market-data session; use an order-entry session",
+    )
+    INTERNAL_ERROR = (BusinessRejectReason.OTHER, "internal error processing the message")
+
+    def __init__(self, code: BusinessRejectReason, text: str) -> None:
+        self.code = code
+        self.text = text
 
 
 class FixApplication(fix.Application):  # type: ignore[misc]
@@ -80,4 +103,4 @@ class FixApplication(fix.Application):  # type: ignore[misc]
             raise
         except Exception as exc:
             self._guard("fromApp", exc)
-            self.gw.business_reject(message, sessionID, 0, "internal error processing the message")
+            self.gw.business_reject(message, sessionID, BusinessReject.INTERNAL_ERROR)

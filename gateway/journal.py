@@ -3,7 +3,8 @@
 Journal file format: a sequence of records ``[u32 little-endian payload length][u32 CRC-32 of payload][payload]``,
 the payload being one command encoded by :mod:`engine.codec`. Records are appended *before* the command is applied,
 and no ExecutionReport or market-data message that depends on a command leaves the process before its record is as
-durable as the policy promises:
+durable as the policy promises. Only engine commands are journaled: a cancel, replace or mass cancel that the FIX edge
+refuses (:mod:`gateway.orders`) never becomes one, changes nothing and has no record.
 
 ``off``     no journal; a restart starts with empty books.
 ``write``   each record is handed to the OS before the command runs: survives a crash of the process, not of the

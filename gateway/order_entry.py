@@ -69,7 +69,8 @@ class OrderEntry:
 
     def cancel(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
-        self.dispatch(self.apply(self.translator.cancel(msg, state.comp_id, time.time_ns())))
+        cmd = self.translator.cancel(msg, state.comp_id, time.time_ns())
+        self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
         self.outbox.started.append(t0)
 
     def replace(self, msg: dict[str, str], state: SessionState) -> None:

@@ -80,4 +80,11 @@ class OrderRecorder:
         )  # fmt: skip
 
     def mass_cancel(self, ev: MassCancelReport) -> None:
-        self.audit.record("mass_cancel", session=ev.owner, clordid=ev.clordid, symbol=ev.symbol, cancelled=ev.cancelled)
+        if ev.rejected is not None:
+            self.audit.record(
+                "mass_cancel_reject", session=ev.owner, clordid=ev.clordid, symbol=ev.symbol, reason=ev.rejected.code
+            )
+        else:
+            self.audit.record(
+                "mass_cancel", session=ev.owner, clordid=ev.clordid, symbol=ev.symbol, cancelled=ev.cancelled
+            )

@@ -2,15 +2,18 @@
 
 This is the only place where decimals meet the engine: prices and quantities are converted to ticks and lots with
 the instrument's grid on the way in, and back on the way out. A value that is off the grid, or an enumeration the
-venue does not support, becomes a :class:`~engine.commands.NewOrder` carrying ``edge_reject``, so the engine issues
-the reject and every ExecID comes from the engine's one sequence.
+venue does not support, is refused here: a new order or a status request then carries ``edge_reject``, so the engine
+issues the reject and every ExecID comes from the engine's one sequence; a cancel, replace or mass cancel is answered
+straight away (OrderCancelReject, OrderMassCancelReport ``531=0``: no ExecID, no engine command, no journal record).
+
+Every enumeration value written here comes from a named table (:mod:`gateway.fixcodes`, :mod:`engine.types`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, Literal
 
 import _quickfix as _qf
 import quickfix as fix
@@ -34,6 +37,14 @@ from engine import (
     TimeInForce,
 )
 from engine.instruments import parse_decimal
+from gateway.fixcodes import (
+    REJECT_CODES,
+    CxlRejResponseTo,
+    ExecInst,
+    LastLiquidityInd,
+    MassCancelRequestType,
+    MassCancelResponse,
+)
 from gateway.fixtime import format_utc
 
 # FIX tags used here.
@@ -44,12 +55,8 @@ ORD_REJ_REASON, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, EXEC_TYPE, LEAVES_QTY = 103
 MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_RESPONSE, MASS_CANCEL_REJECT_REASON, TOTAL_AFFECTED_ORDERS = 530, 531, 532, 533
 LAST_LIQUIDITY_IND, SECONDARY_EXEC_ID = 851, 527  # the trade id goes in SecondaryExecID
 
-POST_ONLY = "6"  # ExecInst: participate, don't initiate
-_CXL_REJ_CODES = {0, 1, 2, 3, 6}  # CxlRejReason values FIX 4.4 defines; anything else is 99 (other)
-_SIDES = {"1": Side.BUY, "2": Side.SELL}
+POST_ONLY = ExecInst.PARTICIPATE_DO_NOT_INITIATE.value
 _TRADE, _REJECTED = ExecType.TRADE, ExecType.REJECTED  # names, not Enum attribute lookups (~0.25 us each)
-_ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
-_TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 _ZERO = Decimal(0)
 SOH = "\x01"
 # FIX text of each enumeration member: a dict lookup, not a descriptor call or an Enum.__format__.
@@ -58,6 +65,19 @@ _ORD_STATUS_TEXT = {s: s.value for s in OrdStatus}
 _SIDE_TEXT = {s: str(s.value) for s in Side}
 _ORD_TYPE_TEXT = {t: str(t.value) for t in OrdType}
 _TIF_TEXT = {t: str(t.value) for t in TimeInForce}
+# ... and back: the values the venue supports; any other value of the tag is refused, never defaulted.
+_SIDES = {text: s for s, text in _SIDE_TEXT.items()}
+_ORD_TYPES = {text: t for t, text in _ORD_TYPE_TEXT.items()}
+_TIFS = {text: t for t, text in _TIF_TEXT.items()}
+_DAY = _TIF_TEXT[TimeInForce.DAY]  # TimeInForce when absent
+_UNSUPPORTED_SIDE: Final = Reason.UNSUPPORTED_SIDE
+_ORD_REJ_TEXT = {r: str(int(c.ord_rej)) for r, c in REJECT_CODES.items() if c.ord_rej is not None}
+_CXL_REJ_TEXT = {r: str(int(c.cxl_rej)) for r, c in REJECT_CODES.items() if c.cxl_rej is not None}
+_MASS_REJ_TEXT = {r: c.mass_rej.value for r, c in REJECT_CODES.items() if c.mass_rej is not None}
+_POST_ONLY_FIELD = f"18={POST_ONLY}\x01"
+_MAKER, _TAKER = LastLiquidityInd.ADDED_LIQUIDITY.value, LastLiquidityInd.REMOVED_LIQUIDITY.value
+_BY_SYMBOL, _ALL_ORDERS = MassCancelRequestType.CANCEL_ORDERS_FOR_A_SECURITY, MassCancelRequestType.CANCEL_ALL_ORDERS
+_UNKNOWN_ORDER_ECHO = {"38": "0", "40": _ORD_TYPE_TEXT[OrdType.LIMIT], "59": _DAY}  # the status answer's placeholders
 # Distinct values remembered per table (four tables per instrument): at most ~1 MB per instrument, however many
 # different prices clients send; a few thousand prices around the touch is what real flow revisits.
 MEMO_LIMIT = 2_000
@@ -158,6 +178,20 @@ def _order_id(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
+def read_side(f: dict[str, str]) -> Side | Literal[Reason.UNSUPPORTED_SIDE]:
+    """Side (54) of an order-entry message, or :attr:`Reason.UNSUPPORTED_SIDE` for a value the venue does not trade
+    (sell short, cross...) or none at all. D, F, G, H and q all read it here, so an unsupported side is refused
+    everywhere and never taken for another."""
+    return _SIDES.get(f.get("54", ""), _UNSUPPORTED_SIDE)
+
+
+def _refused(owner: str, clordid: str, orig: str | None, is_replace: bool, reason: Reason, ts: int) -> CancelReject:
+    """The OrderCancelReject for a cancel or replace refused before the order is looked up (37=NONE, 39=8)."""
+    return CancelReject(
+        seq=0, owner=owner, clordid=clordid, orig_clordid=orig, order=None, is_replace=is_replace, reason=reason, ts=ts
+    )
+
+
 Echo = dict[str, str]
 """The client's own fields ({tag: text}) that a reject must echo even if they could not be converted: OrderQty (38),
 Price (44), Side (54), OrdType (40), TimeInForce (59, default "0") and Symbol (55). For a new order it is the
@@ -179,14 +213,14 @@ class OrderTranslator:
         if symbol is None or qty_text is None:  # -> BusinessMessageReject 380=5 naming the field
             raise fix.FieldNotFound(SYMBOL if symbol is None else ORDER_QTY)
         account = get("1") or (min(accounts) if len(accounts) == 1 else "")
-        side = _SIDES.get(f["54"])
+        side = read_side(f)
         ord_type = _ORD_TYPES.get(f["40"])
-        tif = _TIFS.get(get("59", "0"))
+        tif = _TIFS.get(get("59", _DAY))
         exec_inst = get("18")
         post_only = exec_inst is not None and POST_ONLY in exec_inst.split()
         reject: Reason | None = None
-        if side is None:
-            reject = Reason.UNSUPPORTED_SIDE
+        if side is _UNSUPPORTED_SIDE:  # "is", not isinstance (~0.1 us on an Enum)
+            reject, side = _UNSUPPORTED_SIDE, Side.BUY  # a placeholder: the reject echoes the client's Side
         elif ord_type is None:
             reject = Reason.UNSUPPORTED_ORDER_TYPE
         elif tif is None:
@@ -200,7 +234,7 @@ class OrderTranslator:
         if reject is None and grid is not None:
             lots, ticks, reject = self._convert(grid, qty_text, get("44"))
         cmd = NewOrder(
-            owner, f["11"], account, symbol, side or Side.BUY, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
+            owner, f["11"], account, symbol, side, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
             ticks, lots, post_only, ts, reject,
         )  # fmt: skip
         return cmd, f
@@ -218,42 +252,62 @@ class OrderTranslator:
             return lots, None, ticks
         return lots, ticks, None
 
-    def cancel(self, f: dict[str, str], owner: str, ts: int) -> CancelOrder:
-        return CancelOrder(owner, f["11"], f.get("41"), _order_id(f.get("37")), ts)
+    def cancel(self, f: dict[str, str], owner: str, ts: int) -> CancelOrder | CancelReject:
+        """The cancel command, or the reject to send straight back for an unsupported Side."""
+        clordid, orig = f["11"], f.get("41")
+        side = read_side(f)
+        if isinstance(side, Reason):
+            return _refused(owner, clordid, orig, False, side, ts)
+        return CancelOrder(owner, clordid, orig, _order_id(f.get("37")), ts)
 
     def replace(self, f: dict[str, str], owner: str, ts: int) -> ReplaceOrder | CancelReject:
-        """The replace command, or the reject to send straight back if price/qty are off the grid."""
+        """The replace command, or the reject to send straight back for an unsupported Side, an unlisted symbol or a
+        price or quantity off the grid. A supported side other than the order's is the engine's to refuse."""
         clordid, orig = f["11"], f.get("41")
-        symbol = _need(f, SYMBOL)
-        side = _SIDES.get(f["54"], Side.BUY)
+        symbol, qty_text = _need(f, SYMBOL), _need(f, ORDER_QTY)
+        side = read_side(f)
+        if isinstance(side, Reason):
+            return _refused(owner, clordid, orig, True, side, ts)
         grid = self.texts.get(symbol)
-        reason: Reason | None = Reason.UNKNOWN_SYMBOL if grid is None else None
-        lots, ticks = 0, None
-        if grid is not None:
-            lots, ticks, reason = self._convert(grid, _need(f, ORDER_QTY), f.get("44"))
+        if grid is None:
+            return _refused(owner, clordid, orig, True, Reason.UNKNOWN_SYMBOL, ts)
+        lots, ticks, reason = self._convert(grid, qty_text, f.get("44"))
         if reason is not None:
-            return CancelReject(0, owner, clordid, orig, None, True, reason, ts)
+            return _refused(owner, clordid, orig, True, reason, ts)
         return ReplaceOrder(owner, clordid, orig, _order_id(f.get("37")), symbol, side, ticks, lots, ts)
 
     def status(self, f: dict[str, str], owner: str, ts: int) -> tuple[QueryOrder, Echo]:
-        """The query, and what to echo if the order is unknown (the request's Symbol and Side)."""
-        echo = {"38": "0", "54": f.get("54", "1"), "40": "2"}
+        """The query, and what to echo if the order is not there (the request's Symbol and Side). An unsupported
+        Side is answered like an unknown order, with its own reason."""
+        side = read_side(f)
+        reject = side if isinstance(side, Reason) else None
+        echo = {**_UNKNOWN_ORDER_ECHO, "54": f.get("54", _SIDE_TEXT[Side.BUY])}
         if "55" in f:
             echo["55"] = f["55"]
-        return QueryOrder(owner, f.get("11"), _order_id(f.get("37")), ts), echo
+        return QueryOrder(owner, f.get("11"), _order_id(f.get("37")), ts, reject), echo
 
     def mass_cancel(self, f: dict[str, str], owner: str, ts: int) -> MassCancel | MassCancelReport:
-        """The mass cancel, or the rejecting report for a request type the venue does not support."""
-        clordid = f["11"]
-        req_type = f["530"]
-        symbol = f.get("55")
-        side = _SIDES.get(f.get("54", ""))
-        if req_type == "7":
-            return MassCancel(owner, clordid, None, side, False, Reason.MASS_CANCEL, ts)
-        if req_type == "1" and symbol is not None and symbol in self.instruments:
-            return MassCancel(owner, clordid, symbol, side, False, Reason.MASS_CANCEL, ts)
-        why = Reason.UNKNOWN_SYMBOL if req_type == "1" else Reason.REPLACE_INVALID
-        return MassCancelReport(0, owner, clordid, symbol, side, -1, why, ts)
+        """The mass cancel, or the report refusing it (a request type the venue does not carry out, an unknown
+        symbol, an unsupported side): then nothing is cancelled."""
+        clordid, req_type, symbol = f["11"], f["530"], f.get("55")
+        side = read_side(f) if "54" in f else None  # optional here: no Side, both sides
+        refused: Reason | None = None
+        if req_type == _BY_SYMBOL:
+            if symbol is None or symbol not in self.instruments:
+                refused = Reason.UNKNOWN_SYMBOL
+        elif req_type != _ALL_ORDERS:
+            refused = Reason.UNSUPPORTED_MASS_CANCEL_TYPE
+        if isinstance(side, Reason):
+            refused, side = refused or side, None
+        if refused is not None:
+            return MassCancelReport(
+                seq=0, owner=owner, clordid=clordid, symbol=symbol, side=side, cancelled=0, reason=Reason.MASS_CANCEL,
+                ts=ts, rejected=refused,
+            )  # fmt: skip
+        return MassCancel(
+            owner=owner, clordid=clordid, symbol=symbol if req_type == _BY_SYMBOL else None, side=side,
+            day_only=False, reason=Reason.MASS_CANCEL, ts=ts,
+        )  # fmt: skip
 
     # ---------------------------------------------------------------- outbound
 
@@ -270,7 +324,7 @@ class OrderTranslator:
         ord_type: str
         tif: str
         if echo is not None and not order.order_id:  # the reject of this order: say what the client sent
-            side, ord_type, tif = echo["54"], echo["40"], echo.get("59", "0")
+            side, ord_type, tif = echo["54"], echo["40"], echo.get("59", _DAY)
         else:
             echo = None  # the other reports of the command (maker fills...) are about orders that exist
             side, ord_type, tif = _SIDE_TEXT[order.side], _ORD_TYPE_TEXT[order.ord_type], _TIF_TEXT[order.tif]
@@ -288,7 +342,7 @@ class OrderTranslator:
         if symbol:
             p.append(f"55={symbol}\x01")
         if order.post_only:
-            p.append("18=6\x01")
+            p.append(_POST_ONLY_FIELD)
         if texts is not None and order.order_id:
             lots, ticks = texts.qty, texts.price
             p.append(f"38={lots[ex.qty]}\x01151={lots[ex.leaves]}\x0114={lots[ex.cum]}\x01")
@@ -296,7 +350,7 @@ class OrderTranslator:
             if ex.price is not None:
                 p.append(f"44={ticks[ex.price]}\x01")
             if exec_type is _TRADE:
-                liquidity = "2" if ex.aggressor else "1"
+                liquidity = _TAKER if ex.aggressor else _MAKER
                 p.append(
                     f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01"
                 )
@@ -310,7 +364,7 @@ class OrderTranslator:
             p.append("151=0\x0114=0\x016=0\x01")
         if ex.reason is not None:
             if exec_type is _REJECTED or not order.order_id:
-                p.append(f"103={ex.reason.fix_code}\x01")
+                p.append(f"103={_ORD_REJ_TEXT[ex.reason]}\x01")
             p.append(f"58={ex.reason.text}\x01")
         p.append(f"60={format_utc(ex.ts)}\x0110=000\x01")
         return "".join(p)
@@ -322,10 +376,12 @@ class OrderTranslator:
         msg.setField(ORDER_ID, str(order.order_id) if order is not None and order.order_id else "NONE")
         msg.setField(CL_ORD_ID, rej.clordid)
         msg.setField(ORIG_CL_ORD_ID, rej.orig_clordid or "NONE")
-        msg.setField(ORD_STATUS, order.status.value if order is not None else "8")
-        msg.setField(CXL_REJ_RESPONSE_TO, "2" if rej.is_replace else "1")
-        code = rej.reason.fix_code
-        msg.setField(CXL_REJ_REASON, str(code if code in _CXL_REJ_CODES else 99))
+        msg.setField(ORD_STATUS, (order.status if order is not None else OrdStatus.REJECTED).value)
+        response_to = (
+            CxlRejResponseTo.ORDER_CANCEL_REPLACE_REQUEST if rej.is_replace else CxlRejResponseTo.ORDER_CANCEL_REQUEST
+        )
+        msg.setField(CXL_REJ_RESPONSE_TO, response_to.value)
+        msg.setField(CXL_REJ_REASON, _CXL_REJ_TEXT[rej.reason])
         msg.setField(TEXT, rej.reason.text)
         msg.setField(TRANSACT_TIME, format_utc(rej.ts))
         return msg
@@ -336,14 +392,12 @@ class OrderTranslator:
         msg.setField(CL_ORD_ID, rep.clordid)
         msg.setField(ORDER_ID, str(rep.seq) if rep.seq else "NONE")
         msg.setField(MASS_CANCEL_REQUEST_TYPE, request_type)
-        if rep.cancelled < 0:
-            msg.setField(MASS_CANCEL_RESPONSE, "0")
-            msg.setField(MASS_CANCEL_REJECT_REASON, "1" if rep.reason is Reason.UNKNOWN_SYMBOL else "0")
-            msg.setField(
-                TEXT, "unknown symbol" if rep.reason is Reason.UNKNOWN_SYMBOL else "unsupported MassCancelRequestType"
-            )
+        if rep.rejected is not None:
+            msg.setField(MASS_CANCEL_RESPONSE, MassCancelResponse.CANCEL_REQUEST_REJECTED.value)
+            msg.setField(MASS_CANCEL_REJECT_REASON, _MASS_REJ_TEXT[rep.rejected])
+            msg.setField(TEXT, rep.rejected.text)
         else:
-            msg.setField(MASS_CANCEL_RESPONSE, request_type)
+            msg.setField(MASS_CANCEL_RESPONSE, MassCancelResponse(request_type).value)  # accepted: the request's type
             msg.setField(TOTAL_AFFECTED_ORDERS, str(rep.cancelled))
             msg.setField(TEXT, rep.reason.text)
         if rep.symbol:

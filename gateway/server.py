@@ -34,7 +34,7 @@ from engine import (
     TimeInForce,
 )
 from gateway import failpoint
-from gateway.application import FixApplication
+from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
 from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
@@ -397,12 +397,7 @@ class Gateway:
             if handler is not None:
                 return handler(fields, state)
             if msg_type in MARKET_DATA_TYPES:
-                return self.business_reject(
-                    msg,
-                    sid,
-                    3,
-                    "MarketDataRequest is not accepted on an order-entry session; use a market-data session",
-                )
+                return self.business_reject(msg, sid, BusinessReject.MARKET_DATA_ON_ORDER_ENTRY)
         else:
             if msg_type in MARKET_DATA_TYPES:
                 if self.journal is not None and self.journal.unsynced:
@@ -412,9 +407,7 @@ class Gateway:
                     return None
                 return self.feeds.on_request(msg, state)
             if msg_type in ORDER_ENTRY_TYPES:
-                return self.business_reject(
-                    msg, sid, 3, "order messages are not accepted on a market-data session; use an order-entry session"
-                )
+                return self.business_reject(msg, sid, BusinessReject.ORDERS_ON_MARKET_DATA)
         raise fix.UnsupportedMessageType()
 
     # ------------------------------------------------------------------ the engine and the hand-over
@@ -503,15 +496,15 @@ class Gateway:
             counter = state.sent[msg_type] = self.metrics.messages_sent.labels(msg_type, state.comp_id)
         counter.inc()
 
-    def business_reject(self, msg: Any, sid: Any, reason: int, text: str) -> None:
+    def business_reject(self, msg: Any, sid: Any, why: BusinessReject) -> None:
         """Send BusinessMessageReject (j) referring to ``msg``."""
         header = msg.getHeader()
         reply = fix.Message()
         reply.getHeader().setField(35, "j")
         reply.setField(45, header.getField(34))
         reply.setField(372, header.getField(35))
-        reply.setField(380, str(reason))
-        reply.setField(58, text)
+        reply.setField(380, str(int(why.code)))
+        reply.setField(58, why.text)
         state = self.sessions.get(sid.toString())
         if state is None:
             fix.Session.sendToTarget(reply, sid)
@@ -519,7 +512,7 @@ class Gateway:
             self.outbox.replies.append((reply, state, "j"))  # keep replies in the order their requests came
         self.metrics.business_rejects.labels(state.comp_id if state else "?").inc()
         self.log.warning(
-            "business_reject", session=state.comp_id if state else None, ref_type=header.getField(35), text=text
+            "business_reject", session=state.comp_id if state else None, ref_type=header.getField(35), text=why.text
         )
 
     # ------------------------------------------------------------------ views for metrics/tests

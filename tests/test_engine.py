@@ -38,6 +38,7 @@ from engine import (
     TimeInForce,
     TradePrint,
 )
+from engine.codec import decode, encode
 from engine.events import BookUpdate, Event
 from tests.engine_helpers import (
     BTC,
@@ -669,6 +670,15 @@ class TestQuery:
         eng.process(buy("c1", 100, 10))
         ex = one_exec(eng.process(QueryOrder(owner, clordid, order_id)), ExecType.ORDER_STATUS)
         assert (ex.status, ex.reason, ex.order.order_id) == (OrdStatus.REJECTED, reason, 0)
+
+    def test_status_request_refused_at_the_edge_is_answered_without_lookup(self, eng: MatchingEngine) -> None:
+        eng.process(buy("c1", 100, 10))
+        query = QueryOrder("o1", "c1", edge_reject=Reason.UNSUPPORTED_SIDE)
+        ex = one_exec(eng.process(decode(encode(query))), ExecType.ORDER_STATUS)  # as replayed from the journal
+        assert (ex.status, ex.reason, ex.order.order_id, ex.clordid) == (
+            OrdStatus.REJECTED, Reason.UNSUPPORTED_SIDE, 0, "c1",
+        )  # fmt: skip
+        assert decode(b'["Q","o1","c1",null,7]') == QueryOrder("o1", "c1", None, 7)  # journals from before the field
 
     def test_query_changes_nothing(self, eng: MatchingEngine) -> None:
         eng.process(buy("c1", 100, 10))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pytest
+import simplefix
 
-from fixclient import utc_now
+from fixclient import FixSession, utc_now
 from tests.conftest import ClientFactory, unique
-from tests.fixtools import cancel, f, new_order, replace, wait_er, wait_msg
+from tests.fixtools import TIMEOUT, cancel, f, new_order, replace, wait_er, wait_msg
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.timeout(60)
@@ -113,7 +115,8 @@ def test_order_status_and_mass_cancel(connect: ClientFactory) -> None:
     assert (f(status, 39), f(status, 151), f(status, 44)) == ("0", "1", "20.01")
     unknown = unique()
     s.send("H", [(11, unknown), (55, "AAPL"), (54, "1")])
-    assert f(wait_er(s, unknown, "I"), 39) == "8"
+    answer = wait_er(s, unknown, "I")
+    assert (f(answer, 39), f(answer, 37), f(answer, 103), f(answer, 58)) == ("8", "NONE", "5", "unknown order")
     mass = unique()
     s.send("q", [(11, mass), (530, "7"), (60, "20260101-00:00:00")])
     report = wait_msg(s, "r", t11=mass)
@@ -162,6 +165,8 @@ def test_ioc_fok_market_and_post_only(connect: ClientFactory) -> None:
         ({"price": None, "ord_type": "2"}, "99", "limit order requires a price"),
         ({"ord_type": "3"}, "11", "unsupported order type"),
         ({"tif": "6"}, "11", "unsupported time in force"),
+        ({"side": "5"}, "11", "unsupported side"),
+        ({"side": "7"}, "11", "unsupported side"),
         ({"account": "ACC2"}, "15", "unknown account or account not permitted for this session"),
     ],
 )
@@ -208,6 +213,118 @@ def test_cancel_and_replace_rejects(connect: ClientFactory) -> None:
     below = unique()
     replace(me, below, live, "5", "1.505")
     assert f(wait_msg(me, "9", t11=below), 58) == "price is not a multiple of the tick size"
+    elsewhere = unique()
+    replace(me, elsewhere, live, "5", "1.50", symbol="NOPE")
+    refused = wait_msg(me, "9", t11=elsewhere)
+    assert (f(refused, 102), f(refused, 58), f(refused, 37), f(refused, 39)) == ("99", "unknown symbol", "NONE", "8")
+
+
+def _until(s: FixSession, match: Callable[[simplefix.FixMessage], bool]) -> list[simplefix.FixMessage]:
+    """Every application message received up to and including the first that matches."""
+    seen: list[simplefix.FixMessage] = []
+    deadline = time.monotonic() + TIMEOUT
+    while not (seen and match(seen[-1])):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, [f(m, 35) for m in seen]
+        msg = s.receive(remaining)
+        if msg is not None:
+            seen.append(msg)
+    return seen
+
+
+def _status(s: FixSession, clordid: str) -> tuple[str | None, ...]:
+    """The order's side, quantity, price, status and leaves, as a status request answers them."""
+    s.send("H", [(11, clordid), (55, "AAPL"), (54, "1")])
+    st = wait_er(s, clordid, "I")
+    return f(st, 54), f(st, 38), f(st, 44), f(st, 39), f(st, 151)
+
+
+def test_replace_to_another_side_is_refused_and_the_order_is_untouched(connect: ClientFactory) -> None:
+    """A replace with Side 5 (sell short) on a buy used to be taken for a buy; now any side but the order's own is
+    refused: an unsupported one before the lookup (37=NONE), the other supported one by the engine."""
+    s = connect("CLIENT5")
+    bid = unique()
+    new_order(s, bid, "1", "10", "40.00")
+    wait_er(s, bid, "0")
+    short = unique()
+    replace(s, short, bid, "8", "40.01", side="5")
+    rej = wait_msg(s, "9", t11=short)
+    assert (f(rej, 434), f(rej, 102), f(rej, 58), f(rej, 37), f(rej, 39)) == (
+        "2",
+        "99",
+        "unsupported side",
+        "NONE",
+        "8",
+    )
+    sell = unique()
+    replace(s, sell, bid, "8", "40.01", side="2")
+    rej = wait_msg(s, "9", t11=sell)
+    assert (f(rej, 102), f(rej, 58), f(rej, 39)) == ("99", "replace may not change symbol or side", "0")
+    assert _status(s, bid) == ("1", "10", "40.00", "0", "10")
+
+
+def test_cancel_with_an_unsupported_side_is_refused(connect: ClientFactory) -> None:
+    s = connect("CLIENT5")
+    bid = unique()
+    new_order(s, bid, "1", "3", "41.00")
+    wait_er(s, bid, "0")
+    cx = unique()
+    cancel(s, cx, bid, side="5")
+    rej = wait_msg(s, "9", t11=cx)
+    assert (f(rej, 434), f(rej, 102), f(rej, 58), f(rej, 37), f(rej, 39)) == (
+        "1",
+        "99",
+        "unsupported side",
+        "NONE",
+        "8",
+    )
+    assert _status(s, bid) == ("1", "3", "41.00", "0", "3")
+
+
+def test_status_request_with_an_unsupported_side_is_answered_as_refused(connect: ClientFactory) -> None:
+    s = connect("CLIENT5")
+    bid = unique()
+    new_order(s, bid, "1", "2", "42.00")
+    wait_er(s, bid, "0")
+    s.send("H", [(11, bid), (55, "AAPL"), (54, "5")])
+    st = wait_er(s, bid, "I")
+    assert (f(st, 39), f(st, 37), f(st, 103), f(st, 58), f(st, 54)) == ("8", "NONE", "11", "unsupported side", "5")
+
+
+def test_mass_cancel_with_an_unsupported_side_cancels_nothing(gateway: GatewayProcess, connect: ClientFactory) -> None:
+    """A mass cancel with Side 7 used to cancel both sides; now it is refused and every order stays."""
+    s = connect("CLIENT6")
+    bid, ask = unique(), unique()
+    new_order(s, bid, "1", "1", "43.00")
+    new_order(s, ask, "2", "1", "43.50")
+    wait_er(s, bid, "0")
+    wait_er(s, ask, "0")
+    masses = []
+    for req_type, symbol in (("7", None), ("1", "AAPL")):
+        mass = unique()
+        masses.append(mass)
+        s.send("q", [(11, mass), (530, req_type), (55, symbol), (54, "7"), (60, utc_now())])
+        report = wait_msg(s, "r", t11=mass)
+        assert (f(report, 531), f(report, 532), f(report, 58), f(report, 533)) == ("0", "99", "unsupported side", None)
+        assert (f(report, 530), f(report, 37), f(report, 54)) == (req_type, "NONE", None)
+    # The status answers come after anything the refused requests could have caused: no cancellation among them.
+    s.send("H", [(11, bid), (55, "AAPL"), (54, "1")])
+    seen = _until(s, lambda m: f(m, 150) == "I" and f(m, 11) == bid)
+    s.send("H", [(11, ask), (55, "AAPL"), (54, "2")])
+    seen += _until(s, lambda m: f(m, 150) == "I" and f(m, 11) == ask)
+    assert not [m for m in seen if f(m, 150) == "4"]
+    assert [f(m, 39) for m in seen if f(m, 150) == "I"] == ["0", "0"]
+    # The audit trail says the requests were refused, and why.
+    audit = gateway.config.parent / "data" / "audit.jsonl"
+    deadline = time.monotonic() + 10  # flushed every 0.2 s
+    while True:
+        lines = [json.loads(line) for line in audit.read_text().splitlines() if "mass_cancel" in line]
+        mine = [(line["event"], line.get("reason")) for line in lines if line["clordid"] in masses]
+        if len(mine) == 2:
+            break
+        assert time.monotonic() < deadline, mine
+        time.sleep(0.05)
+    assert mine == [("mass_cancel_reject", "unsupported_side")] * 2
 
 
 def test_wrong_kind_of_message_gets_business_reject(connect: ClientFactory) -> None:

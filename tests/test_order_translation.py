@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine import Instrument, Reason
+from engine import Instrument, Reason, Side
 from gateway import orders
-from gateway.orders import InstrumentTexts
+from gateway.orders import InstrumentTexts, read_side
 
 BTC = Instrument(
     "BTC-USD", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"), min_qty=Decimal("0.0001"),
@@ -46,3 +46,11 @@ def test_memory_is_bounded_and_stays_correct_after_a_reset() -> None:
     for n in range(1, 2 * orders.MEMO_LIMIT):
         assert grid.lots_of[str(n)] == n * 10_000
     assert len(grid.lots_of) <= orders.MEMO_LIMIT
+
+
+def test_side_is_read_one_way_and_never_defaulted() -> None:
+    """Every FIX 4.4 Side but Buy and Sell (sell short, cross, ...) is refused, as is a missing one."""
+    assert read_side({"54": "1"}) is Side.BUY and read_side({"54": "2"}) is Side.SELL
+    for other in [*"3456789ABCDEFG", "", "x", "11"]:
+        assert read_side({"54": other}) is Reason.UNSUPPORTED_SIDE, other
+    assert read_side({}) is Reason.UNSUPPORTED_SIDE

@@ -1,0 +1,177 @@
+"""The FIX 4.4 enumeration values the venue sends, by their standard names, and how each Reason is told in FIX.
+
+Each class lists the values of one tag that the venue uses, every member named exactly as the FIX 4.4 dictionary
+names that value (the ``description`` in QuickFIX's ``FIX44.xml``), so that a code can only be used with its
+standard meaning: ``tests/test_fix_codes.py`` checks every member against ``fix_specs/FIX44-venue.xml`` and the
+stock dictionary, together with the engine's enumerations whose values are FIX values (Side, OrdType, TimeInForce,
+ExecType, OrdStatus). The venue sends no custom value of a standard tag. Codes are written from these tables, never
+as literals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum, unique
+
+from engine.types import Reason
+
+
+@unique
+class OrdRejReason(IntEnum):
+    """OrdRejReason (103): on ExecutionReport ``150=8`` and on the status answer (``150=I``) for an unknown order."""
+
+    UNKNOWN_SYMBOL = 1
+    UNKNOWN_ORDER = 5
+    DUPLICATE_ORDER = 6
+    UNSUPPORTED_ORDER_CHARACTERISTIC = 11
+    INCORRECT_QUANTITY = 13
+    UNKNOWN_ACCOUNT = 15
+    OTHER = 99
+
+
+@unique
+class CxlRejReason(IntEnum):
+    """CxlRejReason (102) on OrderCancelReject (9)."""
+
+    TOO_LATE_TO_CANCEL = 0
+    UNKNOWN_ORDER = 1
+    DUPLICATE_CL_ORD_ID = 6
+    OTHER = 99
+
+
+@unique
+class CxlRejResponseTo(StrEnum):
+    """CxlRejResponseTo (434) on OrderCancelReject (9)."""
+
+    ORDER_CANCEL_REQUEST = "1"
+    ORDER_CANCEL_REPLACE_REQUEST = "2"  # QuickFIX's dictionary shortens it to ORDER_CANCEL
+
+
+@unique
+class MassCancelRequestType(StrEnum):
+    """MassCancelRequestType (530): the values the venue carries out; the others are refused."""
+
+    CANCEL_ORDERS_FOR_A_SECURITY = "1"
+    CANCEL_ALL_ORDERS = "7"
+
+
+@unique
+class MassCancelResponse(StrEnum):
+    """MassCancelResponse (531): the request's type when accepted."""
+
+    CANCEL_REQUEST_REJECTED = "0"
+    CANCEL_ORDERS_FOR_A_SECURITY = "1"
+    CANCEL_ALL_ORDERS = "7"
+
+
+@unique
+class MassCancelRejectReason(StrEnum):
+    """MassCancelRejectReason (532) on a refused OrderMassCancelReport (``531=0``); a STRING field in FIX 4.4."""
+
+    MASS_CANCEL_NOT_SUPPORTED = "0"
+    INVALID_OR_UNKNOWN_SECURITY = "1"
+    OTHER = "99"
+
+
+@unique
+class ExecInst(StrEnum):
+    """ExecInst (18): the one instruction the venue supports, post-only."""
+
+    PARTICIPATE_DO_NOT_INITIATE = "6"
+
+
+@unique
+class LastLiquidityInd(StrEnum):
+    """LastLiquidityInd (851) on a fill: the maker added liquidity, the taker removed it."""
+
+    ADDED_LIQUIDITY = "1"
+    REMOVED_LIQUIDITY = "2"
+
+
+@unique
+class BusinessRejectReason(IntEnum):
+    """BusinessRejectReason (380) on BusinessMessageReject (j)."""
+
+    OTHER = 0
+    UNSUPPORTED_MESSAGE_TYPE = 3
+    CONDITIONALLY_REQUIRED_FIELD_MISSING = 5  # sent by QuickFIX when the order path raises FieldNotFound
+
+
+@unique
+class MDReqRejReason(StrEnum):
+    """MDReqRejReason (281) on MarketDataRequestReject (Y)."""
+
+    UNKNOWN_SYMBOL = "0"
+    DUPLICATE_MD_REQ_ID = "1"
+    UNSUPPORTED_SUBSCRIPTION_REQUEST_TYPE = "4"
+    UNSUPPORTED_MARKET_DEPTH = "5"
+    UNSUPPORTED_MD_UPDATE_TYPE = "6"
+    UNSUPPORTED_MD_ENTRY_TYPE = "8"
+
+
+FIX_TAGS: dict[type, int] = {
+    OrdRejReason: 103,
+    CxlRejReason: 102,
+    CxlRejResponseTo: 434,
+    MassCancelRequestType: 530,
+    MassCancelResponse: 531,
+    MassCancelRejectReason: 532,
+    ExecInst: 18,
+    LastLiquidityInd: 851,
+    BusinessRejectReason: 380,
+    MDReqRejReason: 281,
+}
+"""The tag of each table above."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCodes:
+    """How one :class:`~engine.types.Reason` is told in each message that can refuse with it (None: never there)."""
+
+    ord_rej: OrdRejReason | None = None
+    """ExecutionReport 150=8, and the status answer for an order that is not there"""
+    cxl_rej: CxlRejReason | None = None
+    """OrderCancelReject (9)"""
+    mass_rej: MassCancelRejectReason | None = None
+    """OrderMassCancelReport 531=0"""
+
+
+_O, _C, _M = OrdRejReason, CxlRejReason, MassCancelRejectReason
+_NONE = RejectCodes()  # cancel and expiry reasons: Text only
+REJECT_CODES: dict[Reason, RejectCodes] = {
+    Reason.UNKNOWN_SYMBOL: RejectCodes(_O.UNKNOWN_SYMBOL, _C.OTHER, _M.INVALID_OR_UNKNOWN_SECURITY),
+    Reason.UNKNOWN_ACCOUNT: RejectCodes(ord_rej=_O.UNKNOWN_ACCOUNT),
+    Reason.DUPLICATE_CLORDID: RejectCodes(ord_rej=_O.DUPLICATE_ORDER),
+    Reason.INVALID_QUANTITY: RejectCodes(_O.INCORRECT_QUANTITY, _C.OTHER),
+    Reason.QUANTITY_OFF_LOT: RejectCodes(_O.INCORRECT_QUANTITY, _C.OTHER),
+    Reason.QUANTITY_BELOW_MIN: RejectCodes(_O.INCORRECT_QUANTITY, _C.OTHER),
+    Reason.QUANTITY_ABOVE_MAX: RejectCodes(_O.INCORRECT_QUANTITY, _C.OTHER),
+    Reason.MISSING_PRICE: RejectCodes(_O.OTHER, _C.OTHER),
+    Reason.INVALID_PRICE: RejectCodes(_O.OTHER, _C.OTHER),
+    Reason.PRICE_OFF_TICK: RejectCodes(_O.OTHER, _C.OTHER),
+    Reason.PRICE_OUTSIDE_BAND: RejectCodes(_O.OTHER, _C.OTHER),
+    Reason.PRICE_ON_MARKET: RejectCodes(ord_rej=_O.UNSUPPORTED_ORDER_CHARACTERISTIC),
+    Reason.UNSUPPORTED_ORDER_TYPE: RejectCodes(ord_rej=_O.UNSUPPORTED_ORDER_CHARACTERISTIC),
+    Reason.UNSUPPORTED_TIME_IN_FORCE: RejectCodes(ord_rej=_O.UNSUPPORTED_ORDER_CHARACTERISTIC),
+    Reason.UNSUPPORTED_SIDE: RejectCodes(_O.UNSUPPORTED_ORDER_CHARACTERISTIC, _C.OTHER, _M.OTHER),
+    Reason.UNSUPPORTED_EXEC_INST: RejectCodes(ord_rej=_O.UNSUPPORTED_ORDER_CHARACTERISTIC),
+    Reason.POST_ONLY_NOT_LIMIT: RejectCodes(ord_rej=_O.UNSUPPORTED_ORDER_CHARACTERISTIC),
+    Reason.POST_ONLY_WOULD_TAKE: RejectCodes(_O.OTHER, _C.OTHER),
+    Reason.UNKNOWN_ORDER: RejectCodes(_O.UNKNOWN_ORDER, _C.UNKNOWN_ORDER),
+    Reason.NOT_OWNER: RejectCodes(_O.UNKNOWN_ORDER, _C.UNKNOWN_ORDER),
+    Reason.ORDER_DONE: RejectCodes(cxl_rej=_C.TOO_LATE_TO_CANCEL),
+    Reason.DUPLICATE_CLORDID_CXL: RejectCodes(cxl_rej=_C.DUPLICATE_CL_ORD_ID),
+    Reason.REPLACE_BELOW_FILLED: RejectCodes(cxl_rej=_C.OTHER),
+    Reason.REPLACE_CHANGES_IDENTITY: RejectCodes(cxl_rej=_C.OTHER),
+    Reason.UNSUPPORTED_MASS_CANCEL_TYPE: RejectCodes(mass_rej=_M.MASS_CANCEL_NOT_SUPPORTED),
+    Reason.CLIENT_REQUEST: _NONE,
+    Reason.MASS_CANCEL: _NONE,
+    Reason.CANCEL_ON_DISCONNECT: _NONE,
+    Reason.SELF_TRADE: _NONE,
+    Reason.IOC_REMAINDER: _NONE,
+    Reason.MARKET_REMAINDER: _NONE,
+    Reason.FOK_NOT_FILLED: _NONE,
+    Reason.END_OF_DAY: _NONE,
+}
+"""Every Reason, with the code each message gives it; where FIX 4.4 has no specific value the code is OTHER (99)
+and the Text is specific."""
