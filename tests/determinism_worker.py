@@ -30,7 +30,7 @@ from engine.codec import decode
 from engine.snapshot import dump_state
 from gateway.config import load_config
 from gateway.journal import Durability, Journal, ScanResult, read_records
-from tests.engine_helpers import INSTRUMENTS, serialise
+from tests.engine_helpers import INSTRUMENTS, client_view
 
 COMMIT_EVERY = 7  # commands per group commit, as in a busy loop turn
 
@@ -40,7 +40,7 @@ Recorded = list[Any]
 
 def record(events: list[Event], serialised: Recorded, executions: Recorded) -> None:
     for e in events:
-        serialised.append(serialise(e))
+        serialised.append(client_view(e))
         if isinstance(e, Execution):
             executions.append([e.seq, e.order.order_id, e.clordid, e.exec_type.value])
 
