@@ -1,0 +1,80 @@
+""":class:`FileLogReader`: the local journal file as a :class:`~seqlog.LogReader`.
+
+The writer (the gateway) appends to the file while this reads it, so the end of the file is a moving target: a
+record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
+it whole. A record that is complete but fails its checksum is not returned either; it is reported once through
+``on_problem`` (the gateway cuts such a tail when it restarts, and then appends good records in its place).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from seqlog.records import MAX_RECORD, parse
+
+CHUNK = 1 << 20  # bytes read per call at most (plus one record that straddles the end)
+POLL = 0.005  # seconds between size checks while waiting: the follower's share of the lag, ~2.5 ms on average
+
+
+class FileLogReader:
+    """Reads records of a journal file from any position; positions are byte offsets."""
+
+    def __init__(self, path: Path, on_problem: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._on_problem = on_problem
+        self._reported: str | None = None
+
+    def _open(self) -> int | None:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:  # the gateway has not written its first record yet
+                return None
+        return self._fd
+
+    def size(self) -> int:
+        """Bytes in the file now (0 if it does not exist yet)."""
+        fd = self._open()
+        return 0 if fd is None else os.fstat(fd).st_size
+
+    def read(self, position: int, max_records: int) -> list[tuple[int, int, bytes]]:
+        fd = self._open()
+        if fd is None or max_records <= 0:
+            return []
+        out: list[tuple[int, int, bytes]] = []
+        want = CHUNK
+        while True:
+            data = os.pread(fd, want, position)
+            problem = parse(data, position, out, max_records)
+            if problem is None or len(out) >= max_records:
+                break
+            if problem == "torn":
+                if out or len(data) < want or want > CHUNK + MAX_RECORD:
+                    break  # the end of what is written (or a record larger than any real one: stop here)
+                want += MAX_RECORD  # a single record longer than the chunk: read once more, wider
+                continue
+            if problem != self._reported:
+                self._reported = problem
+                if self._on_problem is not None:
+                    self._on_problem(problem)
+            break
+        return out
+
+    def wait(self, position: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.size() > position:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(POLL, left))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
