@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import tomllib
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from engine import (
     MassCancel,
     MatchingEngine,
     NewOrder,
+    OrdStatus,
     OrdType,
     QueryOrder,
     Reason,
@@ -26,8 +28,9 @@ from engine import (
     Side,
     TimeInForce,
 )
+from engine.codec import decode
 from gateway.config import VenueConfig, parse_config
-from gateway.journal import Durability, Journal, write_snapshot
+from gateway.journal import Durability, Journal, read_records, write_snapshot
 from store.db import Backend, open_backend
 from tests.gateway_process import DEMO_CONFIG
 
@@ -108,14 +111,8 @@ def write_journal(
     return engine, executions, path
 
 
-def reader(cfg: VenueConfig) -> Backend:
-    return open_backend(cfg)
-
-
 def table(db: Backend, sql: str) -> list[tuple[Any, ...]]:
-    """Rows with decimals as text and booleans as bools, whichever the backend."""
-    from decimal import Decimal
-
+    """Rows with decimals as text, whichever the backend (PostgreSQL returns NUMERIC as Decimal)."""
     return [tuple(str(v) if isinstance(v, Decimal) else v for v in row) for row in db.fetch(sql)]
 
 
@@ -137,6 +134,75 @@ def expected_executions(executions: list[Execution], cfg: VenueConfig) -> dict[i
     return out
 
 
+def expected_trades(executions: list[Execution], cfg: VenueConfig) -> dict[int, tuple[Any, ...]]:
+    """trade id -> (symbol, price, qty, aggressor, buy account, buy order, sell account, sell order), from the pairs
+    of TRADE executions the engine reported."""
+    ins = {i.symbol: i for i in cfg.instruments}
+    sides: dict[int, dict[str, Execution]] = {}
+    for e in executions:
+        if e.exec_type is ExecType.TRADE:
+            sides.setdefault(e.trade_id, {})[e.order.side.name] = e
+    out = {}
+    for tid, pair in sides.items():
+        b, s = pair["BUY"], pair["SELL"]
+        i = ins[b.order.symbol]
+        taker = b if b.aggressor else s
+        out[tid] = (b.order.symbol, i.price_str(b.last_px), i.qty_str(b.last_qty), taker.order.side.name,
+                    b.order.account, b.order.order_id, s.order.account, s.order.order_id)  # fmt: skip
+    return out
+
+
+ALL_STATUSES = frozenset({OrdStatus.FILLED.name, OrdStatus.CANCELED.name, OrdStatus.EXPIRED.name, OrdStatus.NEW.name})
+
+
+def assert_store_holds(
+    cfg: VenueConfig,
+    engine: Any,
+    executions: list[Execution],
+    journal: Path,
+    min_trades: int = 100,
+    statuses: frozenset[str] = ALL_STATUSES,
+) -> None:
+    """The store holds exactly the rows of the engine's executions, the trades they make and the orders' final
+    states (no row missing, none extra), and its position is the end of the journal."""
+    db = open_backend(cfg)
+    try:
+        got = {r[0]: r[1:] for r in table(db, "SELECT exec_id, order_id, exec_type, status, clordid, leaves, cum, "
+                                               "last_qty, last_px, trade_id FROM executions")}  # fmt: skip
+        assert got == expected_executions(executions, cfg)
+        trades = table(db, "SELECT trade_id, symbol, price, qty, aggressor, buy_account, buy_order_id, sell_account, "
+                           "sell_order_id FROM trades")  # fmt: skip
+        assert {r[0]: r[1:] for r in trades} == expected_trades(executions, cfg)
+        assert len(trades) >= min_trades
+        ins = {i.symbol: i for i in cfg.instruments}
+        orders = {
+            r[0]: r[1:] for r in table(db, "SELECT order_id, status, clordid, qty, leaves, cum, avg_px FROM orders")
+        }
+        want = {
+            o.order_id: (o.status.name, o.clordid, ins[o.symbol].qty_str(o.qty), ins[o.symbol].qty_str(o.leaves),
+                         ins[o.symbol].qty_str(o.cum), ins[o.symbol].avg_price_str(o.notional, o.cum))
+            for o in engine.orders.values()
+        }  # fmt: skip
+        assert orders == want
+        assert statuses <= {s for s, *_ in orders.values()}  # the flow reached every state asked for
+        assert db.fetch("SELECT position, records FROM store_position")[0] == (
+            journal.stat().st_size,
+            engine.commands_processed,
+        )
+    finally:
+        db.close()
+
+
 def http_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as r:
         return orjson.loads(r.read())
+
+
+def replay(cfg: VenueConfig) -> tuple[MatchingEngine, list[Execution], Path]:
+    """The engine and its executions after the whole journal, computed here from scratch (the reference)."""
+    path = cfg.data_dir / "journal" / "commands.journal"
+    engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
+    executions: list[Execution] = []
+    for _, payload in read_records(path):
+        executions += [e for e in engine.process(decode(payload)) if type(e) is Execution]
+    return engine, executions, path

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 import pytest
 
-from engine import ExecType, Execution, OrdStatus
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from seqlog import FileLogReader
@@ -29,10 +28,14 @@ from store.queries import parse_time, to_ns, venue_tz
 from store.schema import EXECUTIONS, LATEST, MIGRATIONS
 from store.stats import stats
 from tests.gateway_process import DEMO_CONFIG, ROOT, dump_toml, free_port
-from tests.store_support import expected_executions, http_json, random_flow, store_config, table, write_journal
+from tests.store_support import assert_store_holds, http_json, random_flow, store_config, table, write_journal
 
 pytestmark = pytest.mark.timeout(60)
 LOG = get_logger("store-test")
+
+
+REJECT_ROW = (10**9, None, "X", "ACC1", "AAPL", "BUY", "c", None, "REJECTED", "REJECTED", None, None, None, None,
+              None, None, None, None, None, "unknown_symbol", 1, 0)  # an executions row  # fmt: skip
 
 
 def follower(cfg: VenueConfig, path: Path, lock_timeout: float = 5.0) -> Follower:
@@ -46,54 +49,6 @@ def follow_to_end(cfg: VenueConfig, path: Path) -> Follower:
     while f.step():
         pass
     return f
-
-
-def expected_trades(executions: list[Execution], cfg: VenueConfig) -> dict[int, tuple[Any, ...]]:
-    """trade id -> (symbol, price, qty, aggressor, buy account, buy order, sell account, sell order), from the pairs
-    of TRADE executions the engine reported."""
-    ins = {i.symbol: i for i in cfg.instruments}
-    sides: dict[int, dict[str, Execution]] = {}
-    for e in executions:
-        if e.exec_type is ExecType.TRADE:
-            sides.setdefault(e.trade_id, {})[e.order.side.name] = e
-    out = {}
-    for tid, pair in sides.items():
-        b, s = pair["BUY"], pair["SELL"]
-        i = ins[b.order.symbol]
-        taker = b if b.aggressor else s
-        out[tid] = (b.order.symbol, i.price_str(b.last_px), i.qty_str(b.last_qty), taker.order.side.name,
-                    b.order.account, b.order.order_id, s.order.account, s.order.order_id)  # fmt: skip
-    return out
-
-
-def assert_store_holds(cfg: VenueConfig, engine: Any, executions: list[Execution], journal: Path) -> None:
-    db = open_backend(cfg)
-    try:
-        got = {r[0]: r[1:] for r in table(db, "SELECT exec_id, order_id, exec_type, status, clordid, leaves, cum, "
-                                               "last_qty, last_px, trade_id FROM executions")}  # fmt: skip
-        assert got == expected_executions(executions, cfg)
-        trades = table(db, "SELECT trade_id, symbol, price, qty, aggressor, buy_account, buy_order_id, sell_account, "
-                           "sell_order_id FROM trades")  # fmt: skip
-        assert {r[0]: r[1:] for r in trades} == expected_trades(executions, cfg)
-        assert len(trades) > 100
-        ins = {i.symbol: i for i in cfg.instruments}
-        orders = {
-            r[0]: r[1:] for r in table(db, "SELECT order_id, status, clordid, qty, leaves, cum, avg_px FROM orders")
-        }
-        want = {
-            o.order_id: (o.status.name, o.clordid, ins[o.symbol].qty_str(o.qty), ins[o.symbol].qty_str(o.leaves),
-                         ins[o.symbol].qty_str(o.cum), ins[o.symbol].avg_price_str(o.notional, o.cum))
-            for o in engine.orders.values()
-        }  # fmt: skip
-        assert orders == want
-        statuses = {s for s, *_ in orders.values()}
-        assert {OrdStatus.FILLED.name, OrdStatus.CANCELED.name, OrdStatus.EXPIRED.name, OrdStatus.NEW.name} <= statuses
-        assert db.fetch("SELECT position, records FROM store_position")[0] == (
-            journal.stat().st_size,
-            engine.commands_processed,
-        )
-    finally:
-        db.close()
 
 
 def test_rows_are_the_engines_events_written_once_across_restarts(store_backend: tuple[str, str], tmp_path: Path):
@@ -132,12 +87,25 @@ def test_a_write_from_a_stale_position_is_refused_whole(store_backend: tuple[str
     cfg = store_config(tmp_path, *store_backend)
     _, _, path = write_journal(cfg, random_flow(2, 200))
     f = follow_to_end(cfg, path)
-    row = (10**9, None, "X", "ACC1", "AAPL", "BUY", "c", None, "REJECTED", "REJECTED", None, None, None, None, None,
-           None, None, None, None, "unknown_symbol", 1, 0)  # fmt: skip
     with pytest.raises(PositionConflict):
-        f.backend.write(Batch(inserts={EXECUTIONS: [row]}), Position(0), Position(1, 1))
+        f.backend.write(Batch(inserts={EXECUTIONS: [REJECT_ROW]}), Position(0), Position(1, 1))
     assert f.backend.fetch("SELECT COUNT(*) FROM executions WHERE exec_id = ?", (10**9,))[0][0] == 0
     assert f.backend.position().position == path.stat().st_size
+    f.close()
+
+
+def test_a_batch_that_fails_half_way_leaves_neither_rows_nor_position(store_backend: tuple[str, str], tmp_path: Path):
+    cfg = store_config(tmp_path, *store_backend)
+    _, _, path = write_journal(cfg, random_flow(2, 200))
+    f = follow_to_end(cfg, path)
+    before = f.backend.position()
+    good = REJECT_ROW
+    bad = (10**9 + 1, *good[1:5], None, *good[6:])  # side is NOT NULL: the database refuses the second row
+    after = Position(before.position + 1, before.records + 1, before.position, 0)
+    with pytest.raises(Exception, match=r"(?i)null"):
+        f.backend.write(Batch(inserts={EXECUTIONS: [good, bad]}), before, after)
+    assert f.backend.fetch("SELECT COUNT(*) FROM executions WHERE exec_id >= ?", (10**9,))[0][0] == 0
+    assert f.backend.position() == before
     f.close()
 
 
