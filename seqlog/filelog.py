@@ -15,7 +15,8 @@ from pathlib import Path
 
 from seqlog.records import MAX_RECORD, parse
 
-CHUNK = 1 << 20  # bytes read per call at most (plus one record that straddles the end)
+CHUNK = 1 << 20  # bytes read per call at most (unless a single record is longer)
+EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is ~90): a small read for a small ask
 POLL = 0.005  # seconds between size checks while waiting: the follower's share of the lag, ~2.5 ms on average
 
 
@@ -46,16 +47,16 @@ class FileLogReader:
         if fd is None or max_records <= 0:
             return []
         out: list[tuple[int, int, bytes]] = []
-        want = CHUNK
+        want = min(CHUNK, max_records * EXPECTED_RECORD)
         while True:
             data = os.pread(fd, want, position)
             problem = parse(data, position, out, max_records)
             if problem is None or len(out) >= max_records:
                 break
             if problem == "torn":
-                if out or len(data) < want or want > CHUNK + MAX_RECORD:
-                    break  # the end of what is written (or a record larger than any real one: stop here)
-                want += MAX_RECORD  # a single record longer than the chunk: read once more, wider
+                if out or len(data) < want or want >= CHUNK + MAX_RECORD:
+                    break  # the end of what is written, or records to go on with (or a record larger than any)
+                want = min(want * 2, CHUNK + MAX_RECORD)  # one record longer than what was read: read wider
                 continue
             if problem != self._reported:
                 self._reported = problem

@@ -102,6 +102,7 @@ class Follower:
         self.engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
         self.pos = Position()
         self.rows_written = 0
+        self.batches = 0
         self.caught_up = False
         self.snapshot: str | None = None  # the gateway snapshot the engine was rebuilt from, if any
         self._frozen_at = 0
@@ -194,6 +195,7 @@ class Follower:
         self.lag.add(time.time_ns(), stamps)
         self.pos = after
         self.rows_written += batch.rows()
+        self.batches += 1
         if after.records - self._frozen_at >= GC_FREEZE_EVERY:
             gc.freeze()
             self._frozen_at = after.records
@@ -204,6 +206,8 @@ class Follower:
         journal holds and return."""
         step, wait = self.step, self.reader.wait
         while not stop():
+            # No pause between transactions: what arrived while one was written makes the next (measured: pausing
+            # 20 ms to let records gather doubled the records per transaction but saved no CPU, and added lag).
             if step():
                 continue
             if drain():

@@ -30,11 +30,27 @@ _TRADE = ExecType.TRADE
 _BUY = Side.BUY
 
 
+class _Texts(dict[int, str]):
+    """An instrument's decimal text of an integer (ticks or lots), memoised: a dict hit instead of formatting. Starts
+    afresh past 4,096 values, so no flow can grow it without bound."""
+
+    def __init__(self, format: Callable[[int], str]) -> None:
+        super().__init__()
+        self.format = format
+
+    def __missing__(self, units: int) -> str:
+        if len(self) >= 4096:
+            self.clear()
+        text = self[units] = self.format(units)
+        return text
+
+
 class RowBuilder:
     """Turns the events of journal records into rows; holds the half of a trade seen so far."""
 
     def __init__(self, instruments: Iterable[Instrument]) -> None:
         self.instruments = {i.symbol: i for i in instruments}
+        self.texts = {s: (_Texts(i.price_str), _Texts(i.qty_str)) for s, i in self.instruments.items()}
         self._takers: dict[int, tuple[Execution, int]] = {}  # trade id -> the taker's execution, its position
         self.handlers: dict[type, Callable[[Any, int, Batch], None]] = {Execution: self._execution}
 
@@ -50,23 +66,29 @@ class RowBuilder:
         if ev.exec_type is _ORDER_STATUS:
             return
         order = ev.order
-        ins = self.instruments.get(order.symbol)
+        texts = self.texts.get(order.symbol)
         price: str | None
         qty: str | None
         leaves: str | None
         cum: str | None
         avg_px: str | None
-        if ins is not None:
-            price_str, qty_str = ins.price_str, ins.qty_str
-            price = None if ev.price is None else price_str(ev.price)
-            qty, leaves, cum = qty_str(ev.qty), qty_str(ev.leaves), qty_str(ev.cum)
-            avg_px = ins.avg_price_str(ev.notional, ev.cum)
-        else:  # a reject for a symbol the venue does not list: no grid to express its figures on
-            price = qty = leaves = cum = avg_px = None
         trade = ev.exec_type is _TRADE
         last_qty = last_px = None
-        if trade and ins is not None:
-            last_qty, last_px = ins.qty_str(ev.last_qty), ins.price_str(ev.last_px)
+        if texts is not None:
+            prices, lots = texts
+            price = None if ev.price is None else prices[ev.price]
+            qty, leaves, cum = lots[ev.qty], lots[ev.leaves], lots[ev.cum]
+            notional, filled = ev.notional, ev.cum
+            if not filled:
+                avg_px = "0"
+            elif notional % filled == 0:
+                avg_px = prices[notional // filled]
+            else:
+                avg_px = self.instruments[order.symbol].avg_price_str(notional, filled)
+            if trade:
+                last_qty, last_px = lots[ev.last_qty], prices[ev.last_px]
+        else:  # a reject for a symbol the venue does not list: no grid to express its figures on
+            price = qty = leaves = cum = avg_px = None
         side = _SIDE[order.side]
         reason = ev.reason.code if ev.reason is not None else None
         order_id = order.order_id or None
@@ -94,10 +116,10 @@ class RowBuilder:
         taker, _ = self._takers.pop(ev.trade_id)
         maker = ev
         buy, sell = (taker, maker) if taker.order.side is _BUY else (maker, taker)
-        ins = self.instruments[maker.order.symbol]
+        prices, lots = self.texts[maker.order.symbol]
         b, s = buy.order, sell.order
         batch.inserts.setdefault(TRADES, []).append(
-            (ev.trade_id, b.symbol, ins.price_str(ev.last_px), ins.qty_str(ev.last_qty), ev.last_px, ev.last_qty,
+            (ev.trade_id, b.symbol, prices[ev.last_px], lots[ev.last_qty], ev.last_px, ev.last_qty,
              _SIDE[taker.order.side],
              b.order_id, b.owner, b.account, buy.clordid, buy.seq,
              s.order_id, s.owner, s.account, sell.clordid, sell.seq,

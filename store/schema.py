@@ -27,7 +27,7 @@ DIALECT_TYPES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: a dict key on the hot path, ~20 fields to hash otherwise
 class Table:
     """A table the follower writes: ``key`` set means rows replace the row with the same key (upsert), except
     for the ``keep`` columns, which keep the value first written; without a key, rows are only ever inserted."""
@@ -48,7 +48,8 @@ ORDERS = Table(
     ("order_id", "owner", "account", "symbol", "side", "ord_type", "tif", "post_only", "clordid", "price", "qty",
      "leaves", "cum", "avg_px", "status", "reason", "created_ns", "updated_ns", "last_exec_id"),
     key="order_id",
-    keep=("created_ns",),
+    # What never changes is not rewritten: an upsert that sets an indexed column updates that index too.
+    keep=("owner", "account", "symbol", "side", "ord_type", "tif", "post_only", "created_ns"),
 )  # fmt: skip
 EXECUTIONS = Table(
     "executions",

@@ -56,6 +56,7 @@ class StoreService:
             "position": f.pos.position if f else None,
             "records": f.pos.records if f else None,
             "rows_written": f.rows_written if f else 0,
+            "batches": f.batches if f else 0,
             "caught_up": f.caught_up if f else False,
             "lag": self.lag.summary(lag_window),
         }

@@ -50,16 +50,17 @@ class PgServer:
             log = (self.dir / "log").read_text() if (self.dir / "log").exists() else ""
             raise RuntimeError(f"{' '.join(argv[:1])} failed: {done.stdout}{done.stderr}{log[-2000:]}")
 
-    def start(self) -> None:
+    def start(self, durable: bool = False) -> None:
+        """initdb and start; ``durable`` keeps PostgreSQL's defaults (fsync on), for benchmarks."""
         if self._as_postgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         data = str(self.dir / "data")
         self._run(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8",
                   "--locale=C.UTF-8")  # fmt: skip
-        options = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.dir}"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(str(self.bin / "pg_ctl"), "-D", data, "-l", str(self.dir / "log"), "-w", "-t", "30", "-o", options,
                   "start")  # fmt: skip
 
