@@ -117,7 +117,7 @@ def write(rows: list[dict[str, Any]], columns: Sequence[str], table: Sequence[st
     elif fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(columns)
-        w.writerows([["" if r[c] is None else r[c] for c in columns] for r in rows])
+        w.writerows([[_csv(r[c]) for c in columns] for r in rows])
     elif not rows:
         out.write(f"no {what}\n" if what != "stats" else "no symbols\n")
     else:
@@ -126,6 +126,14 @@ def write(rows: list[dict[str, Any]], columns: Sequence[str], table: Sequence[st
         out.write("  ".join(h.ljust(w) for h, w in zip(table, widths, strict=True)).rstrip() + "\n")
         for row in cells:
             out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def _csv(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in the JSON output
+    return value
 
 
 def _cell(value: Any) -> str:
