@@ -19,7 +19,9 @@ Measured over the loadgen's window (after ``--warmup``):
   journals the command) to the commit of its rows: p50, p99, max (``/status?window=``);
 * whether the lag grows: the p99 of each second and the backlog (journal bytes the store has not written yet, in
   records) sampled every second; the backlog at the end of the window; and the catch-up time, from the end of the
-  load until the store's position is the end of the journal.
+  load until the store's position is the end of the journal;
+* the store's capacity: once the gateway has stopped, a fresh store (new database) writes the rows of the whole
+  journal from the start, alone on the machine: records/s while it does.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from bench.run_floor_vs import cpu_seconds, machine_busy_seconds
-from tests.gateway_process import ROOT, GatewayProcess, free_port, make_config
+from tests.gateway_process import ROOT, GatewayProcess, dump_toml, free_port, make_config
 from tests.pg_server import PgServer
 
 TARGETS = ("none", "sqlite", "postgresql")
@@ -128,6 +131,7 @@ def run_once(target: str, ns: argparse.Namespace, tmp: Path, pg: PgServer | None
     store_cpu = cpu_seconds(store_pid) - store_cpu0 if store_pid else 0.0
     busy1, _ = machine_busy_seconds()
     gw.stop()
+    capacity = replay_rate(config, target, pg, directory) if store_pid else None
     row: dict[str, Any] = {
         "target": target,
         "orders_per_s": result["orders_per_s"],
@@ -136,6 +140,7 @@ def run_once(target: str, ns: argparse.Namespace, tmp: Path, pg: PgServer | None
         "store_cpu_pct": round(100 * store_cpu / wall, 1),
         "machine_busy_pct": round(100 * (busy1 - busy0) / wall / (os.cpu_count() or 1), 1),
         "catch_up_s": catch_up,
+        "replay_records_per_s": capacity,
         "series": series,
     }
     if start is not None and end is not None:
@@ -149,6 +154,45 @@ def run_once(target: str, ns: argparse.Namespace, tmp: Path, pg: PgServer | None
             backlog_end=series[-1]["backlog_records"] if series else None,
         )  # fmt: skip
     return row
+
+
+def replay_rate(config: Path, target: str, pg: PgServer | None, directory: Path) -> float:
+    """Records/s of a fresh store writing the rows of the whole journal from the start, once the gateway has stopped:
+    its capacity, which must stay above the gateway's maximum rate."""
+    raw = tomllib.loads(config.read_text())
+    port = free_port()
+    raw["store"]["http_port"] = port
+    if target == "postgresql":
+        assert pg is not None
+        raw["store"]["dsn"] = pg.new_database()
+    else:
+        raw["store"]["path"] = str(directory / "replay.sqlite")
+    replay_config = directory / "replay.toml"
+    replay_config.write_text(dump_toml(raw))
+    end = (directory / "data" / "journal" / "commands.journal").stat().st_size
+    with (directory / "replay.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "store", "--config", str(replay_config)], cwd=ROOT,
+                                stdout=log, stderr=log)  # fmt: skip
+    try:
+        first: tuple[float, int] | None = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                s = status(port, 1)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            now = time.monotonic()
+            if first is None and s["records"]:
+                first = (now, s["records"])
+            if s["position"] == end:
+                assert first is not None
+                return round((s["records"] - first[1]) / max(now - first[0], 1e-9))
+            time.sleep(0.05)
+        raise RuntimeError("the replaying store did not reach the end of the journal")
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def fmt(value: Any, digits: int = 0) -> str:
@@ -168,8 +212,8 @@ def summary(runs: list[dict[str, Any]], targets: list[str], reps: int) -> str:
         "",
         "| target | gateway orders/s | order p99 µs | gateway CPU µs/order | store records/s | store rows/s "
         "| records per transaction | lag p50 | lag p99 | lag max | backlog at end (records) | catch-up s | store CPU % "
-        "| machine busy % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| machine busy % | store alone, records/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in targets:
         mine = [r for r in runs if r["target"] == t]
@@ -179,6 +223,7 @@ def summary(runs: list[dict[str, Any]], targets: list[str], reps: int) -> str:
         cells += [fmt(median(mine, key), 1) for key in ("lag_p50_ms", "lag_p99_ms", "lag_max_ms")]
         cells += [fmt(median(mine, "backlog_end")), fmt(median(mine, "catch_up_s"), 2)]
         cells += [fmt(median(mine, "store_cpu_pct")), fmt(median(mine, "machine_busy_pct"))]
+        cells += [fmt(median(mine, "replay_records_per_s"))]
         out.append(f"| {t} | " + " | ".join(cells) + " |")
     out += ["", "Lag p99 (ms) and backlog (records) each second of the window, per run:", ""]
     for r in runs:

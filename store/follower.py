@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from engine import MatchingEngine
+from engine import Command, MatchingEngine
 from engine.codec import decode
 from engine.snapshot import load_state
 from gateway.config import VenueConfig
@@ -39,6 +39,13 @@ MAX_BATCH = 5000  # journal records per transaction at most (when catching up)
 REPLAY_CHUNK = 20_000
 GC_FREEZE_EVERY = 10_000  # records between gc.freeze() calls: resting orders live long (as in the gateway)
 LAG_KEEP_NS = 600 * 10**9  # lag samples kept for /status (ten minutes)
+
+
+def _command(position: int, payload: bytes) -> Command:
+    try:
+        return decode(payload)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:  # intact (its CRC matched) but not a command
+        raise StoreError(f"the journal record at {position} is not a command this fixgw knows: {exc!r}") from None
 
 
 def _mismatch(detail: str) -> StoreError:
@@ -162,10 +169,10 @@ class Follower:
             records = self.reader.read(at, REPLAY_CHUNK)
             if not records:
                 raise _mismatch(f"it ends at {at}, before the store's position {pos.position}")  # (no CRC to check)
-            for _, nxt, payload in records:
+            for position, nxt, payload in records:
                 if nxt > pos.position:
                     raise _mismatch(f"the store's position {pos.position} is not one of its record boundaries")
-                process(decode(payload))
+                process(_command(position, payload))
                 at = nxt
                 if at == pos.position:
                     break
@@ -182,13 +189,20 @@ class Follower:
         self.caught_up = len(records) < max_records
         if not records:
             return 0
+        commands = []
+        for i, (position, _, payload) in enumerate(records):
+            try:
+                commands.append(_command(position, payload))
+            except StoreError:
+                if not i:
+                    raise
+                records = records[:i]  # write what comes before it; the next step stops at it
+                break
         batch = Batch()
         add, process = self.builder.add, self.engine.process
-        stamps = []
-        for position, _, payload in records:
-            command = decode(payload)
+        for (position, _, _), command in zip(records, commands, strict=True):
             add(process(command), position, batch)
-            stamps.append(command.ts)
+        stamps = [c.ts for c in commands]
         last_position, next_position, last_payload = records[-1]
         after = Position(next_position, self.engine.commands_processed, last_position, zlib.crc32(last_payload))
         self.backend.write(batch, self.pos, after)

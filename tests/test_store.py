@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import zlib
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
-from seqlog import FileLogReader
+from seqlog import HEADER, FileLogReader
 from store.db import Batch, Position, PositionConflict, StoreBusy, StoreError, open_backend
 from store.follower import Follower
 from store.queries import parse_time, to_ns, venue_tz
@@ -123,6 +124,26 @@ def test_a_journal_that_does_not_match_the_database_is_refused(store_backend: tu
         follower(cfg, path)
     path.write_bytes(original)  # the right one again: fine
     follower(cfg, path).close()
+
+
+def test_a_record_that_is_no_command_stops_the_store_with_a_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, ("sqlite", ""), "UTC")
+    from gateway.config import load_config
+
+    cfg = load_config(config)
+    _, _, path = write_journal(cfg, random_flow(5, 20))
+    good_end = path.stat().st_size
+    payload = orjson.dumps(["Z", "from a newer fixgw"])
+    with path.open("ab") as f:  # intact (right length and CRC), but not a command this code knows
+        f.write(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    done = subprocess.run([sys.executable, "-m", "gateway", "store", "--config", str(config)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"the journal record at {good_end} is not a command this fixgw knows" in done.stderr
+    assert "Traceback" not in done.stderr
+    db = open_backend(cfg)
+    assert db.position().position == good_end  # everything before it was written
+    db.close()
 
 
 def test_migrations_create_the_schema_once_and_readers_need_it(store_backend: tuple[str, str], tmp_path: Path):
