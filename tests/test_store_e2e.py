@@ -108,7 +108,7 @@ def sessions(request: pytest.FixtureRequest) -> Iterator[Callable[[GatewayProces
 def simulate(fix_sessions: list[FixSession], symbol: str, tick: str, lot: str, seed: int) -> RecordingSimulator:
     sims = [SimSession(s.sender, s) for s in fix_sessions]
     base = "100.00" if symbol == "AAPL" else "50000.00"
-    sim = RecordingSimulator(sims, symbol, Decimal(base), Decimal(tick), Decimal(lot), 250.0, 2.0, None,
+    sim = RecordingSimulator(sims, symbol, Decimal(base), Decimal(tick), Decimal(lot), 300.0, 1.2, None,
                              random.Random(seed))  # fmt: skip
     sim.run()
     return sim
@@ -175,7 +175,7 @@ def test_store_holds_what_the_clients_received(
 # ---------------------------------------------------------------------------- crashes under load
 
 
-def loadgen(gw: GatewayProcess, tmp_path: Path, seconds: float = 3.0) -> subprocess.Popen[str]:
+def loadgen(gw: GatewayProcess, tmp_path: Path, seconds: float = 2.5) -> subprocess.Popen[str]:
     passwords = tmp_path / "passwords.txt"
     passwords.write_text("".join(f"CLIENT{n}=pass{n}\n" for n in range(1, 4)))
     argv = [sys.executable, "-m", "bench.loadgen", "--port", str(gw.oe_port), "--sessions", "3", "--rate", "1500",
@@ -217,7 +217,7 @@ def test_store_killed_mid_load_restarts_without_loss_or_duplicates(store_backend
 def test_gateway_killed_mid_load_store_catches_up_after_restart(store_backend: tuple[str, str], tmp_path: Path):
     gw = start_gateway(tmp_path / "gw", **store_overrides(store_backend))
     cfg = load_config(gw.config)
-    load = loadgen(gw, tmp_path, seconds=4.0)
+    load = loadgen(gw, tmp_path, seconds=3.0)
     try:
         wait_until(lambda: position(cfg) > 0, 20, "the store to write rows")
         store_pid = http_json(store_http(gw) + "/status")["pid"]
