@@ -48,7 +48,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -
 def test_help_lists_every_subcommand() -> None:
     done = fixgw("--help")
     assert done.returncode == 0
-    for command in ("serve", "client", "md", "simulate", "bench", "journal"):
+    for command in ("serve", "client", "md", "simulate", "bench", "journal", "store", "trades", "orders", "stats"):
         assert command in done.stdout
 
 
