@@ -6,6 +6,8 @@
     fixgw simulate   random, realistic order flow through real FIX sessions
     fixgw bench      the benchmarks in bench/ (engine, gateway, floor)
     fixgw journal    print, verify, or replay a command journal
+    fixgw store      the post-trade store: follow the journal into a SQL database (fixgw serve starts it)
+    fixgw trades     trades from the store;  fixgw orders: orders;  fixgw stats: 24-hour statistics
 
 Errors are one clear line on stderr (``fixgw CMD: error: ...``) and exit status 2, not a traceback (set
 ``FIXGW_DEBUG=1`` to see the traceback of an unexpected error). Each tool's module has the details.
@@ -25,12 +27,30 @@ from gateway.cli_support import CLIError
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.config import load_config
-    from gateway.logs import configure_logging
+    from gateway.logs import configure_logging, get_logger
     from gateway.server import serve
+    from store.process import start_store_process
 
     cfg = load_config(args.config)
     configure_logging(args.log_format or cfg.log_format, cfg.log_level)
+    store = start_store_process(cfg)  # a separate process: the gateway never waits for it
+    if store is not None:
+        get_logger("gateway").info("store_process_started", pid=store.pid, backend=cfg.store.backend.value)
+    elif cfg.store.enabled:
+        get_logger("gateway").warning("store_not_started", reason="journal.durability is off: nothing to follow")
     return serve(cfg)
+
+
+def _store(args: argparse.Namespace) -> int:
+    from store import cli as store_cli
+
+    return store_cli.run_store(args)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from store import cli as store_cli
+
+    return store_cli.run_query(args)
 
 
 def _client(args: argparse.Namespace) -> int:
@@ -138,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     journal_tool.add_arguments(p)
     p.set_defaults(func=_journal)
+
+    from store import cli as store_cli
+
+    p = sub.add_parser(
+        "store", help="the post-trade store: follow the journal into a SQL database", description=store_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    store_cli.add_store_arguments(p)
+    p.set_defaults(func=_store)
+    for name, what in (("trades", "trades"), ("orders", "orders (current state)"), ("stats", "24-hour statistics")):
+        p = sub.add_parser(
+            name, help=f"{what} from the post-trade store", description=store_cli.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        store_cli.add_query_arguments(p, name)
+        p.set_defaults(func=_query)
     return parser
 
 

@@ -8,6 +8,7 @@ session, so that QuickFIX's own options never have to be kept in step with ours 
 from __future__ import annotations
 
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -55,6 +56,23 @@ class JournalConfig:
     snapshot_every: int = 100_000  # commands between engine snapshots (0 = only at shutdown)
 
 
+class StoreBackend(str, Enum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The post-trade store (``store/``): a separate process that follows the journal into a SQL database."""
+
+    enabled: bool = True  # `fixgw serve` starts it beside the gateway
+    backend: StoreBackend = StoreBackend.SQLITE
+    path: Path | None = None  # the SQLite file; None: <data_dir>/posttrade.sqlite
+    dsn: str = ""  # PostgreSQL connection string (libpq), required with backend = "postgresql"
+    http_host: str = "127.0.0.1"
+    http_port: int = 9466  # /stats, /status, /healthz (read-only JSON); 0 disables
+
+
 @dataclass(frozen=True)
 class VenueConfig:
     comp_id: str
@@ -74,7 +92,14 @@ class VenueConfig:
     log_level: str = "info"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    timezone: str = "UTC"  # the venue's time zone: trading-day boundaries of the post-trade queries
+    store: StoreConfig = field(default_factory=StoreConfig)
     source: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite file of the post-trade store."""
+        return self.store.path if self.store.path is not None else self.data_dir / "posttrade.sqlite"
 
     def session(self, comp_id: str) -> SessionConfig | None:
         for s in self.sessions:
@@ -130,6 +155,11 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         )
     if not sessions:
         raise ValueError("config: at least one [sessions.COMPID] table is required")
+    timezone = str(venue.get("timezone", "UTC"))
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ValueError(f"config: venue.timezone {timezone!r} is not a known time zone, e.g. Europe/London") from None
     return VenueConfig(
         comp_id=str(venue.get("comp_id", "EXCH")),
         data_dir=(base / venue.get("data_dir", "data")).resolve(),
@@ -148,7 +178,27 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         log_level=str(venue.get("log_level", "info")),
         metrics_host=str(metrics.get("host", "127.0.0.1")),
         metrics_port=int(metrics.get("port", 9464)),
+        timezone=timezone,
+        store=_store_config(raw.get("store", {}), base),
         source=source,
+    )
+
+
+def _store_config(store: dict[str, Any], base: Path) -> StoreConfig:
+    backend = str(store.get("backend", "sqlite"))
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"config: store.backend must be sqlite or postgresql, not {backend!r}")
+    dsn = str(store.get("dsn", ""))
+    if backend == "postgresql" and not dsn:
+        raise ValueError('config: store.backend = "postgresql" needs store.dsn (e.g. "postgresql://user@host/db")')
+    path = store.get("path")
+    return StoreConfig(
+        enabled=bool(store.get("enabled", True)),
+        backend=StoreBackend(backend),
+        path=(base / str(path)).resolve() if path else None,
+        dsn=dsn,
+        http_host=str(store.get("http_host", "127.0.0.1")),
+        http_port=int(store.get("http_port", 9466)),
     )
 
 

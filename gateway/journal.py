@@ -25,9 +25,7 @@ from __future__ import annotations
 import gc
 import os
 import re
-import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -39,9 +37,13 @@ from engine import Command, Execution, Instrument, MatchingEngine, SelfTradePrev
 from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
 
-HEADER = struct.Struct("<II")
+# The record format and its scanner live in seqlog (the store reads the journal through it); re-exported here.
+from seqlog.records import HEADER as HEADER
+from seqlog.records import MAX_RECORD as MAX_RECORD
+from seqlog.records import ScanResult as ScanResult
+from seqlog.records import read_records as read_records
+
 _pack_header, _crc32 = HEADER.pack, zlib.crc32
-MAX_RECORD = 1 << 20  # no command is anywhere near this; a larger length means corruption
 
 
 class Durability(str, Enum):
@@ -98,45 +100,6 @@ class Journal:
         if self.policy is not Durability.WRITE:
             os.fsync(self._file.fileno())
         self._file.close()
-
-
-@dataclass
-class ScanResult:
-    """What reading a journal found: good records up to ``good_end``; ``error`` says why reading stopped early."""
-
-    records: int = 0
-    good_end: int = 0
-    size: int = 0
-    error: str | None = None
-
-
-def read_records(path: Path, start: int = 0, result: ScanResult | None = None) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, payload)`` of each intact record from ``start``; fills ``result`` as it goes."""
-    result = result if result is not None else ScanResult()
-    with path.open("rb") as f:
-        data = f.read()
-    result.size = len(data)
-    pos = start
-    result.good_end = start
-    end = len(data)
-    unpack = HEADER.unpack_from
-    while pos < end:
-        if end - pos < HEADER.size:
-            result.error = f"torn record header at offset {pos} ({end - pos} bytes)"
-            return
-        length, crc = unpack(data, pos)
-        body = pos + HEADER.size
-        if length > MAX_RECORD or body + length > end:
-            result.error = f"torn or corrupt record at offset {pos} (length {length}, {end - body} bytes left)"
-            return
-        payload = data[body : body + length]
-        if zlib.crc32(payload) != crc:
-            result.error = f"checksum mismatch in record at offset {pos}"
-            return
-        yield pos, payload
-        pos = body + length
-        result.records += 1
-        result.good_end = pos
 
 
 # ---------------------------------------------------------------------------- snapshots

@@ -11,6 +11,7 @@ import pytest
 
 from fixclient import FixSession
 from tests.gateway_process import GatewayProcess, make_config
+from tests.pg_server import PgServer
 
 PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
 _ids = itertools.count(1)
@@ -49,6 +50,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for gw in _started:
         if gw.proc is not None and gw.proc.poll() is None:
             gw.kill()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the whole session (started on first use, removed at the end). It must start:
+    the PostgreSQL tests fail rather than skip when it cannot."""
+    server = PgServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """Each store test runs on both backends: (backend, dsn), the PostgreSQL one a fresh database of its own."""
+    if request.param == "sqlite":
+        return "sqlite", ""
+    server: PgServer = request.getfixturevalue("pg_server")
+    return "postgresql", server.new_database()
 
 
 @pytest.fixture(scope="module")

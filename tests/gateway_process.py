@@ -65,6 +65,8 @@ def make_config(
         "market_data.port": ports["market_data"],
         "market_data.snapshot_interval": 0.0,
         "metrics.port": ports["metrics"],
+        "store.enabled": False,  # the store tests turn it on
+        "store.http_port": free_port(),
     }
     values.update(overrides or {})
     for dotted, value in values.items():

@@ -52,7 +52,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -
 def test_help_lists_every_subcommand() -> None:
     done = fixgw("--help")
     assert done.returncode == 0
-    for command in ("serve", "client", "md", "simulate", "bench", "journal"):
+    for command in ("serve", "client", "md", "simulate", "bench", "journal", "store", "trades", "orders", "stats"):
         assert command in done.stdout
 
 
@@ -235,6 +235,7 @@ def test_bench_gateway_template_is_a_valid_venue_config(tmp_path: Path) -> None:
     cfg = parse_config(tomllib.loads(filled), base=tmp_path)
     assert (cfg.order_entry_port, cfg.market_data.port, cfg.metrics_port) == (7001, 7002, 7003)
     assert cfg.data_dir == tmp_path / "data" and cfg.dictionary.exists()
+    assert not cfg.store.enabled  # the benchmark measures the gateway alone
     assert {s.comp_id for s in cfg.sessions} >= {f"CLIENT{n}" for n in range(1, 5)}
 
 

@@ -620,9 +620,7 @@ def test_command_once_live_and_errors(venue: Venue) -> None:
         (("--password", "mdpass1", "--symbol", "ZZZZ", "--once"), "unknown symbol ZZZZ"),
         (("--password", "wrong", "--symbol", SYMBOL, "--once"), "invalid username or password"),
     ]:
-        bad = subprocess.run(
-            _cli(gw, "--comp-id", "MD1", *args), capture_output=True, text=True, timeout=30, cwd=ROOT
-        )
+        bad = subprocess.run(_cli(gw, "--comp-id", "MD1", *args), capture_output=True, text=True, timeout=30, cwd=ROOT)
         assert bad.returncode == 1 and bad.stdout == ""
         assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ") and message in bad.stderr
     refused = subprocess.run(

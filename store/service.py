@@ -1,0 +1,122 @@
+"""``fixgw store``: the store process. Follows the journal until stopped, serves read-only JSON over HTTP.
+
+It is a process of its own, never a thread of the gateway: the gateway's loop must keep the GIL to itself, and the
+gateway never waits for the store. ``fixgw serve`` starts it (unless ``store.enabled = false``) and passes its own
+pid: when the gateway exits, however it exits, the store writes what the journal holds and stops. SIGTERM or
+SIGINT stop it after the batch in progress.
+
+Database or I/O errors (PostgreSQL restarting, a full disk) do not end the process: the follower is thrown away
+and rebuilt from the committed position after a pause (1 s, doubling to 30 s). Errors that retrying cannot fix
+(a journal that does not match the database, a schema newer than this code) end it with status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import time
+from typing import Any
+
+import psycopg
+
+from gateway.config import VenueConfig
+from gateway.logs import get_logger
+from seqlog import FileLogReader
+from store.db import PositionConflict, StoreBusy, StoreError, StoreUnavailable, open_backend
+from store.follower import Follower, LagWindow
+
+RETRY_MAX = 30.0
+
+
+class StoreService:
+    """The follower with its retry loop and the state the HTTP endpoint reports."""
+
+    def __init__(self, cfg: VenueConfig, gateway_pid: int | None = None) -> None:
+        self.cfg = cfg
+        self.gateway_pid = gateway_pid
+        self.log = get_logger("store")
+        self.lag = LagWindow()
+        self.follower: Follower | None = None
+        self.stopping = False
+        self.started_ns = time.time_ns()
+
+    def request_stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def gateway_gone(self) -> bool:
+        return self.gateway_pid is not None and os.getppid() != self.gateway_pid
+
+    def status(self, lag_window: float = 60.0) -> dict[str, Any]:
+        f = self.follower
+        return {
+            "pid": os.getpid(),
+            "backend": self.cfg.store.backend.value,
+            "position": f.pos.position if f else None,
+            "records": f.pos.records if f else None,
+            "rows_written": f.rows_written if f else 0,
+            "batches": f.batches if f else 0,
+            "caught_up": f.caught_up if f else False,
+            "lag": self.lag.summary(lag_window),
+        }
+
+    def run(self) -> int:
+        journal = self.cfg.data_dir / "journal" / "commands.journal"
+        delay, waiting = 1.0, False
+        while not self.stopping:
+            follower = None
+            try:
+                reader = FileLogReader(journal, lambda problem: self.log.warning("journal_unreadable", error=problem))
+                follower = Follower(self.cfg, open_backend(self.cfg, writer=True), reader, self.log, lag=self.lag)
+                follower.start()
+                self.follower = follower
+                delay = 1.0
+                follower.follow(lambda: self.stopping, self.gateway_gone)
+                follower.close()
+                self.log.info("store_stopped", position=follower.pos.position, records=follower.pos.records)
+                return 0
+            except StoreBusy as exc:  # e.g. the store of a gateway that just crashed, still writing what it read
+                if follower is not None:
+                    _close_quietly(follower)
+                if not waiting:
+                    self.log.warning("store_waiting", reason=str(exc))
+                    waiting = True
+                if self.gateway_gone():
+                    return 1
+            except (StoreUnavailable, psycopg.Error, sqlite3.Error, OSError, PositionConflict) as exc:
+                self.log.error("store_error", error=repr(exc), retry_in=delay)
+                if follower is not None:
+                    _close_quietly(follower)
+                if self.gateway_gone():
+                    return 1
+                deadline = time.monotonic() + delay
+                while not self.stopping and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                delay = min(delay * 2, RETRY_MAX)
+            except StoreError as exc:
+                self.log.error("store_failed", error=str(exc))
+                return 2
+        return 0
+
+
+def _close_quietly(follower: Follower) -> None:
+    with contextlib.suppress(Exception):
+        follower.close()
+
+
+def serve_store(cfg: VenueConfig, gateway_pid: int | None = None) -> int:
+    """Run the store process until stopped; returns its exit status."""
+    from store.http import StoreHttpServer
+
+    service = StoreService(cfg, gateway_pid)
+    signal.signal(signal.SIGTERM, service.request_stop)
+    signal.signal(signal.SIGINT, service.request_stop)
+    http = StoreHttpServer(cfg, service) if cfg.store.http_port else None
+    if http is not None:
+        http.start()
+    try:
+        return service.run()
+    finally:
+        if http is not None:
+            http.stop()
