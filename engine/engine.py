@@ -346,27 +346,30 @@ class MatchingEngine:
         return False
 
     def _trade(self, book: OrderBook, level: Level, taker: Order, maker: Order, ts: int, events: list[Event]) -> None:
-        """One trade at the resting order's price: the taker's report, the maker's, then the tape and statistics."""
+        """One trade at the resting order's price.
+
+        Both orders' figures move on and each gets a report, the taker's first; then the tape and the statistics.
+        """
         qty = maker.leaves if maker.leaves < taker.leaves else taker.leaves
         price = level.price
+        notional = qty * price
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1
-        self._fill(taker, qty, price, trade_id, True, ts, events)
+        # The two fills are written out: a helper called twice per trade cost ~1% of the engine benchmark.
+        taker.leaves -= qty
+        taker.cum += qty
+        taker.notional += notional
+        taker.status = _PARTIAL if taker.leaves else _FILLED
+        events.append(self._execution(_TRADE, taker, ts, None, None, qty, price, trade_id, True))
+        maker.leaves -= qty
+        maker.cum += qty
+        maker.notional += notional
+        maker.status = _PARTIAL if maker.leaves else _FILLED
         level.qty -= qty
-        self._fill(maker, qty, price, trade_id, False, ts, events)
         if not maker.leaves:
             level.remove(maker)
+        events.append(self._execution(_TRADE, maker, ts, None, None, qty, price, trade_id, False))
         self._on_trade(book, trade_id, price, qty, taker.side, ts, events)
-
-    def _fill(
-        self, order: Order, qty: int, price: int, trade_id: int, aggressor: bool, ts: int, events: list[Event]
-    ) -> None:
-        """``order`` trades ``qty`` at ``price``: its figures move on, and it gets a trade report."""
-        order.leaves -= qty
-        order.cum += qty
-        order.notional += qty * price
-        order.status = _PARTIAL if order.leaves else _FILLED
-        events.append(self._execution(_TRADE, order, ts, None, None, qty, price, trade_id, aggressor))
 
     def _on_trade(
         self, book: OrderBook, trade_id: int, price: int, qty: int, aggressor: Side, ts: int, events: list[Event]
@@ -413,7 +416,8 @@ class MatchingEngine:
             return order, _R_UNKNOWN_ORDER
         if clordid is None:
             return None, _R_UNKNOWN_ORDER
-        return self.clordids.get(owner, {}).get(clordid), _R_UNKNOWN_ORDER
+        ids = self.clordids.get(owner)
+        return (ids.get(clordid) if ids is not None else None), _R_UNKNOWN_ORDER
 
     # ------------------------------------------------------------------ command handlers
 
@@ -459,7 +463,9 @@ class MatchingEngine:
 
     def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
         order, reason = self._lookup(cmd.owner, cmd.orig_clordid, cmd.order_id)
-        owner_ids = self.clordids.setdefault(cmd.owner, {})
+        owner_ids = self.clordids.get(cmd.owner)  # not setdefault(owner, {}): that builds a dict on every call
+        if owner_ids is None:
+            owner_ids = self.clordids[cmd.owner] = {}
         if order is not None and not order.is_open:
             order, reason = None, _R_ORDER_DONE
         elif order is not None and cmd.clordid in owner_ids:
@@ -476,7 +482,9 @@ class MatchingEngine:
 
     def _replace(self, cmd: ReplaceOrder, events: list[Event]) -> None:
         order, reason = self._lookup(cmd.owner, cmd.orig_clordid, cmd.order_id)
-        owner_ids = self.clordids.setdefault(cmd.owner, {})
+        owner_ids = self.clordids.get(cmd.owner)
+        if owner_ids is None:
+            owner_ids = self.clordids[cmd.owner] = {}
         found = order
         rejection: Reason | None = None if order is not None else reason
         if order is not None:
