@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from engine.types import OrdStatus, OrdType, Side, TimeInForce
 
+# Enum members as module names: `OrdStatus.NEW` costs ~0.1-0.25 us per access in Python 3.11, a name ~0.02 us, and
+# both lines below run for every new order and every cancel or replace.
+_NEW = OrdStatus.NEW
+_PARTIALLY_FILLED = OrdStatus.PARTIALLY_FILLED
+
 
 class Order:
     """One order. Static fields never change; ``clordid``, ``price``, ``qty``, ``leaves``, ``cum`` and
@@ -62,7 +67,7 @@ class Order:
         self.leaves = qty
         self.cum = 0
         self.notional = 0
-        self.status = OrdStatus.NEW
+        self.status = _NEW
         self.prev: Order | None = None
         self.next: Order | None = None
 
@@ -75,7 +80,8 @@ class Order:
     @property
     def is_open(self) -> bool:
         """True while the order can still trade (resting, or being matched)."""
-        return self.status is OrdStatus.NEW or self.status is OrdStatus.PARTIALLY_FILLED
+        status = self.status
+        return status is _NEW or status is _PARTIALLY_FILLED
 
 
 class Level:

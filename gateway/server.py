@@ -1,12 +1,17 @@
 """The gateway process: one QuickFIX ``SocketAcceptor`` driven by one thread that also owns the engine.
 
 Threading model (LMAX-style single writer). The main thread calls ``acceptor.poll()`` in a loop; every QuickFIX
-callback, and so every engine command, runs on that thread, in the order the acceptor delivers messages. Timers
-(periodic market-data snapshots, deferred cancel-on-disconnect, journal flushes) run between polls on the same
-thread, so nothing needs a lock and the events of one session are never reordered. ``poll()`` never blocks, so when
-a poll finds nothing to do the loop sleeps in the kernel until a socket has input (:mod:`gateway.waiter`).
+callback, and so every engine command, runs on that thread, in the order the acceptor delivers messages. Timers and
+deferred work (periodic market-data snapshots, cancel-on-disconnect, audit flushes: :mod:`gateway.scheduler`) run
+between polls on the same thread, so nothing needs a lock and the events of one session are never reordered.
+``poll()`` never blocks, so when a poll finds nothing to do the loop sleeps in the kernel until a socket has input
+(:mod:`gateway.waiter`).
 
 Data flows one way: FIX in -> validate -> engine command -> events -> ExecutionReports and market-data out.
+
+The parts: :mod:`gateway.order_entry` (order-entry requests and their replies), :mod:`feeds.service` (market-data
+sessions), :mod:`gateway.persistence` (recovery, journal, snapshots), :mod:`gateway.scheduler` (timers, deferred
+work); this module holds the loop, the QuickFIX callbacks and the hand-over of replies.
 """
 
 from __future__ import annotations
@@ -19,30 +24,24 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import _quickfix as _qf
 import quickfix as fix
 
-from engine import (
-    Command,
-    Event,
-    Execution,
-    MatchingEngine,
-    Side,
-    TimeInForce,
-)
+from engine import Command, Event, Side, TimeInForce
+from feeds.service import MarketDataService
 from gateway import failpoint
 from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
-from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import OrderTranslator, fields_of
+from gateway.persistence import Persistence
+from gateway.scheduler import TIMER_CHECK_INTERVAL, Scheduler
 from gateway.waiter import SocketWaiter
 
 ENGINE_SAMPLE_MASK = 15  # time one engine command in 16 for the engine_command_seconds histogram
@@ -76,13 +75,22 @@ class SessionState:
 
 
 class Gateway:
-    """Owns the engine, the acceptor, the market-data service, metrics and logs; runs the single-threaded loop."""
+    """Owns the engine, the acceptor, the market-data service, metrics and logs; runs the single-threaded loop.
+
+    Constructing it rebuilds the engine from disk (:class:`~gateway.persistence.Persistence`); :meth:`start` opens
+    the ports, :meth:`run` is the loop.
+    """
 
     def __init__(self, cfg: VenueConfig, metrics: Metrics | None = None) -> None:
         self.cfg = cfg
         self.log = get_logger("gateway")
         self.metrics = metrics or Metrics()
-        self.engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
+        self.scheduler = Scheduler(self.log)
+        self.persistence = Persistence(cfg, self.log)
+        # The engine as the disk left it (its books stay the same objects from here on), and the reports journaled
+        # before a crash but never handed to QuickFIX: start() sends them.
+        self.engine, self._unsent = self.persistence.recover()
+        self.journal = self.persistence.journal  # None if durability is off; appended to for every command
         self.instruments = {i.symbol: i for i in cfg.instruments}
         self.translator = OrderTranslator(self.instruments)
         self.auth = Authenticator({s.comp_id: s.password_hash for s in cfg.sessions})
@@ -95,18 +103,19 @@ class Gateway:
             state = SessionState(s.comp_id, s.role, sid, frozenset(s.accounts), s.cancel_on_disconnect)
             self.sessions[sid.toString()] = state
             self.by_owner[s.comp_id] = state
-        from feeds.service import MarketDataService  # feeds depends on gateway helpers; import late
-
-        self.feeds = MarketDataService(self)
+        self.feeds = MarketDataService(
+            cfg.market_data,
+            books=self.engine.books,
+            instruments=self.instruments,
+            scheduler=self.scheduler,
+            metrics=self.metrics,
+            log=self.log,
+        )
         self.app = FixApplication(self)
         self.acceptor: Any = None
         self.ready = False
         self.stopping = False
-        self._deferred: list[Callable[[], None]] = []
-        self._timers: list[tuple[float, float, Callable[[float], None]]] = []
         self.metrics_server: MetricsServer | None = None
-        self.journal: Journal | None = None
-        self.durability = Durability(cfg.journal.durability)
         # Replies are held until the end of the loop turn (after the group commit, if any), then handed to QuickFIX
         # together: measured ~30% more orders/s than sending from inside each callback (BENCHMARKS.md).
         self.outbox = Outbox()
@@ -114,9 +123,6 @@ class Gateway:
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
         self._after_flush: list[Callable[[], None]] = []
-        self._snapshot_pid = 0
-        self._last_snapshot_at = 0
-        self._unsent: list[Execution] = []
         self._commands = 0
         self._frozen_at = 0
         self._journaled = self.metrics.journal_commands
@@ -128,8 +134,6 @@ class Gateway:
         """Open the stores, start listening and serving metrics. Returns once the acceptor listens."""
         data = self.cfg.data_dir
         (data / "store").mkdir(parents=True, exist_ok=True)
-        if self.durability is not Durability.OFF:
-            self._recover()
         _raise_fd_limit()
         settings_path = data / "quickfix.cfg"
         settings_path.write_text(quickfix_settings(self.cfg))
@@ -160,7 +164,7 @@ class Gateway:
             )
             self.metrics_server.start()
         self.feeds.start()
-        self.every(0.2, lambda _: self.audit.flush())
+        self.scheduler.every(0.2, lambda _: self.audit.flush())
         gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
         self.log.info(
@@ -171,71 +175,32 @@ class Gateway:
             sessions=len(self.sessions),
         )
 
-    @property
-    def journal_path(self) -> Path:
-        return self.cfg.data_dir / "journal" / "commands.journal"
-
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.cfg.data_dir / "journal" / "snapshots"
-
-    def _recover(self) -> None:
-        """Rebuild the engine from snapshot + journal (cutting a bad tail), then open the journal for append."""
-        t0 = time.perf_counter()
-        store = self.cfg.data_dir / "store"
-        last_sent = {
-            s.comp_id: last_exec_id(store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body")
-            for s in self.sessions.values()
-            if s.role is Role.ORDER_ENTRY
-        }
-        engine, report = recover(
-            self.journal_path, self.snapshot_dir, self.cfg.instruments, self.cfg.self_trade_prevention,
-            last_sent=last_sent,
-        )  # fmt: skip
-        self.engine = engine
-        self._unsent = report.unsent
-        self._last_snapshot_at = engine.commands_processed
-        if report.error:
-            self.log.error(
-                "journal_tail_cut", error=report.error, cut_bytes=report.cut_bytes, kept_bytes=report.journal_end
-            )
-        for note in report.notes:
-            self.log.warning("journal_note", note=note)
-        self.log.info(
-            "recovered", snapshot=report.snapshot.name if report.snapshot else None, replayed=report.replayed,
-            commands=engine.commands_processed, resting=sum(1 for o in engine.orders.values() if o.is_open),
-            seconds=round(time.perf_counter() - t0, 3),
-        )  # fmt: skip
-        self.journal = Journal(self.journal_path, self.durability)
-
-    def every(self, interval: float, action: Callable[[float], None]) -> None:
-        """Run ``action(now)`` on the gateway thread every ``interval`` seconds."""
-        self._timers.append((time.monotonic() + interval, interval, action))
-
     def run(self) -> None:
         """The loop: poll the acceptor, run deferred work and timers, until :meth:`request_stop`."""
-        acceptor, app = self.acceptor, self.app
+        acceptor, app, scheduler, engine, persistence = (
+            self.acceptor, self.app, self.scheduler, self.engine, self.persistence
+        )  # fmt: skip
         waiter = SocketWaiter()
         idle = 0
         next_timer_check = 0.0
         while not self.stopping:
             before = app.callbacks
             acceptor.poll()
-            if self._deferred:
-                self._run_deferred()
+            if scheduler.deferred:
+                scheduler.run_deferred()
             if self.outbox.replies or self.outbox.market_data or self._after_flush:
                 self._flush()
-            if self._snapshot_due():
-                self._snapshot()
-            if self.engine.commands_processed - self._frozen_at >= GC_FREEZE_EVERY:
+            if engine.commands_processed >= persistence.next_snapshot_at:
+                persistence.snapshot(engine)
+            if engine.commands_processed - self._frozen_at >= GC_FREEZE_EVERY:
                 # Resting orders live long: take them out of the cyclic GC's sight so that a full collection
                 # never walks a million of them (a pause of 100+ ms). The engine makes no reference cycles.
                 gc.freeze()
-                self._frozen_at = self.engine.commands_processed
+                self._frozen_at = engine.commands_processed
             now = time.monotonic()
             if now >= next_timer_check:
-                self._run_timers(now)
-                next_timer_check = now + 0.05
+                scheduler.run_timers(now)
+                next_timer_check = now + TIMER_CHECK_INTERVAL
             if app.callbacks != before:
                 idle = 0
             else:
@@ -250,23 +215,6 @@ class Gateway:
         """Signal-safe: ask the loop to shut down gracefully."""
         self.stopping = True
 
-    def _run_deferred(self) -> None:
-        work, self._deferred = self._deferred, []
-        for action in work:
-            try:
-                action()
-            except Exception as exc:
-                self.log.error("deferred_failed", error=repr(exc), exc_info=exc)
-
-    def _run_timers(self, now: float) -> None:
-        for i, (due, interval, action) in enumerate(self._timers):
-            if now >= due:
-                self._timers[i] = (now + interval, interval, action)
-                try:
-                    action(now)
-                except Exception as exc:
-                    self.log.error("timer_failed", error=repr(exc), exc_info=exc)
-
     def _shutdown(self, grace: float = 5.0) -> None:
         """Log every session out with a Text, apply cancel-on-disconnect, flush, stop."""
         self.ready = False
@@ -278,17 +226,13 @@ class Gateway:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(s.logged_on for s in self.sessions.values()):
             self.acceptor.poll()
-            self._run_deferred()
+            self.scheduler.run_deferred()
             time.sleep(0.001)
-        self._run_deferred()
+        self.scheduler.run_deferred()
         self._flush()
         self.feeds.stop()
         self.acceptor.stop(True)
-        if self.journal is not None:
-            offset = self.journal.offset
-            self.journal.close()
-            self._reap_snapshot(block=True)
-            write_snapshot(self.engine, self.snapshot_dir, offset)  # makes the next start fast
+        self.persistence.close(self.engine)
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.audit.close()
@@ -319,7 +263,7 @@ class Gateway:
             self.feeds.on_logout(state)
         elif state.cancel_on_disconnect:
             # Not from inside the callback: the session is mid-disconnect. Next turn of the loop.
-            self._deferred.append(lambda: self._cancel_on_disconnect(state))
+            self.scheduler.defer(lambda: self._cancel_on_disconnect(state))
 
     def from_admin(self, msg: Any, sid: Any) -> None:
         msg_type = msg.getHeader().getField(35)
@@ -454,33 +398,6 @@ class Gateway:
         for action in after:
             action()
 
-    def _snapshot_due(self) -> bool:
-        every = self.cfg.journal.snapshot_every
-        done = self.engine.commands_processed - self._last_snapshot_at
-        return self.journal is not None and every > 0 and done >= every
-
-    def _snapshot(self) -> None:
-        """Fork a child that writes the engine state; at most one at a time."""
-        assert self.journal is not None
-        if not self._reap_snapshot(block=False):
-            return
-        self.journal.commit()
-        self._last_snapshot_at = self.engine.commands_processed
-        self._snapshot_pid = fork_snapshot(self.engine, self.snapshot_dir, self.journal.offset)
-        self.log.info("snapshot_started", commands=self.engine.commands_processed, offset=self.journal.offset)
-
-    def _reap_snapshot(self, block: bool) -> bool:
-        """True if no snapshot child is running (any finished one is collected)."""
-        if not self._snapshot_pid:
-            return True
-        pid, status = os.waitpid(self._snapshot_pid, 0 if block else os.WNOHANG)
-        if pid == 0:
-            return False
-        self._snapshot_pid = 0
-        if status != 0:
-            self.log.error("snapshot_failed", status=status)
-        return True
-
     def _cancel_on_disconnect(self, state: SessionState) -> None:
         cancelled = self.orders.cancel_on_disconnect(state.comp_id)
         if cancelled:
@@ -554,7 +471,7 @@ def serve(cfg: VenueConfig) -> int:
     # quickfix resets SIGINT on import: install handlers only now.
     signal.signal(signal.SIGINT, gw.request_stop)
     signal.signal(signal.SIGTERM, gw.request_stop)
-    gw.every(1.0, gw.refresh_book_gauges)
+    gw.scheduler.every(1.0, gw.refresh_book_gauges)
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()
     # Everything is flushed and closed by now. Skip interpreter finalisation: tearing down the SWIG objects of the
