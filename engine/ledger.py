@@ -307,8 +307,12 @@ class Ledger:
                 if not buy and pos.net - pos.open_sell - lots < -limits.max_position:
                     return Reason.RISK_POSITION
         if self.funds_checks:
-            # A market order facing no other account's order will trade nothing: it holds nothing.
-            hold = 0 if hold_price is None else self.hold_for(market, order.side, lots, hold_price)
+            if not buy:
+                hold = lots * market.base_per_lot
+            elif hold_price is None:  # a market buy facing no other account's order will trade nothing
+                hold = 0
+            else:
+                hold = self.hold_for(market, _BUY, lots, hold_price)
             asset = market.quote if buy else market.base
             available = account.available.get(asset, 0)
             if hold > available:
