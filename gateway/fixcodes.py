@@ -20,7 +20,9 @@ from engine.types import Reason
 class OrdRejReason(IntEnum):
     """OrdRejReason (103): on ExecutionReport ``150=8`` and on the status answer (``150=I``) for an unknown order."""
 
+    BROKER_CREDIT = 0  # "Broker / Exchange option": the kill switch
     UNKNOWN_SYMBOL = 1
+    ORDER_EXCEEDS_LIMIT = 3  # pre-trade risk: a limit or the funds
     UNKNOWN_ORDER = 5
     DUPLICATE_ORDER = 6
     UNSUPPORTED_ORDER_CHARACTERISTIC = 11
@@ -35,6 +37,7 @@ class CxlRejReason(IntEnum):
 
     TOO_LATE_TO_CANCEL = 0
     UNKNOWN_ORDER = 1
+    BROKER_CREDIT = 2  # "Broker / Exchange option": a replace refused by pre-trade risk
     DUPLICATE_CL_ORD_ID = 6
     OTHER = 99
 
@@ -172,6 +175,17 @@ REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.MARKET_REMAINDER: _NONE,
     Reason.FOK_NOT_FILLED: _NONE,
     Reason.END_OF_DAY: _NONE,
+    Reason.KILL_SWITCH: _NONE,
+    Reason.ACCOUNT_KILLED: RejectCodes(_O.BROKER_CREDIT, _C.BROKER_CREDIT),
+    Reason.RISK_ORDER_QTY: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.RISK_ORDER_NOTIONAL: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.RISK_OPEN_ORDERS: RejectCodes(ord_rej=_O.ORDER_EXCEEDS_LIMIT),
+    Reason.RISK_POSITION: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.INSUFFICIENT_FUNDS: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    # Operator refusals: answered on the operator channel, never in a FIX message
+    Reason.UNKNOWN_ASSET: _NONE,
+    Reason.INVALID_AMOUNT: _NONE,
+    Reason.DUPLICATE_FUNDING_ID: _NONE,
 }
 """Every Reason, with the code each message gives it; where FIX 4.4 has no specific value the code is OTHER (99)
 and the Text is specific."""

@@ -24,6 +24,7 @@ from engine import (
 )
 from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
+from gateway.fixcodes import REJECT_CODES
 from tests.engine_helpers import BTC, BUY, XYZ, buy, executions, sell
 from tests.ledger_helpers import MARKETS, check_invariants, funded_engine, ledger_of
 
@@ -55,7 +56,7 @@ def test_an_order_beyond_the_funds_is_refused_without_an_order_id() -> None:
     eng = funded_engine(usd=999 * USD)
     (rej,) = executions(eng.process(buy("b1", 10_000, 10, owner="A", account="A")))
     assert rej.exec_type is ExecType.REJECTED and rej.reason is Reason.INSUFFICIENT_FUNDS
-    assert rej.order.order_id == 0 and Reason.INSUFFICIENT_FUNDS.fix_code == 3
+    assert rej.order.order_id == 0 and REJECT_CODES[Reason.INSUFFICIENT_FUNDS].ord_rej == 3
     assert usd(eng, "A") == (999 * USD, 0)
     (ack,) = executions(eng.process(buy("b2", 9_000, 10, owner="A", account="A")))
     assert ack.exec_type is ExecType.NEW and ack.order.order_id == 1  # the refusal consumed no order id
