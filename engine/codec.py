@@ -66,7 +66,7 @@ def to_tuple(cmd: Command) -> list[Any]:
     if type(cmd) is Kill:
         return ["K", cmd.request_id, cmd.account, cmd.owner, cmd.revive, cmd.ts]
     if type(cmd) is QueryPositions:
-        return ["P", cmd.owner, cmd.req_id, cmd.account, cmd.ts]
+        return ["P", cmd.owner, cmd.req_id, cmd.account, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
     raise TypeError(f"not a command: {cmd!r}")
 
 
@@ -102,7 +102,7 @@ def from_tuple(t: list[Any]) -> Command:
     if kind == "K":
         return Kill(t[1], t[2], t[3], t[4], t[5])
     if kind == "P":
-        return QueryPositions(t[1], t[2], t[3], t[4])
+        return QueryPositions(t[1], t[2], t[3], t[4], _REASONS[t[5]] if t[5] is not None else None)
     raise ValueError(f"unknown command kind {kind!r}")
 
 

@@ -149,6 +149,9 @@ class QueryPositions:
     req_id: str
     account: str
     ts: int = 0
+    edge_reject: Reason | None = None
+    """Set by the FIX edge when the request cannot be answered (another session's account, an unsupported kind of
+    request): the engine refuses it with this reason, so the answer's id still comes from the engine's sequence."""
 
 
 OperatorCommand = Configure | Fund | SetLimits | Kill

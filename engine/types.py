@@ -125,6 +125,11 @@ class Reason(Enum):
     RISK_OPEN_ORDERS = ("risk_open_orders", "too many open orders for the account in this instrument")
     RISK_POSITION = ("risk_position", "order would take the account's position beyond its limit")
     INSUFFICIENT_FUNDS = ("insufficient_funds", "insufficient funds")
+    # RequestForPositions refused (RequestForPositionsAck 728)
+    POSITIONS_UNSUPPORTED = (
+        "positions_unsupported",
+        "only snapshot requests for positions are supported: PosReqType 0, SubscriptionRequestType 0 or absent",
+    )
     # Operator actions refused (answered on the operator channel, not over FIX)
     UNKNOWN_ASSET = ("unknown_asset", "unknown asset")
     INVALID_AMOUNT = ("invalid_amount", "amount must not be zero")

@@ -25,6 +25,8 @@ does:
 * adds RptSeq (83) to the body of 35=W as well: the snapshot carries the sequence number of the last update
   it reflects, so the snapshot of an empty book (no entries) still has one;
 * adds Account (1) to the OrderMassCancelRequest (q);
+* keeps RequestForPositions (AN) and its answers, RequestForPositionsAck (AO) and PositionReport (AP), as the stock
+  dictionary has them: balances and positions over FIX use stock values only;
 * removes every component and field no longer referenced, so the file documents exactly what the venue speaks.
 
 Order-entry messages the venue sends (:data:`STOCK_MESSAGES`: 8 9 r j) are left exactly as in the stock
@@ -53,9 +55,9 @@ DEFAULT_SOURCE = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
 DEFAULT_OUTPUT = HERE / "FIX44-venue.xml"
 
 ADMIN_MESSAGES = ("0", "1", "2", "3", "4", "5", "A")
-APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y")
+APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y", "AN", "AO", "AP")
 # Messages the venue sends on order-entry sessions: must stay identical to the stock dictionary's.
-STOCK_MESSAGES = ("8", "9", "r", "j")
+STOCK_MESSAGES = ("8", "9", "r", "j", "AO", "AP")
 
 # (number, name, type, enum values) of fields the stock FIX 4.4 dictionary does not define.
 NEW_FIELDS: tuple[tuple[int, str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -80,6 +82,13 @@ REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
         "LeavesQty", "CumQty", "AvgPx", "TransactTime", "Text", "SecondaryExecID", "LastLiquidityInd",
     ),
     "message:F": ("OrigClOrdID", "OrderID", "ClOrdID", "Symbol", "Side", "TransactTime"),
+    "message:AN": ("PosReqID", "PosReqType", "Account", "AccountType", "ClearingBusinessDate", "TransactTime"),
+    "message:AO": ("PosMaintRptID", "PosReqID", "TotalNumPosReports", "PosReqResult", "PosReqStatus", "Account"),
+    "message:AP": (
+        "PosMaintRptID", "PosReqID", "PosReqType", "TotalNumPosReports", "PosReqResult", "ClearingBusinessDate",
+        "Account", "AccountType", "Symbol", "Currency", "SettlPrice", "SettlPriceType", "PriorSettlPrice",
+        "PosType", "LongQty", "ShortQty", "PosAmtType", "PosAmt",
+    ),
     "message:G": ("OrigClOrdID", "OrderID", "ClOrdID", "Symbol", "Side", "OrderQty", "Price", "TransactTime"),
     "message:q": ("ClOrdID", "MassCancelRequestType", "Symbol", "Side", "Account", "TransactTime"),
     "message:r": (
@@ -103,7 +112,12 @@ REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("message:F", "OrderID", "N"),
     ("message:G", "OrigClOrdID", "Y"),
 )
-REQUIRED_VALUES: dict[int, tuple[str, ...]] = {18: ("6",), 103: ("1", "6", "11", "13", "15", "99")}
+REQUIRED_VALUES: dict[int, tuple[str, ...]] = {
+    18: ("6",),
+    103: ("0", "1", "3", "5", "6", "11", "13", "15", "99"),
+    703: ("TQ", "TOT"),
+    707: ("FMTM", "CASH"),
+}
 
 
 def _find(root: ET.Element, key: str) -> ET.Element:

@@ -79,7 +79,7 @@ class OperatorServer:
 
 def _handler(server: OperatorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_POST(self) -> None:
             if not server.authorised(self.headers.get("Authorization")):
                 return self._send(401, {"ok": False, "error": "missing or invalid operator token"})
             path = self.path.rstrip("/")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from engine import Command, Event, Fund, Kill, MatchingEngine, OperatorResult, SetLimits
-from engine.ledger import LIMIT_NAMES, Ledger
+from engine.ledger import LIMIT_NAMES, Ledger, Limits
 from gateway.money import Assets, limits_of, limits_text
 from gateway.operator import OperatorRequest
+from gateway.positions import average_cost, unrealized_pnl
 
 ACTIONS = frozenset({"deposit", "withdraw", "limits", "kill", "revive", "accounts", "account"})
 
@@ -118,8 +118,6 @@ class OperatorDesk:
             for name, old, new in zip(LIMIT_NAMES, current.to_list(), changes.to_list(), strict=True)
         ]
         cmd = SetLimits(self._request_id(), account, symbol, merged, time.time_ns())
-        from engine.ledger import Limits
-
         text = limits_text(Limits.from_list(merged), instrument, market, self.assets)
         return self._run(cmd, {"account": account, "symbol": symbol, "limits": text})
 
@@ -155,8 +153,8 @@ class OperatorDesk:
             book = engine.books[symbol]
             ins, market = book.instrument, ledger.markets[symbol]
             mark = book.last_px
-            unrealized = _unrealized(pos.net, pos.cost, mark, market.quote_per_tick_lot)
-            avg = _avg_price(pos.cost, pos.net, market.quote_per_tick_lot, ins.tick_size)
+            unrealized = unrealized_pnl(pos.net, pos.cost, mark, market.quote_per_tick_lot)
+            avg = average_cost(pos.cost, pos.net, market.quote_per_tick_lot, ins.tick_size) if pos.net else None
             positions.append({
                 "symbol": symbol,
                 "net": ins.qty_str(pos.net),
@@ -177,22 +175,9 @@ class OperatorDesk:
     def _balances(self, acct: Any) -> dict[str, dict[str, str]]:
         assets = sorted(set(acct.available) | set(acct.held))
         return {
-            a: {"available": self.assets.text(a, acct.available.get(a, 0)), "held": self.assets.text(a, acct.held.get(a, 0))}
+            a: {
+                "available": self.assets.text(a, acct.available.get(a, 0)),
+                "held": self.assets.text(a, acct.held.get(a, 0)),
+            }
             for a in assets
         }
-
-
-def _unrealized(net: int, cost: int, mark: int | None, quote_per_tick_lot: int) -> int:
-    """Mark-to-market PnL of an open position in quote units; 0 with no position or no trade to mark it at."""
-    if not net or mark is None:
-        return 0
-    value = abs(net) * mark * quote_per_tick_lot
-    return value - cost if net > 0 else cost - value
-
-
-def _avg_price(cost: int, net: int, quote_per_tick_lot: int, tick: Decimal) -> str | None:
-    """The position's average cost as a price (cost basis / position), to 8 places beyond the tick; None if flat."""
-    if not net:
-        return None
-    ticks = Decimal(cost) / (abs(net) * quote_per_tick_lot)
-    return str((ticks * tick).quantize(tick / 10**8).normalize())
