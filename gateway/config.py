@@ -14,7 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from engine import Instrument, SelfTradePrevention
+from engine import Instrument, LedgerSetup, SelfTradePrevention
+from gateway.money import Assets, ledger_setup
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "venue.toml"
@@ -74,6 +75,15 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class OperatorConfig:
+    """The operator channel (``gateway.operator``): authenticated HTTP for ``fixgw admin``."""
+
+    host: str = "127.0.0.1"
+    port: int = 9470  # 0 disables the channel
+    token_sha256: str = ""  # SHA-256 (hex) of the operator token; empty: every request is refused
+
+
+@dataclass(frozen=True)
 class VenueConfig:
     comp_id: str
     data_dir: Path
@@ -94,6 +104,11 @@ class VenueConfig:
     metrics_port: int = 9464
     timezone: str = "UTC"  # the venue's time zone: trading-day boundaries of the post-trade queries
     store: StoreConfig = field(default_factory=StoreConfig)
+    ledger: LedgerSetup | None = None  # assets, markets, fees, default limits, accounts; None: no [assets], no ledger
+    assets: Assets = field(default_factory=lambda: Assets({}))
+    opening_balances: dict[str, dict[str, int]] = field(default_factory=dict)  # account -> asset -> units
+    operator: OperatorConfig = field(default_factory=OperatorConfig)
+    max_messages_per_second: int = 0  # per order-entry session, rolling second; 0: no limit
     source: Path | None = None
 
     @property
@@ -160,6 +175,12 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         zoneinfo.ZoneInfo(timezone)
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
         raise ValueError(f"config: venue.timezone {timezone!r} is not a known time zone, e.g. Europe/London") from None
+    traded = [a for s in sessions if s.role is Role.ORDER_ENTRY for a in s.accounts]
+    ledger: LedgerSetup | None = None
+    assets, opening = Assets({}), dict[str, dict[str, int]]()
+    if "assets" in raw:  # a venue without [assets] keeps no ledger: matching only, no money
+        ledger, assets, opening = ledger_setup(raw, instruments, traded)
+    operator = raw.get("operator", {})
     return VenueConfig(
         comp_id=str(venue.get("comp_id", "EXCH")),
         data_dir=(base / venue.get("data_dir", "data")).resolve(),
@@ -180,6 +201,15 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         metrics_port=int(metrics.get("port", 9464)),
         timezone=timezone,
         store=_store_config(raw.get("store", {}), base),
+        ledger=ledger,
+        assets=assets,
+        opening_balances=opening,
+        operator=OperatorConfig(
+            host=str(operator.get("host", "127.0.0.1")),
+            port=int(operator.get("port", 9470)),
+            token_sha256=str(operator.get("token_sha256", "")),
+        ),
+        max_messages_per_second=int(raw.get("risk", {}).get("max_messages_per_second", 0)),
         source=source,
     )
 

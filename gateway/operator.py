@@ -141,3 +141,11 @@ def call(url: str, token: str, action: str, params: dict[str, Any], timeout: flo
     except (urllib.error.URLError, OSError) as exc:
         raise OperatorError(f"cannot reach the operator channel at {url}: {exc}") from None
     return answer
+
+
+if __name__ == "__main__":  # python -m gateway.operator TOKEN: the line to put in [operator]
+    import sys
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m gateway.operator TOKEN")
+    print(f'token_sha256 = "{token_hash(sys.argv[1])}"')
