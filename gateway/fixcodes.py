@@ -92,6 +92,13 @@ class LastLiquidityInd(StrEnum):
 
 
 @unique
+class CommType(StrEnum):
+    """CommType (13) on a fill: the fee (Commission 12, in CommCurrency 479) is an amount, not a rate."""
+
+    ABSOLUTE = "3"
+
+
+@unique
 class PosReqResult(IntEnum):
     """PosReqResult (728) on RequestForPositionsAck (AO) and PositionReport (AP)."""
 
@@ -164,6 +171,7 @@ FIX_TAGS: dict[type, int] = {
     LastLiquidityInd: 851,
     BusinessRejectReason: 380,
     MDReqRejReason: 281,
+    CommType: 13,
     PosReqResult: 728,
     PosReqStatus: 729,
     PosType: 703,

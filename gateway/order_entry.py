@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, Reason
+from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, PositionsReport, Reason
 from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
+from gateway.positions import CUSTOMER, PositionFormatter, positions_request
 
 if TYPE_CHECKING:
     from gateway.server import SessionState
@@ -38,7 +39,8 @@ class Outbox:
 
 
 class OrderEntry:
-    """The order-entry requests (D, F, G, H, q), cancel-on-disconnect, and the replies their events cause."""
+    """The order-entry requests (D, F, G, H, q, and AN with a ledger), cancel-on-disconnect, and the replies their
+    events cause."""
 
     def __init__(
         self,
@@ -47,12 +49,14 @@ class OrderEntry:
         apply: Callable[[Command], list[Event]],
         owners: dict[str, SessionState],
         outbox: Outbox,
+        positions: PositionFormatter | None = None,
     ) -> None:
         self.translator = translator
         self.recorder = recorder
         self.apply = apply  # the gateway's one entry into the engine (journal, engine, metrics)
         self.owners = owners  # CompID -> session: where an order's reports go
         self.outbox = outbox
+        self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
             "F": self.cancel,
@@ -60,6 +64,8 @@ class OrderEntry:
             "H": self.status,
             "q": self.mass_cancel,
         }
+        if positions is not None:
+            self.handlers["AN"] = self.positions
 
     def new_order(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
@@ -94,6 +100,11 @@ class OrderEntry:
             events.sort(key=lambda e: not isinstance(e, MassCancelReport))
             self.dispatch(events, request_type=request_type)
 
+    def positions(self, msg: dict[str, str], state: SessionState) -> None:
+        """RequestForPositions (AN): the account's balances and positions, or the reason it is refused."""
+        query = positions_request(msg, state.comp_id, state.accounts, time.time_ns())
+        self.dispatch(self.apply(query), account_type=msg.get("581", CUSTOMER))
+
     def cancel_on_disconnect(self, comp_id: str) -> int:
         """Cancel the session's resting DAY orders; their reports are stored for its next logon. Returns the count."""
         cmd = MassCancel(comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
@@ -102,7 +113,9 @@ class OrderEntry:
         self.dispatch(events)
         return report.cancelled if isinstance(report, MassCancelReport) else 0
 
-    def dispatch(self, events: list[Any], echo: Echo | None = None, request_type: str = "7") -> None:
+    def dispatch(
+        self, events: list[Any], echo: Echo | None = None, request_type: str = "7", account_type: str = CUSTOMER
+    ) -> None:
         """Turn one command's events into FIX messages to their owners, audit lines and market data."""
         md: list[Any] = []
         t = self.translator
@@ -118,6 +131,11 @@ class OrderEntry:
             elif isinstance(ev, MassCancelReport):
                 self._reply(ev.owner, "r", t.mass_cancel_report(ev, request_type))
                 self.recorder.mass_cancel(ev)
+            elif isinstance(ev, PositionsReport) and self.positions_formatter is not None:
+                ack, *reports = self.positions_formatter.messages(ev, account_type)
+                self._reply(ev.owner, "AO", ack)
+                for report in reports:
+                    self._reply(ev.owner, "AP", report)
         if md:
             self.outbox.market_data.append(md)
 
