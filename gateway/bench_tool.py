@@ -54,6 +54,10 @@ def gateway_template(venue_toml: str) -> str:
             line = f"port = {_PORTS[section]}"
         elif section == "store" and key == "enabled":
             line = "enabled = false  # the gateway alone (bench/store_bench.py measures it with the store)"
+        elif section == "operator" and key == "port":
+            line = "port = 0  # no operator channel in a benchmark"
+        elif section == "risk" and key == "max_messages_per_second":
+            line = "max_messages_per_second = 0  # the load generator sends as fast as the gateway goes"
         out.append(line)
     text = "\n".join(out) + "\n"
     missing = [token for token in ("@WORKDIR@", "@REPO@", *_PORTS.values()) if token not in text]

@@ -175,7 +175,7 @@ def test_store_holds_what_the_clients_received(
 # ---------------------------------------------------------------------------- crashes under load
 
 
-def loadgen(gw: GatewayProcess, tmp_path: Path, seconds: float = 2.5) -> subprocess.Popen[str]:
+def loadgen(gw: GatewayProcess, tmp_path: Path, seconds: float = 6.0) -> subprocess.Popen[str]:
     passwords = tmp_path / "passwords.txt"
     passwords.write_text("".join(f"CLIENT{n}=pass{n}\n" for n in range(1, 4)))
     argv = [sys.executable, "-m", "bench.loadgen", "--port", str(gw.oe_port), "--sessions", "3", "--rate", "1500",
