@@ -70,6 +70,7 @@ def make_config(
         "market_data.snapshot_interval": 0.0,
         "metrics.port": ports["metrics"],
         "operator.port": ports["operator"],
+        "risk.max_messages_per_second": 0,  # flows in tests go as fast as they can; the limit's own test sets it
         "store.enabled": False,  # the store tests turn it on
         "store.http_port": free_port(),
     }
