@@ -476,7 +476,7 @@ class MatchingEngine:
             cmd.post_only,
         )  # fmt: skip
         if self.ledger is not None:  # pre-trade risk, then the hold
-            reason = self.ledger.admit(order, (book.asks if cmd.side is _BUY else book.bids).values())
+            reason = self.ledger.admit(order, book.asks if cmd.side is _BUY else book.bids)
             if reason is not None:
                 return self._reject_new(cmd, reason, events)
         order.order_id = order_id = self.next_order_id

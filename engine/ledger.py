@@ -114,6 +114,16 @@ class LedgerSetup:
         )
 
 
+class Balance:
+    """One account's amount of one asset: ``available`` to trade or withdraw, ``held`` by its working orders."""
+
+    __slots__ = ("available", "held")
+
+    def __init__(self, available: int = 0, held: int = 0) -> None:
+        self.available = available
+        self.held = held
+
+
 class Position:
     """One account's position in one instrument, and its working orders there.
 
@@ -121,11 +131,23 @@ class Position:
     units (average-cost method: opening fills add their notional, closing fills remove the proportional part, rounded
     down); ``realized`` the realized PnL in quote units, fees included; ``fees`` the fees paid (rebates negative).
     ``open_orders`` counts working orders; ``open_buy``/``open_sell`` are their remaining lots per side.
+
+    A position also holds what the order path needs about its account and instrument — the market, the limits in
+    force, the account's base and quote :class:`Balance` — so that each order (``Order.pos``) reaches all of it
+    without a dictionary lookup.
     """
 
-    __slots__ = ("cost", "fees", "net", "open_buy", "open_orders", "open_sell", "realized")
+    __slots__ = (
+        "account", "base", "cost", "fees", "limits", "market", "net", "open_buy", "open_orders", "open_sell", "quote",
+        "realized",
+    )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, account: Account, market: Market, limits: Limits) -> None:
+        self.account = account
+        self.market = market
+        self.limits = limits
+        self.base = account.balance(market.base)
+        self.quote = account.balance(market.quote)
         self.net = 0
         self.cost = 0
         self.realized = 0
@@ -137,11 +159,8 @@ class Position:
     def to_list(self) -> list[int]:
         return [self.net, self.cost, self.realized, self.fees, self.open_orders, self.open_buy, self.open_sell]
 
-    @classmethod
-    def from_list(cls, values: list[int]) -> Position:
-        p = cls()
-        p.net, p.cost, p.realized, p.fees, p.open_orders, p.open_buy, p.open_sell = values
-        return p
+    def load(self, values: list[int]) -> None:
+        self.net, self.cost, self.realized, self.fees, self.open_orders, self.open_buy, self.open_sell = values
 
     def trade(self, lots: int, notional: int, fee: int) -> None:
         """Apply a fill of ``lots`` (positive bought, negative sold) worth ``notional`` quote units, paying ``fee``."""
@@ -166,44 +185,40 @@ class Position:
 
 
 class Account:
-    """One trading account: per-asset available and held amounts, positions, limit overrides, kill state."""
+    """One trading account: a :class:`Balance` per asset, positions, limit overrides, kill state."""
 
-    __slots__ = ("available", "held", "killed", "limits", "name", "positions")
+    __slots__ = ("balances", "killed", "limits", "name", "positions")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.available: dict[str, int] = {}
-        self.held: dict[str, int] = {}
+        self.balances: dict[str, Balance] = {}
         self.killed = False
         self.limits: dict[str, Limits] = {}  # per-instrument overrides of the venue defaults
         self.positions: dict[str, Position] = {}
 
-    def position(self, symbol: str) -> Position:
-        pos = self.positions.get(symbol)
-        if pos is None:
-            pos = self.positions[symbol] = Position()
-        return pos
+    def balance(self, asset: str) -> Balance:
+        bal = self.balances.get(asset)
+        if bal is None:
+            bal = self.balances[asset] = Balance()
+        return bal
+
+    @property
+    def available(self) -> dict[str, int]:
+        """Asset -> available units (a copy: for reading)."""
+        return {asset: b.available for asset, b in self.balances.items()}
+
+    @property
+    def held(self) -> dict[str, int]:
+        """Asset -> held units (a copy: for reading)."""
+        return {asset: b.held for asset, b in self.balances.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "available": self.available,
-            "held": self.held,
+            "balances": {asset: [b.available, b.held] for asset, b in self.balances.items()},
             "killed": self.killed,
             "limits": {s: lim.to_list() for s, lim in self.limits.items()},
             "positions": {s: p.to_list() for s, p in self.positions.items()},
         }
-
-    @classmethod
-    def from_dict(cls, name: str, d: dict[str, Any]) -> Account:
-        a = cls(name)
-        a.available, a.held, a.killed = dict(d["available"]), dict(d["held"]), d["killed"]
-        a.limits = {s: Limits.from_list(v) for s, v in d["limits"].items()}
-        a.positions = {s: Position.from_list(v) for s, v in d["positions"].items()}
-        return a
-
-
-def _add(book: dict[str, int], asset: str, amount: int) -> None:
-    book[asset] = book.get(asset, 0) + amount
 
 
 class Ledger:
@@ -227,19 +242,35 @@ class Ledger:
         self.markets = dict(setup.markets)
         self.defaults = {s: setup.default_limits.get(s, NO_LIMITS) for s in setup.markets}
         self.funds_checks = setup.funds_checks
-        if self.fees.name != setup.fee_account:
-            self.fees.name = setup.fee_account
+        self.fees.name = setup.fee_account
         for name in setup.accounts:
             if name not in self.accounts:
                 self.accounts[name] = Account(name)
+        self._refresh_positions()
 
     def limits(self, account: Account, symbol: str) -> Limits:
         """The limits in force for ``account`` in ``symbol``: its overrides, else the venue defaults."""
         return account.limits.get(symbol) or self.defaults.get(symbol, NO_LIMITS)
 
+    def position(self, account: Account, symbol: str) -> Position:
+        """``account``'s position in ``symbol``, opened (flat) on first use."""
+        pos = account.positions.get(symbol)
+        if pos is None:
+            pos = account.positions[symbol] = Position(account, self.markets[symbol], self.limits(account, symbol))
+        return pos
+
+    def _refresh_positions(self) -> None:
+        """Every position sees the current markets and limits (after a change of rules or of limits)."""
+        for account in self.accounts.values():
+            for symbol, pos in account.positions.items():
+                pos.market = self.markets[symbol]
+                pos.limits = self.limits(account, symbol)
+                pos.base, pos.quote = account.balance(pos.market.base), account.balance(pos.market.quote)
+
     # ------------------------------------------------------------------ holds
 
-    def hold_for(self, market: Market, side: Side, lots: int, price: int) -> int:
+    @staticmethod
+    def hold_for(market: Market, side: Side, lots: int, price: int) -> int:
         """What an order of ``lots`` on ``side`` at ``price`` must hold: quote units for a buy (notional plus taker
         fee), base units for a sell."""
         if side is _BUY:
@@ -272,24 +303,25 @@ class Ledger:
 
     # ------------------------------------------------------------------ the engine's hooks
 
-    def admit(self, order: Order, opposite_levels: Iterable[Any]) -> Reason | None:
-        """Pre-trade risk for a new order, then its hold. Checks, in order: account known and enabled (and its
-        session not killed); max order quantity; max order notional; max open orders; max position after the order
-        would fill; funds. Returns the first refusal, or None once the hold is taken."""
+    def admit(self, order: Order, opposite: Any) -> Reason | None:
+        """Pre-trade risk for a new order, then its hold (``opposite``: the book side it would trade with). Checks,
+        in order: account known and enabled (and its session not killed); max order quantity; max order notional;
+        max open orders; max position after the order would fill; funds. Returns the first refusal, or None once
+        the hold is taken and ``order.pos`` set."""
         account = self.accounts.get(order.account)
         if account is None:
             return Reason.UNKNOWN_ACCOUNT
-        if account.killed or order.owner in self.killed_owners:
+        if account.killed or (self.killed_owners and order.owner in self.killed_owners):
             return Reason.ACCOUNT_KILLED
-        market = self.markets[order.symbol]
-        pos = account.position(order.symbol)
-        limits = account.limits.get(order.symbol) or self.defaults[order.symbol]
+        pos = account.positions.get(order.symbol) or self.position(account, order.symbol)
+        market = pos.market
         lots = order.leaves
         buy = order.side is _BUY
         price = hold_price = order.price
         if order.ord_type is _MARKET:  # valued at the dearest price it can reach; a buy is held at its worst
-            best, hold_price = self.reach(order, opposite_levels)
+            best, hold_price = self.reach(order, opposite.values())
             price = hold_price if buy else best
+        limits = pos.limits
         if limits is not NO_LIMITS:
             if limits.max_order_qty is not None and lots > limits.max_order_qty:
                 return Reason.RISK_ORDER_QTY
@@ -308,20 +340,20 @@ class Ledger:
                     return Reason.RISK_POSITION
         if self.funds_checks:
             if not buy:
-                hold = lots * market.base_per_lot
+                balance, hold = pos.base, lots * market.base_per_lot
             elif hold_price is None:  # a market buy facing no other account's order will trade nothing
-                hold = 0
+                balance, hold = pos.quote, 0
             else:
-                hold = self.hold_for(market, _BUY, lots, hold_price)
-            asset = market.quote if buy else market.base
-            available = account.available.get(asset, 0)
-            if hold > available:
+                notional = lots * hold_price * market.quote_per_tick_lot
+                rate = market.taker_ppm
+                balance, hold = pos.quote, notional + notional * rate // PPM if rate > 0 else notional
+            if hold > balance.available:
                 return Reason.INSUFFICIENT_FUNDS
-            if hold:
-                account.available[asset] = available - hold
-                account.held[asset] = account.held.get(asset, 0) + hold
+            balance.available -= hold
+            balance.held += hold
             if buy and order.ord_type is _MARKET:
                 self._inflight_hold = hold
+        order.pos = pos
         pos.open_orders += 1
         if buy:
             pos.open_buy += lots
@@ -332,41 +364,45 @@ class Ledger:
     def fill(self, taker: Order, maker: Order, lots: int, price: int) -> tuple[int, int]:
         """Settle a trade of ``lots`` at ``price`` between ``taker`` and ``maker`` (called before either order's
         ``leaves`` is reduced). Returns the fees (taker's, maker's) in quote units."""
-        market = self.markets[taker.symbol]
+        market: Market = taker.pos.market
         notional = lots * price * market.quote_per_tick_lot
-        taker_fee = fee_of(notional, market.taker_ppm)
-        maker_fee = fee_of(notional, market.maker_ppm)
+        rate = market.taker_ppm
+        taker_fee = notional * rate // PPM if rate >= 0 else -(notional * -rate // PPM)
+        rate = market.maker_ppm
+        maker_fee = notional * rate // PPM if rate >= 0 else -(notional * -rate // PPM)
         self._settle(taker, market, lots, notional, taker_fee)
         self._settle(maker, market, lots, notional, maker_fee)
-        _add(self.fees.available, market.quote, taker_fee + maker_fee)
+        self.fees.balance(market.quote).available += taker_fee + maker_fee
         return taker_fee, maker_fee
 
     def _settle(self, order: Order, market: Market, lots: int, notional: int, fee: int) -> None:
-        account = self.accounts[order.account]
-        pos = account.positions[order.symbol]
-        base, quote = market.base, market.quote
-        base_lots = lots * market.base_per_lot
+        pos: Position = order.pos
         left = order.leaves - lots
         if order.side is _BUY:
             cost = notional + fee
+            quote = pos.quote
             if self.funds_checks:
                 if order.ord_type is _MARKET:
                     release = self._inflight_hold if not left else cost
                     self._inflight_hold -= release
-                else:
-                    release = self.hold_for(market, _BUY, order.leaves, order.price) - self.hold_for(  # type: ignore[arg-type]
-                        market, _BUY, left, order.price  # type: ignore[arg-type]
-                    )
-                _add(account.held, quote, -release)
-                _add(account.available, quote, release - cost)
+                else:  # the hold of the filled part: what the order held minus what its rest needs
+                    k = order.price * market.quote_per_tick_lot  # type: ignore[operator]
+                    rate = market.taker_ppm
+                    before, after = order.leaves * k, left * k
+                    release = before - after + (before * rate // PPM - after * rate // PPM if rate > 0 else 0)
+                quote.held -= release
+                quote.available += release - cost
             else:
-                _add(account.available, quote, -cost)
-            _add(account.available, base, base_lots)
+                quote.available -= cost
+            pos.base.available += lots * market.base_per_lot
             pos.open_buy -= lots
             pos.trade(lots, notional, fee)
         else:
-            _add(account.held if self.funds_checks else account.available, base, -base_lots)
-            _add(account.available, quote, notional - fee)
+            if self.funds_checks:
+                pos.base.held -= lots * market.base_per_lot
+            else:
+                pos.base.available -= lots * market.base_per_lot
+            pos.quote.available += notional - fee
             pos.open_sell -= lots
             pos.trade(-lots, notional, fee)
         if not left:
@@ -375,33 +411,31 @@ class Ledger:
     def close(self, order: Order) -> None:
         """``order`` ends with ``leaves`` unfilled (cancel, expiry, self-trade prevention, kill): release its hold.
         Called before ``leaves`` is set to zero."""
-        account = self.accounts[order.account]
-        pos = account.positions[order.symbol]
+        pos: Position = order.pos
         lots = order.leaves
         pos.open_orders -= 1
-        if order.side is _BUY:
+        buy = order.side is _BUY
+        if buy:
             pos.open_buy -= lots
         else:
             pos.open_sell -= lots
         if not self.funds_checks:
             return
-        market = self.markets[order.symbol]
-        if order.side is _BUY and order.ord_type is _MARKET:
-            hold, self._inflight_hold = self._inflight_hold, 0
+        if not buy:
+            balance, hold = pos.base, lots * pos.market.base_per_lot
+        elif order.ord_type is _MARKET:
+            balance, hold = pos.quote, self._inflight_hold
+            self._inflight_hold = 0
         else:
-            hold = self.hold_for(market, order.side, lots, order.price)  # type: ignore[arg-type]
-        if hold:
-            asset = market.quote if order.side is _BUY else market.base
-            _add(account.held, asset, -hold)
-            _add(account.available, asset, hold)
+            balance, hold = pos.quote, self.hold_for(pos.market, _BUY, lots, order.price)  # type: ignore[arg-type]
+        balance.held -= hold
+        balance.available += hold
 
     def rehold(self, order: Order, price: int, lots: int) -> Reason | None:
         """A replace to ``lots`` remaining at ``price``: check the limits that could now be breached and move the
         hold to what the new figures need, or refuse with the order untouched."""
-        account = self.accounts[order.account]
-        market = self.markets[order.symbol]
-        pos = account.positions[order.symbol]
-        limits = self.limits(account, order.symbol)
+        pos: Position = order.pos
+        market, limits = pos.market, pos.limits
         buy = order.side is _BUY
         more = lots - order.leaves
         if limits is not NO_LIMITS:
@@ -420,12 +454,11 @@ class Ledger:
         if self.funds_checks:
             old = self.hold_for(market, order.side, order.leaves, order.price)  # type: ignore[arg-type]
             new = self.hold_for(market, order.side, lots, price)
-            asset = market.quote if buy else market.base
-            if new - old > account.available.get(asset, 0):
+            balance = pos.quote if buy else pos.base
+            if new - old > balance.available:
                 return Reason.INSUFFICIENT_FUNDS
-            if new != old:
-                _add(account.available, asset, old - new)
-                _add(account.held, asset, new - old)
+            balance.available -= new - old
+            balance.held += new - old
         if buy:
             pos.open_buy += more
         else:
@@ -445,11 +478,12 @@ class Ledger:
             return Reason.INVALID_AMOUNT
         if funding_id in self.funding_ids:
             return Reason.DUPLICATE_FUNDING_ID
-        if amount < 0 and -amount > account.available.get(asset, 0):
+        balance = account.balance(asset)
+        if amount < 0 and -amount > balance.available:
             return Reason.INSUFFICIENT_FUNDS
         self.funding_ids.add(funding_id)
-        _add(account.available, asset, amount)
-        _add(self.net_funding, asset, amount)
+        balance.available += amount
+        self.net_funding[asset] = self.net_funding.get(asset, 0) + amount
         return None
 
     def set_limits(self, account_name: str | None, symbol: str, limits: Limits) -> Reason | None:
@@ -458,11 +492,12 @@ class Ledger:
             return Reason.UNKNOWN_SYMBOL
         if account_name is None:
             self.defaults[symbol] = limits
-            return None
-        account = self.accounts.get(account_name)
-        if account is None:
-            return Reason.UNKNOWN_ACCOUNT
-        account.limits[symbol] = limits
+        else:
+            account = self.accounts.get(account_name)
+            if account is None:
+                return Reason.UNKNOWN_ACCOUNT
+            account.limits[symbol] = limits
+        self._refresh_positions()
         return None
 
     # ------------------------------------------------------------------ reports
@@ -471,19 +506,18 @@ class Ledger:
         """Per asset: (available + held of every account) + fee account - (deposits - withdrawals). Zero always."""
         totals: dict[str, int] = dict.fromkeys(self.setup.assets, 0)
         for account in (*self.accounts.values(), self.fees):
-            for book in (account.available, account.held):
-                for asset, amount in book.items():
-                    totals[asset] = totals.get(asset, 0) + amount
+            for asset, b in account.balances.items():
+                totals[asset] = totals.get(asset, 0) + b.available + b.held
         return {asset: totals[asset] - self.net_funding.get(asset, 0) for asset in totals}
 
     def totals(self) -> dict[str, tuple[int, int]]:
         """Per asset: (available, held) summed over the trading accounts (the fee account excluded)."""
         out = {asset: [0, 0] for asset in self.setup.assets}
         for account in self.accounts.values():
-            for asset, amount in account.available.items():
-                out.setdefault(asset, [0, 0])[0] += amount
-            for asset, amount in account.held.items():
-                out.setdefault(asset, [0, 0])[1] += amount
+            for asset, b in account.balances.items():
+                sums = out.setdefault(asset, [0, 0])
+                sums[0] += b.available
+                sums[1] += b.held
         return {asset: (v[0], v[1]) for asset, v in out.items()}
 
     # ------------------------------------------------------------------ snapshot
@@ -499,15 +533,24 @@ class Ledger:
             "killed_owners": sorted(self.killed_owners),
         }
 
+    def _load_account(self, account: Account, a: dict[str, Any]) -> None:
+        account.balances = {asset: Balance(*v) for asset, v in a["balances"].items()}
+        account.killed = a["killed"]
+        account.limits = {s: Limits.from_list(v) for s, v in a["limits"].items()}
+        for symbol, values in a["positions"].items():
+            self.position(account, symbol).load(values)
+
     @classmethod
     def load(cls, d: dict[str, Any]) -> Ledger:
         ledger = cls(LedgerSetup.from_dict(d["setup"]))
         ledger.defaults = {s: Limits.from_list(v) for s, v in d["defaults"].items()}
-        ledger.accounts = {name: Account.from_dict(name, a) for name, a in d["accounts"].items()}
-        ledger.fees = Account.from_dict(ledger.setup.fee_account, d["fees"])
         ledger.funding_ids = set(d["funding_ids"])
         ledger.net_funding = dict(d["net_funding"])
         ledger.killed_owners = set(d["killed_owners"])
+        for name, a in d["accounts"].items():
+            ledger._load_account(ledger.accounts.setdefault(name, Account(name)), a)
+        ledger._load_account(ledger.fees, d["fees"])
+        ledger._refresh_positions()
         return ledger
 
 

@@ -91,4 +91,9 @@ def load_state(
         book.rpt_seq = data["rpt_seq"]
         book.last_px, book.open, book.high, book.low = data["last_px"], data["open"], data["high"], data["low"]
         book.volume = data["volume"]
+    if engine.ledger is not None:  # every working order reaches its account's position again
+        ledger = engine.ledger
+        for order in orders.values():
+            if order.is_open:
+                order.pos = ledger.position(ledger.accounts[order.account], order.symbol)
     return engine

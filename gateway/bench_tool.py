@@ -35,6 +35,10 @@ MODULES = {
 _PORTS = {"order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@"}
 
 
+# Every account funded far beyond what a benchmark's load spends: no order is refused for funds.
+BENCH_FUNDS = '{ USD = "1000000000000", BTC = "10000000", AAPL = "1000000000", MSFT = "1000000000" }'
+
+
 def gateway_template(venue_toml: str) -> str:
     """The demo config with the tokens ``bench/run_floor_vs.py`` fills in: data under the scratch directory, the
     order-entry port it drives, free ports for market data and metrics, the dictionary from the repository."""
@@ -58,6 +62,11 @@ def gateway_template(venue_toml: str) -> str:
             line = "port = 0  # no operator channel in a benchmark"
         elif section == "risk" and key == "max_messages_per_second":
             line = "max_messages_per_second = 0  # the load generator sends as fast as the gateway goes"
+        elif section.startswith("risk.limits") and key:
+            line = f"# {line}  (no pre-trade limits in a benchmark: every order is measured, none refused)"
+        elif section == "accounts" and key == "opening_balance":
+            line = f"opening_balance = {BENCH_FUNDS}"
+
         out.append(line)
     text = "\n".join(out) + "\n"
     missing = [token for token in ("@WORKDIR@", "@REPO@", *_PORTS.values()) if token not in text]
