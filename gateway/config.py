@@ -212,7 +212,7 @@ def quickfix_settings(cfg: VenueConfig) -> str:
         "UseDataDictionary": "Y",
         "DataDictionary": str(cfg.dictionary),
         "ValidateUserDefinedFields": "Y",
-        "AllowUnknownMsgFields": "Y",  # stub messages (-> 35=j); see fix_specs/build_dictionary.py
+        "AllowUnknownMsgFields": "N",  # every tag checked; see "Validation decision" in fix_specs/build_dictionary.py
         "FileStorePath": str(cfg.data_dir / "store"),
         "PersistMessages": "Y",
         "ResetOnLogon": "N",
