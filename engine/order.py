@@ -24,6 +24,7 @@ class Order:
         "ord_type",
         "order_id",
         "owner",
+        "parties",
         "post_only",
         "prev",
         "price",
@@ -47,6 +48,7 @@ class Order:
         price: int | None,
         qty: int,
         post_only: bool,
+        parties: str = "",
     ) -> None:
         self.order_id = order_id
         self.owner = owner
@@ -59,6 +61,7 @@ class Order:
         self.price = price
         self.qty = qty
         self.post_only = post_only
+        self.parties = parties  # opaque to the engine (NewOrder.parties)
         self.leaves = qty
         self.cum = 0
         self.notional = 0

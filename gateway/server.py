@@ -42,7 +42,7 @@ from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
 from gateway.order_recorder import OrderRecorder
-from gateway.orders import OrderTranslator, fields_of
+from gateway.orders import GroupedText, OrderTranslator, fields_of
 from gateway.waiter import SocketWaiter
 
 ENGINE_SAMPLE_MASK = 15  # time one engine command in 16 for the engine_command_seconds histogram
@@ -120,6 +120,7 @@ class Gateway:
         self.orders = OrderEntry(self.translator, self.recorder, self.apply, self.by_owner, self.outbox)
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
+        self._dictionary = fix.DataDictionary(str(cfg.dictionary))  # to parse reports that carry a group
         self._after_flush: list[Callable[[], None]] = []
         self._snapshot_pid = 0
         self._last_snapshot_at = 0
@@ -502,6 +503,9 @@ class Gateway:
     def _send_now(self, msg: Any, state: SessionState, msg_type: str) -> None:
         if type(msg) is str:  # an ExecutionReport's text: parsed into one reused Message (saves building one)
             _qf.Message_setString(self._report, msg, False)
+            msg = self._report
+        elif type(msg) is GroupedText:  # with a repeating group: only the dictionary knows where it ends
+            _qf.Message_setString(self._report, msg, False, self._dictionary)
             msg = self._report
         _qf.Session_sendToTarget(msg, state.session_id)  # quickfix.Session.sendToTarget without the wrapper
         counter = state.sent.get(msg_type)
