@@ -117,7 +117,10 @@ class Gateway:
         # Replies are held until the end of the loop turn (after the group commit, if any), then handed to QuickFIX
         # together: measured ~30% more orders/s than sending from inside each callback (BENCHMARKS.md).
         self.outbox = Outbox()
-        self.orders = OrderEntry(self.translator, self.recorder, self.apply, self.by_owner, self.outbox)
+        self.orders = OrderEntry(
+            self.translator, self.recorder, self.apply, self.by_owner, self.outbox,
+            lambda owner, clordid: clordid in self.engine.clordids.get(owner, ()),
+        )  # fmt: skip
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
         self._dictionary = fix.DataDictionary(str(cfg.dictionary))  # to parse reports that carry a group
