@@ -46,7 +46,7 @@ from gateway.fixcodes import (
     MassCancelResponse,
 )
 from gateway.fixtime import format_utc
-from gateway.parties import check_parties, parties_text
+from gateway.parties import PartiesCheck, parties_text
 
 # FIX tags used here.
 ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, EXEC_INST = 1, 6, 11, 14, 17, 18
@@ -219,6 +219,7 @@ class OrderTranslator:
     def __init__(self, instruments: dict[str, Instrument]) -> None:
         self.instruments = instruments
         self.texts = {symbol: InstrumentTexts(ins) for symbol, ins in instruments.items()}
+        self.check_parties = PartiesCheck()
 
     # ---------------------------------------------------------------- inbound
 
@@ -251,7 +252,7 @@ class OrderTranslator:
         parties = f.get(PARTIES)
         cmd = NewOrder(
             owner, f["11"], account, symbol, side, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
-            ticks, lots, post_only, ts, reject, "" if parties is None else check_parties(parties),
+            ticks, lots, post_only, ts, reject, "" if parties is None else self.check_parties(parties),
         )  # fmt: skip
         return cmd, f
 

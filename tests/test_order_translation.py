@@ -9,9 +9,9 @@ import pytest
 import quickfix as fix
 
 from engine import Instrument, Reason, Side
-from gateway import orders
+from gateway import orders, parties
 from gateway.orders import InstrumentTexts, read_side
-from gateway.parties import check_parties, parties_text
+from gateway.parties import PartiesCheck, check_parties, parties_text
 
 VENUE_DICTIONARY = Path(__file__).resolve().parent.parent / "fix_specs" / "FIX44-venue.xml"
 
@@ -107,3 +107,16 @@ def test_fields_of_keeps_the_parties_block_beside_the_fields() -> None:
     assert fields[orders.PARTIES] == ("453=1|" + TRADER).replace("|", "\x01")
     msg.setString(_text(""), False)
     assert orders.PARTIES not in orders.fields_of(msg)
+
+
+def test_accepted_blocks_are_remembered_refused_ones_are_not() -> None:
+    check = PartiesCheck()
+    good, bad = ("453=1|" + TRADER).replace("|", "\x01"), "453=1|448=T|447=D|452=23|".replace("|", "\x01")
+    for _ in range(2):  # the second time from memory: the same answers
+        assert check(good) == good
+        with pytest.raises(fix.IncorrectTagValue):
+            check(bad)
+    assert check.accepted == {good}
+    for n in range(2 * parties.MEMO_LIMIT):
+        check(f"453=1\x01448=T{n}\x01447=D\x01452=11\x01")
+        assert len(check.accepted) <= parties.MEMO_LIMIT
