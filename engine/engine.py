@@ -196,7 +196,7 @@ class MatchingEngine:
     def _reject_new(self, cmd: NewOrder, reason: Reason, events: list[Event]) -> None:
         order = Order(
             0, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price,
-            cmd.qty, cmd.post_only,
+            cmd.qty, cmd.post_only, cmd.parties,
         )  # fmt: skip
         self._close(order, _REJECTED, reason, cmd.ts, events)
 
@@ -447,7 +447,7 @@ class MatchingEngine:
         self.next_order_id = order_id + 1
         order = Order(
             order_id, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, ord_type, cmd.tif, price, cmd.qty,
-            cmd.post_only,
+            cmd.post_only, cmd.parties,
         )  # fmt: skip
         self.orders[order_id] = order
         owner_ids[cmd.clordid] = order
