@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, PositionsReport, Reason
+from engine import (
+    CancelReject,
+    Command,
+    Event,
+    Execution,
+    MassCancel,
+    MassCancelReport,
+    PositionsReport,
+    QueryOrder,
+    Reason,
+)  # fmt: skip
 from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
@@ -49,6 +59,7 @@ class OrderEntry:
         apply: Callable[[Command], list[Event]],
         owners: dict[str, SessionState],
         outbox: Outbox,
+        accepted: Callable[[str, str], bool],
         positions: PositionFormatter | None = None,
     ) -> None:
         self.translator = translator
@@ -56,6 +67,7 @@ class OrderEntry:
         self.apply = apply  # the gateway's one entry into the engine (journal, engine, metrics)
         self.owners = owners  # CompID -> session: where an order's reports go
         self.outbox = outbox
+        self.accepted = accepted  # (owner, ClOrdID) -> the venue has accepted an order or request with that ClOrdID
         self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
@@ -69,8 +81,12 @@ class OrderEntry:
 
     def new_order(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
-        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
-        self.dispatch(self.apply(cmd), echo)
+        if msg.get("97") == "Y" and self.accepted(state.comp_id, msg["11"]):
+            # PossResend of an order the venue already has: answered with its status, never executed twice
+            self.dispatch(self.apply(QueryOrder(state.comp_id, msg["11"], None, time.time_ns())))
+        else:
+            cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
+            self.dispatch(self.apply(cmd), echo)
         self.outbox.started.append(t0)
 
     def cancel(self, msg: dict[str, str], state: SessionState) -> None:
