@@ -128,8 +128,9 @@ class Gateway:
             self.translator, self.recorder, self.apply, self.by_owner, self.outbox, position_formatter(cfg)
         )
         self.accounts = Accounts(
-            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.metrics, self.audit, self.log
-        )
+            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.after_commit, self.metrics, self.audit,
+            self.log,
+        )  # fmt: skip
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
         self._after_flush: list[Callable[[], None]] = []
@@ -410,6 +411,10 @@ class Gateway:
             child = self._engine_latency[kind] = self.metrics.engine_latency.labels(kind)
         child.observe(elapsed)
         return events
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` at the end of this loop turn, once its journal records are durable (group commit)."""
+        self._after_flush.append(action)
 
     def _flush(self) -> None:
         """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""
