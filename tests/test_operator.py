@@ -394,6 +394,7 @@ def _state(gw: GatewayProcess) -> dict[str, Any]:
         "accounts": listing,
         "text": fixgw("admin", "--url", url(gw), "accounts").stdout,
         **{name: account(gw, name) for name in (f"ACC{i}" for i in range(1, 10))},
+        **{f"{name} text": fixgw("admin", "--url", url(gw), "account", name).stdout for name in ("ACC1", "ACC3")},
     }
 
 
@@ -423,6 +424,7 @@ def test_every_change_survives_sigkill_and_a_clean_restart_exactly(tmp_path: Pat
     assert before["accounts"]["fee_account"]["balances"]["USD"]["available"] != "0.000000"
     assert before["ACC1"]["limits"]["AAPL"]["max_order_qty"] == "77"
     assert before["ACC9"]["limits"]["MSFT"]["max_position"] == "1000"
+    assert "  AAPL: net 4  avg 100" in before["ACC1 text"] and "  BTC-USD: net 0.2000  avg 30000" in before["ACC3 text"]
     journal = fixgw("journal", "print", str(gw.config.parent / "data" / "journal" / "commands.journal"))
     for kind in ("CONFIGURE", "DEPOSIT", "WITHDRAW", "SET_LIMITS", "KILL"):
         assert f"\n{kind} " in "\n" + "\n".join(line.split(None, 2)[2] for line in journal.stdout.splitlines())
