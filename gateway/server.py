@@ -136,8 +136,9 @@ class Gateway:
             lambda owner, clordid: clordid in self.engine.clordids.get(owner, ()), position_formatter(cfg),
         )  # fmt: skip
         self.accounts = Accounts(
-            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.metrics, self.audit, self.log
-        )
+            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.after_commit, self.metrics, self.audit,
+            self.log,
+        )  # fmt: skip
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
         self._dictionary = fix.DataDictionary(str(cfg.dictionary))  # to parse reports that carry a group
@@ -425,6 +426,10 @@ class Gateway:
             child = self._engine_latency[kind] = self.metrics.engine_latency.labels(kind)
         child.observe(elapsed)
         return events
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` at the end of this loop turn, once its journal records are durable (group commit)."""
+        self._after_flush.append(action)
 
     def _flush(self) -> None:
         """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""
