@@ -232,15 +232,22 @@ class Ledger:
         self.net_funding: dict[str, int] = {}  # asset -> deposits minus withdrawals
         self.killed_owners: set[str] = set()
         self._inflight_hold = 0  # what the market buy being matched still holds (it never rests)
+        self.defaults: dict[str, Limits] = {}
         self.configure(setup)
 
     # ------------------------------------------------------------------ setup
 
     def configure(self, setup: LedgerSetup) -> None:
-        """Adopt new rules: new accounts are opened; existing balances, holds and positions stay."""
+        """Adopt new rules: new accounts are opened; existing balances, holds and positions stay. A venue-default
+        limit the new rules do not change keeps whatever an operator set since (``fixgw admin limits --default``)."""
+        before, old_defaults = self.setup, self.defaults
         self.setup = setup
         self.markets = dict(setup.markets)
-        self.defaults = {s: setup.default_limits.get(s, NO_LIMITS) for s in setup.markets}
+        self.defaults = {}
+        for symbol in setup.markets:
+            configured = setup.default_limits.get(symbol, NO_LIMITS)
+            unchanged = before.default_limits.get(symbol, NO_LIMITS) == configured
+            self.defaults[symbol] = old_defaults.get(symbol, configured) if unchanged else configured
         self.funds_checks = setup.funds_checks
         self.fees.name = setup.fee_account
         for name in setup.accounts:
