@@ -159,7 +159,9 @@ def ledger_setup(
     if unknown:
         raise ValueError(f"config: risk.limits names unknown instrument(s) {', '.join(sorted(unknown))}")
     accounts_raw = raw.get("accounts", {})
-    names = list(dict.fromkeys([*accounts, *(k for k, v in accounts_raw.items() if isinstance(v, dict))]))
+    # [accounts.NAME] tables open accounts; opening_balance (an inline table, so a dict too) is not one of them
+    tables = (k for k, v in accounts_raw.items() if isinstance(v, dict) and k != "opening_balance")
+    names = list(dict.fromkeys([*accounts, *tables]))
     fee_account = str(raw.get("venue", {}).get("fee_account", "FEES"))
     if fee_account in names:
         raise ValueError(f"config: venue.fee_account {fee_account!r} is also a trading account")
