@@ -165,6 +165,9 @@ class Position:
             self.cost = notional - proceeds
 
 
+_FLAT = Position()  # read, never written: the figures of an instrument the account has no order or fill in yet
+
+
 class Account:
     """One trading account: per-asset available and held amounts, positions, limit overrides, kill state."""
 
@@ -177,12 +180,6 @@ class Account:
         self.killed = False
         self.limits: dict[str, Limits] = {}  # per-instrument overrides of the venue defaults
         self.positions: dict[str, Position] = {}
-
-    def position(self, symbol: str) -> Position:
-        pos = self.positions.get(symbol)
-        if pos is None:
-            pos = self.positions[symbol] = Position()
-        return pos
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -282,7 +279,7 @@ class Ledger:
         if account.killed or order.owner in self.killed_owners:
             return Reason.ACCOUNT_KILLED
         market = self.markets[order.symbol]
-        pos = account.position(order.symbol)
+        pos = account.positions.get(order.symbol) or _FLAT  # a refused order leaves no position behind
         limits = account.limits.get(order.symbol) or self.defaults[order.symbol]
         lots = order.leaves
         buy = order.side is _BUY
@@ -322,6 +319,8 @@ class Ledger:
                 account.held[asset] = account.held.get(asset, 0) + hold
             if buy and order.ord_type is _MARKET:
                 self._inflight_hold = hold
+        if pos is _FLAT:
+            pos = account.positions[order.symbol] = Position()
         pos.open_orders += 1
         if buy:
             pos.open_buy += lots
@@ -355,7 +354,10 @@ class Ledger:
                     self._inflight_hold -= release
                 else:
                     release = self.hold_for(market, _BUY, order.leaves, order.price) - self.hold_for(  # type: ignore[arg-type]
-                        market, _BUY, left, order.price  # type: ignore[arg-type]
+                        market,
+                        _BUY,
+                        left,
+                        order.price,  # type: ignore[arg-type]
                     )
                 _add(account.held, quote, -release)
                 _add(account.available, quote, release - cost)
