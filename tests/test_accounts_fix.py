@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import quickfix as fix
 
-from fixclient import field
+from fixclient import FixSession, SessionError, field
 from gateway.operator import call
-from tests.conftest import ClientFactory, start_gateway_with, unique
+from tests.conftest import PASSWORDS, ClientFactory, start_gateway, start_gateway_with, unique
 from tests.fixtools import cancel, f, holdings, new_order, replace, request_positions, wait_er, wait_msg
 from tests.gateway_process import DEMO_CONFIG, GatewayProcess
 from tests.qf_initiator import QuickFixClient
@@ -362,3 +362,102 @@ def test_a_quickfix_client_with_the_stock_dictionary_accepts_fills_with_commissi
         client.stop()
     # Had the stock dictionary refused any of it, the client would have answered with a session Reject.
     assert "session_reject_received" not in gateway.log_text()
+
+
+# ---------------------------------------------------------------------------- restart and the message-rate limit
+
+
+def _logged_on(gw: GatewayProcess, comp_id: str) -> FixSession:
+    s = FixSession("127.0.0.1", gw.oe_port, comp_id, PASSWORDS[comp_id], reset_seq=True)
+    s.logon()
+    return s
+
+
+def _ledger_view(gw: GatewayProcess) -> dict[str, Any]:
+    """Everything a client and an operator can see of the ledger: each account's AN/AP answer (balances, holds,
+    positions) and the operator's list of accounts (balances, the fee account, kill switches)."""
+    views: dict[str, Any] = {}
+    for comp_id in ("CLIENT1", "CLIENT2", "CLIENT3"):
+        s = _logged_on(gw, comp_id)
+        views[comp_id] = holdings(s).view()
+        s.logout()
+    views["operator"] = operator(gw, "accounts")
+    return views
+
+
+@pytest.mark.timeout(180)
+def test_a_restart_clean_or_after_sigkill_restores_the_ledger_exactly(tmp_path: Path) -> None:
+    gw = start_gateway(tmp_path / "gw")
+    s1, s2, s3 = (_logged_on(gw, c) for c in ("CLIENT1", "CLIENT2", "CLIENT3"))
+    ask, bid, btc, msft = unique("rs"), unique("rs"), unique("rs"), unique("rs")
+    new_order(s1, ask, "2", "10", "150.00", tif="1")  # GTC: resting orders survive a restart, DAY ones do not
+    wait_er(s1, ask, "0")
+    new_order(s2, bid, "1", "4", "150.00")
+    wait_er(s2, bid, "F")
+    new_order(s2, btc, "1", "0.5000", "20000.00", symbol="BTC-USD", tif="1")
+    wait_er(s2, btc, "0")
+    new_order(s3, msft, "2", "1", "300.00", symbol="MSFT", tif="1")
+    wait_er(s3, msft, "0")
+    assert operator(gw, "kill", account="ACC3")["cancelled"] == 1
+    assert operator(gw, "limits", account="ACC1", symbol="AAPL", changes={"max_order_qty": "50"})["ok"]
+    for s in (s1, s2, s3):
+        s.logout()
+    before = _ledger_view(gw)
+    assert before["CLIENT2"][1]["AAPL"]["net"] == "4" and before["CLIENT2"][0]["USD"][1] == "10005.000000"
+
+    assert gw.stop() == 0  # a clean stop: the engine snapshot, ledger included
+    gw.start()
+    assert _ledger_view(gw) == before
+    s1, s2, s3 = (_logged_on(gw, c) for c in ("CLIENT1", "CLIENT2", "CLIENT3"))
+    killed, limited = unique("rs"), unique("rs")
+    new_order(s3, killed, "1", "1", "1.00")
+    assert f(wait_er(s3, killed, "8"), 103) == "0"  # still killed
+    new_order(s1, limited, "2", "51", "150.00")
+    assert f(wait_er(s1, limited, "8"), 58) == "order quantity above the account's limit"  # still limited
+    more = unique("rs")
+    new_order(s2, more, "1", "3", "150.00")
+    wait_er(s2, more, "F")
+    wait_er(s1, ask, "F")
+    for s in (s1, s2, s3):
+        s.logout()
+    before = _ledger_view(gw)
+
+    gw.kill()  # a crash: the journal after the snapshot is replayed
+    gw.start()
+    assert _ledger_view(gw) == before
+    assert gw.stop() == 0
+
+
+def test_a_session_past_its_message_rate_is_logged_out_and_its_day_orders_cancelled(tmp_path: Path) -> None:
+    gw = start_gateway(tmp_path / "gw", **{"risk.max_messages_per_second": 5})
+    s = _logged_on(gw, "CLIENT1")
+    day, gtc = unique("rl"), unique("rl")
+    new_order(s, day, "1", "1", "10.00")
+    new_order(s, gtc, "1", "1", "11.00", tif="1")
+    wait_er(s, day, "0")
+    wait_er(s, gtc, "0")
+    for _ in range(10):  # ten status requests at once: more than 5 messages within a second
+        s.send("H", [(11, gtc), (55, "AAPL"), (54, "1")])
+    answered = 0
+    while field(msg := s.wait_for(lambda m: field(m, 35) in ("5", "8"), 10, admin=True), 35) == "8":
+        answered += 1
+    assert f(msg, 58) == "message rate limit exceeded: more than 5 messages in one second"
+    assert 3 <= answered <= 5  # the requests within the limit were answered, before the Logout; the rest ignored
+    late = []
+    try:
+        while (m := s.receive(2.0)) is not None:
+            late.append(m)
+    except SessionError:
+        pass  # the venue closed the connection
+    assert not late
+    s.close()
+    back = FixSession("127.0.0.1", gw.oe_port, "CLIENT1", "pass1", next_out=s.next_out, expected_in=s.expected_in)
+    back.logon()  # the venue's Logon shows a gap: the client asks for what it missed
+    cancelled = wait_er(back, day, "4")
+    assert f(cancelled, 58) == "cancelled on disconnect"
+    back.send("H", [(11, gtc), (55, "AAPL"), (54, "1")])
+    assert f(wait_er(back, gtc, "I"), 39) == "0"  # GTC orders stay
+    # Only the GTC bid holds money now: 11.00 + the 1 bp taker fee.
+    assert holdings(back).balances["USD"] == ("9999988.998900", "11.001100")
+    back.logout()
+    assert gw.stop() == 0
