@@ -73,7 +73,7 @@ def test_documented_examples_are_what_a_real_gateway_sends() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     fresh, documented = _normal(done.stdout), _normal(EXAMPLES[EXAMPLES.index("### ") :])
     diff = "\n".join(difflib.unified_diff(documented.splitlines(), fresh.splitlines(), "documented", "fresh", n=1))
-    assert fresh == documented, f"section 11 is out of date: run docs/examples.py\n{diff[:4000]}"
+    assert fresh == documented, f"section 12 is out of date: run docs/examples.py\n{diff[:4000]}"
     for msg_type in ("8", "9", "r", "W", "X", "Y", "5", "AO", "AP"):  # the venue really sent each kind
         assert re.search(rf"^V->C 8=FIX\.4\.4\|9=\d+\|35={msg_type}\|", done.stdout, flags=re.M), msg_type
 
