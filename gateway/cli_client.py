@@ -461,7 +461,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=9876, help="order-entry port (default 9876)")
     p.add_argument("--comp-id", default="CLIENT1", help="our SenderCompID and Username (default CLIENT1)")
     p.add_argument("--password", help="default: $FIXGW_PASSWORD, else the demo password pass<N> for CLIENT<N>")
-    p.add_argument("--account", help="Account (1) on orders (default: the session's only account)")
+    p.add_argument("--account", help="Account (1) of orders, balances and positions (default: the session's only one)")
     p.add_argument("--target", default="EXCH", help="the venue's CompID (default EXCH)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for logon, and for answers at quit")
 
