@@ -142,12 +142,12 @@ class Position:
         "realized",
     )  # fmt: skip
 
-    def __init__(self, account: Account, market: Market, limits: Limits) -> None:
+    def __init__(self, account: Account, market: Market, limits: Limits, base: Balance, quote: Balance) -> None:
         self.account = account
         self.market = market
         self.limits = limits
-        self.base = account.balance(market.base)
-        self.quote = account.balance(market.quote)
+        self.base = base
+        self.quote = quote
         self.net = 0
         self.cost = 0
         self.realized = 0
@@ -182,6 +182,8 @@ class Position:
         if rest:  # the fill went through zero: the rest opens a position the other way
             self.net += rest if lots > 0 else -rest
             self.cost = notional - proceeds
+
+
 
 
 class Account:
@@ -263,8 +265,19 @@ class Ledger:
         """``account``'s position in ``symbol``, opened (flat) on first use."""
         pos = account.positions.get(symbol)
         if pos is None:
-            pos = account.positions[symbol] = Position(account, self.markets[symbol], self.limits(account, symbol))
+            market = self.markets[symbol]
+            pos = account.positions[symbol] = Position(
+                account, market, self.limits(account, symbol), account.balance(market.base),
+                account.balance(market.quote),
+            )  # fmt: skip
         return pos
+
+    def _unopened(self, account: Account, symbol: str) -> Position:
+        """What the checks of an account's first order in ``symbol`` read: a flat position with the account's
+        balances, or zero ones where it holds nothing (not stored: a refused order leaves nothing behind)."""
+        market = self.markets[symbol]
+        base, quote = account.balances.get(market.base), account.balances.get(market.quote)
+        return Position(account, market, self.limits(account, symbol), base or Balance(), quote or Balance())
 
     def _refresh_positions(self) -> None:
         """Every position sees the current markets and limits (after a change of rules or of limits)."""
@@ -320,7 +333,7 @@ class Ledger:
             return Reason.UNKNOWN_ACCOUNT
         if account.killed or (self.killed_owners and order.owner in self.killed_owners):
             return Reason.ACCOUNT_KILLED
-        pos = account.positions.get(order.symbol) or self.position(account, order.symbol)
+        pos = account.positions.get(order.symbol) or self._unopened(account, order.symbol)
         market = pos.market
         lots = order.leaves
         buy = order.side is _BUY
@@ -356,6 +369,10 @@ class Ledger:
                 balance, hold = pos.quote, notional + notional * rate // PPM if rate > 0 else notional
             if hold > balance.available:
                 return Reason.INSUFFICIENT_FUNDS
+        if account.positions.get(order.symbol) is not pos:  # accepted: the first order here opens the position
+            pos = self.position(account, order.symbol)
+        if self.funds_checks:
+            balance = pos.quote if buy else pos.base
             balance.available -= hold
             balance.held += hold
             if buy and order.ord_type is _MARKET:

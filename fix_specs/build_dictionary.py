@@ -28,7 +28,8 @@ does:
   it reflects, so the snapshot of an empty book (no entries) still has one;
 * adds Account (1) to the OrderMassCancelRequest (q);
 * keeps RequestForPositions (AN) and its answers, RequestForPositionsAck (AO) and PositionReport (AP), as the stock
-  dictionary has them: balances and positions over FIX use stock values only;
+  dictionary has them (balances and positions over FIX use stock values only), except that Account (1) is optional
+  in AN: like an order without Account, a request without it is for the session's account if it has exactly one;
 * removes every component no longer referenced.
 
 Order-entry messages the venue sends (:data:`STOCK_MESSAGES`: 8 9 r j) are left exactly as in the stock
@@ -77,7 +78,7 @@ INSERTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("message:q", "Side", ("Account",)),
 )
 # Required flags changed on a message's own fields: (message, field name, "Y" or "N").
-REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"),)
+REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"), ("message:AN", "Account", "N"))
 # Fields the venue relies on, checked after the build: container -> names (searched through components).
 # fmt: off
 REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
@@ -118,6 +119,7 @@ REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("message:F", "OrigClOrdID", "N"),
     ("message:F", "OrderID", "N"),
     ("message:G", "OrigClOrdID", "Y"),
+    ("message:AN", "Account", "N"),
 )
 REQUIRED_VALUES: dict[int, tuple[str, ...]] = {
     18: ("6",),

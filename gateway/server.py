@@ -287,6 +287,13 @@ class Gateway:
         state.logged_on = False
         self.metrics.sessions_logged_on.labels(state.role.value).dec()
         self.log.info("logout", session=state.comp_id, role=state.role.value)
+        if not self.stopping:
+            # A session the venue logged out itself (message rate, slow consumer) was disabled by QuickFIX's
+            # Session.logout(), which would refuse every later Logon ("Session is not enabled for logon"): the
+            # connection is over, so the session may log on again.
+            session = fix.Session.lookupSession(sid)
+            if session is not None and not session.isEnabled():
+                session.logon()
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logout(state)
         elif state.cancel_on_disconnect:
@@ -403,8 +410,10 @@ class Gateway:
         self.metrics.rate_limit_logouts.labels(state.comp_id).inc()
         self.log.warning("rate_limit_logout", session=state.comp_id, limit=limit)
         session = fix.Session.lookupSession(state.session_id)
-        if session is not None:
-            session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
+        if session is not None:  # after the turn's replies: the answers to what was accepted come before the Logout
+            self._after_flush.append(
+                lambda: session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
+            )
 
     # ------------------------------------------------------------------ the engine and the hand-over
 

@@ -59,6 +59,7 @@ def test_an_order_beyond_the_funds_is_refused_without_an_order_id() -> None:
     assert rej.exec_type is ExecType.REJECTED and rej.reason is Reason.INSUFFICIENT_FUNDS
     assert rej.order.order_id == 0 and REJECT_CODES[Reason.INSUFFICIENT_FUNDS].ord_rej == 3
     assert usd(eng, "A") == (999 * USD, 0)
+    assert "XYZ" not in ledger_of(eng).accounts["A"].positions  # no position report for an order that never was
     (ack,) = executions(eng.process(buy("b2", 9_000, 10, owner="A", account="A")))
     assert ack.exec_type is ExecType.NEW and ack.order.order_id == 1  # the refusal consumed no order id
 
