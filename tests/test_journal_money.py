@@ -106,7 +106,7 @@ def test_conservation_report_names_an_imbalance() -> None:
     engine.process(Fund("r", "A", "USD", -5, "wd"))
     lines, balanced = conservation_report(ledger)
     assert balanced and lines[-1] == "balanced: every asset's imbalance is 0"
-    ledger.accounts["A"].available["USD"] += 1
+    ledger.accounts["A"].balance("USD").available += 1
     lines, balanced = conservation_report(ledger)
     assert not balanced
     usd = next(line.split() for line in lines if line.split()[0] == "USD")
