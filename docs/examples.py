@@ -326,6 +326,29 @@ def run(oe: int, md: int) -> None:
         back.wait_for(lambda m: field(m, 35) == "4", TIMEOUT, admin=True)
     back.logout()
 
+    c3 = Client(oe, "CLIENT3", reset_seq=True)
+    c3.logon(TIMEOUT)
+    parties = [(453, 2), (448, "TRADER7"), (447, "D"), (452, "11"), (448, "CUST-42"), (447, "D"), (452, "3"), (802, 1),
+               (523, "DESK-A"), (803, "10")]  # fmt: skip
+    with Example(
+        "NewOrderSingle with Parties",
+        "CLIENT3 names the order-origination trader (452=11) and the client (452=3, with its desk as a PartySubID) "
+        "in the Parties block. Every ExecutionReport about the order carries the block as it came.",
+        [c3],
+    ):
+        order(c3, "ord-8", "1", "0.5", "25000.00", symbol="BTC-USD", extra=parties)
+        c3.wait("8", t11="ord-8", t150="0")
+    with Example(
+        "PossResend",
+        "CLIENT3 sends the same order again with PossResend=Y (97, a header field): the venue already has it, so it "
+        "answers with the order's current status (ExecType I), neither a second order nor a duplicate reject.",
+        [c3],
+    ):
+        c3.send("D", [(97, "Y"), (11, "ord-8"), (1, "ACC3"), (55, "BTC-USD"), (54, "1"), (38, "0.5"), (40, "2"),
+                      (44, "25000.00"), (59, "0"), *parties, (60, utc_now())])  # fmt: skip
+        c3.wait("8", t11="ord-8", t150="I")
+    c3.logout()
+
     for c in (c1, c2, m1, m2):
         c.logout()
 

@@ -77,7 +77,7 @@ def describe(command: Command, instruments: dict[str, Instrument] | None = None)
     parts = [KINDS.get(name, name)]
     for f in dataclasses.fields(command):
         value = getattr(command, f.name)
-        if value is None:
+        if value is None or (f.name == "parties" and not value):
             continue
         if f.name == "ts":
             text = _timestamp(value)
@@ -87,6 +87,8 @@ def describe(command: Command, instruments: dict[str, Instrument] | None = None)
             text = str(ins.ticks_to_price(value))
         elif f.name == "qty" and ins is not None:
             text = str(ins.lots_to_qty(value))
+        elif f.name == "parties":
+            text = value.replace("\x01", "|")  # FIX text: '|' for SOH, as in the Rules of Engagement
         else:
             text = str(value) if value != "" else '""'
         parts.append(f"{f.name}={text}")

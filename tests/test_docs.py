@@ -12,9 +12,14 @@ import pytest
 
 from engine import ExecType, OrdStatus, Reason
 from feeds.service import RequestReject
-from gateway import fixcodes
+from gateway import fixcodes, parties
 from gateway.application import BusinessReject
+from gateway.auth import Authenticator, hash_password
+from gateway.config import PROFILES, SESSION_OPTIONS
 from gateway.fixcodes import REJECT_CODES
+from gateway.orders import ORDER_QTY, SYMBOL
+from gateway.server import HEARTBEAT_REFUSAL
+from tests import test_session_conformance as conformance
 from tests.gateway_process import ROOT
 
 pytestmark = pytest.mark.timeout(120)
@@ -125,18 +130,70 @@ def test_market_data_reject_table_matches_the_code() -> None:
 
 
 QUICKFIX_BUSINESS_REJECTS = {("3", "Unsupported Message Type"), ("5", "Conditionally Required Field Missing (55)")}
+# Tags whose absence the order path answers with FieldNotFound, which QuickFIX turns into 380=5: Symbol and OrderQty
+# on D and G (gateway/orders.py), the Parties fields (gateway/parties.py).
+MISSING_FIELD_TAGS = {SYMBOL, ORDER_QTY, *parties.REQUIRED}
 
 
 def test_business_reject_table_matches_the_code() -> None:
     rows = [row for row in _table(_section("2.5"), "| Message | When |") if row[0].startswith("BusinessMessageReject")]
     documented = {(_values(row[2], 380).pop(), re.findall(r"Text `([^`]+)`", row[2])[0]) for row in rows}
     venue = {(str(int(b.code)), b.text) for b in BusinessReject}
-    assert documented == venue | QUICKFIX_BUSINESS_REJECTS
+    missing_field = {text for code, text in documented if code == "5"}
+    assert documented - {("5", text) for text in missing_field} == venue | {("3", "Unsupported Message Type")}
+    assert all(text.startswith("Conditionally Required Field Missing (") for text in missing_field)
+    # Every tag whose absence is answered with 380=5 is named in a 380=5 row, and no other.
+    named = {int(tag) for row in rows if "380=5" in row[2] for tag in re.findall(r"\((\d+)\)", row[2])}
+    assert named == MISSING_FIELD_TAGS
     # A missing Symbol or OrderQty raises FieldNotFound, which QuickFIX answers with 380=5, wherever it is documented.
     missing = re.findall(r"Missing: BusinessMessageReject `380=(\d+)`", BEFORE_EXAMPLES)
     assert len(missing) >= 3 and set(missing) == {
         str(int(fixcodes.BusinessRejectReason.CONDITIONALLY_REQUIRED_FIELD_MISSING))
     }
+
+
+def test_parties_value_rejects_are_documented() -> None:
+    """The Reject row for the Parties block names exactly the tags whose values the venue checks itself."""
+    rows = [
+        row for row in _table(_section("2.5"), "| Message | When |") if "Parties" in row[1] and row[0] == "Reject (3)"
+    ]
+    assert len(rows) == 1 and "`373=5`" in rows[0][2]
+    assert {int(tag) for tag in re.findall(r"\((\d+)\)", rows[0][1])} == set(parties.VALUE_CHECKED)
+
+
+def test_logon_refusals_are_the_ones_the_code_sends() -> None:
+    """2.1's Logout table: the venue's own refusals (credentials, HeartBtInt bounds) and QuickFIX's MsgSeqNum one."""
+    rows = _table(_section("2.1"), "| Logout Text | When |")
+    documented = {re.findall(r"`([^`]+)`", row[0])[0] for row in rows}
+    auth = Authenticator({"C1": hash_password("secret", iterations=1_000)})
+    texts = {auth.check("C1", None, None), auth.check("C1", "C2", "secret"), auth.check("C1", "C1", "wrong")}
+    venue = {f"Rejected Logon Attempt: {text}" for text in texts}
+    venue.add("Rejected Logon Attempt: " + HEARTBEAT_REFUSAL.format("<min>", "<max>"))
+    assert documented == venue | {"MsgSeqNum too low, expecting N but received M"}
+
+
+def test_session_protocol_table_gives_quickfix_texts() -> None:
+    """2.6: every SessionRejectReason documented comes with the Text the venue really sends (the conformance tests
+    check those texts against a running venue), and every one the tests exercise is documented."""
+    documented = dict(re.findall(r"`373=(\d+)[^`]*` Text `([^`]+)`", _section("2.6")))
+    assert documented == {**conformance.TEXTS, "9": "CompID problem", "10": "SendingTime accuracy problem"}
+
+
+def test_session_options_table_gives_each_profiles_defaults() -> None:
+    rows = _table(_section("2.7"), "| Option |")
+    documented: dict[str, dict[str, str]] = {"production": {}, "test": {}}
+    for options, production, test, _meaning in rows:
+        names = re.findall(r"`(\w+)`", options)
+        for profile, cell in (("production", production), ("test", test)):
+            values = re.findall(r"`?(\w+)`?", cell)
+            documented[profile].update(zip(names, values, strict=True))
+    for profile, defaults in PROFILES.items():
+        expected = {key: str(defaults[key]).lower() for key in SESSION_OPTIONS}
+        assert documented[profile] == expected, profile
+    # The README's configuration reference states the same production defaults.
+    for key in SESSION_OPTIONS:
+        row = next(line for line in README.splitlines() if line.startswith(f"| `{key}` | "))
+        assert f"`{str(PROFILES['production'][key]).lower()}`" in row, row
 
 
 # Enumerated tags the venue sends, with the values it can send (its tables).

@@ -672,16 +672,19 @@ _pending: dict[int, str] = {}
 
 
 @pytest.mark.timeout(60)
-def test_reset_logon_ends_the_earlier_connections_subscriptions(tmp_path: Path) -> None:
-    """A client that logs on with ResetSeqNumFlag=Y gets incrementals only for what it subscribed since."""
-    gw = start_gateway(tmp_path / "gw")
+@pytest.mark.parametrize("reset", ["ResetSeqNumFlag", "reset_on_logon"])
+def test_reset_logon_ends_the_earlier_connections_subscriptions(tmp_path: Path, reset: str) -> None:
+    """A client that logs on with ResetSeqNumFlag=Y, or on a session with reset_on_logon (with MsgSeqNum 1, no
+    flag), gets incrementals only for what it subscribed since."""
+    flag = reset == "ResetSeqNumFlag"
+    gw = start_gateway(tmp_path / "gw", **({} if flag else {"fix.reset_on_logon": True}))
     try:
-        old = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=True)
+        old = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=flag)
         old.logon()
         old.send("V", [(262, "old"), (263, "1"), (264, "0"), (267, 2), (269, "0"), (269, "1"), (146, 1), (55, "MSFT")])
         wait_msg(old, "W")
         old.close()  # gone without unsubscribing
-        new = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=True)
+        new = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=flag)
         new.logon()
         new.send("V", [(262, "new"), (263, "1"), (264, "1"), (267, 2), (269, "0"), (269, "1"), (146, 1), (55, "MSFT")])
         wait_msg(new, "W")
