@@ -32,7 +32,9 @@ MODULES = {
     "recovery": "bench.recovery_bench",
     "md": "bench.md_bench",
 }
-_PORTS = {"order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@"}
+_PORTS = {
+    "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",
+}  # fmt: skip
 
 
 # Every account funded far beyond what a benchmark's load spends: no order is refused for funds.
@@ -62,6 +64,8 @@ def gateway_template(venue_toml: str) -> str:
             line = "port = 0  # no operator channel in a benchmark"
         elif section == "risk" and key == "max_messages_per_second":
             line = "max_messages_per_second = 0  # the load generator sends as fast as the gateway goes"
+        elif section.startswith("sessions.DROP"):  # a drop copy stores a copy of every report: not in a benchmark
+            line = f"# {line}" if stripped else line
         elif section.startswith("risk.limits") and key:
             line = f"# {line}  (no pre-trade limits in a benchmark: every order is measured, none refused)"
         elif section == "accounts" and key == "opening_balance":

@@ -146,6 +146,7 @@ class BusinessRejectReason(IntEnum):
     OTHER = 0
     UNSUPPORTED_MESSAGE_TYPE = 3
     CONDITIONALLY_REQUIRED_FIELD_MISSING = 5  # sent by QuickFIX when the order path raises FieldNotFound
+    NOT_AUTHORIZED = 6  # an application message on a drop-copy session
 
 
 @unique

@@ -10,7 +10,7 @@ the gateway's one entry into the engine, and turn the events into replies to the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,7 @@ class OrderEntry:
         outbox: Outbox,
         accepted: Callable[[str, str], bool],
         positions: PositionFormatter | None = None,
+        drop_copies: list[tuple[frozenset[str] | None, SessionState]] | None = None,
     ) -> None:
         self.translator = translator
         self.recorder = recorder
@@ -69,6 +70,9 @@ class OrderEntry:
         self.outbox = outbox
         self.accepted = accepted  # (owner, ClOrdID) -> the venue has accepted an order or request with that ClOrdID
         self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
+        # Drop-copy sessions and the accounts each covers (None: every account): each gets a copy of every
+        # ExecutionReport and OrderCancelReject of its accounts, in the order the owners get them.
+        self.drop_copies = drop_copies or []
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
             "F": self.cancel,
@@ -137,12 +141,20 @@ class OrderEntry:
         t = self.translator
         for ev in events:
             if isinstance(ev, Execution):
-                self._reply(ev.order.owner, "8", t.execution_report(ev, echo))
+                report = t.execution_report(ev, echo)
+                self._reply(ev.order.owner, "8", report)
+                if self.drop_copies:
+                    self._copy((ev.order.account,), "8", report)
                 self.recorder.execution(ev)
             elif isinstance(ev, _MD_EVENTS):
                 md.append(ev)
             elif isinstance(ev, CancelReject):
-                self._reply(ev.owner, "9", t.cancel_reject(ev))
+                reject = t.cancel_reject(ev)
+                self._reply(ev.owner, "9", reject)
+                if self.drop_copies:  # the order's account; for an unknown order, the requesting session's accounts
+                    owner = self.owners.get(ev.owner)
+                    accounts = (ev.order.account,) if ev.order is not None else owner.accounts if owner else ()
+                    self._copy(accounts, "9", reject)
                 self.recorder.cancel_reject(ev)
             elif isinstance(ev, MassCancelReport):
                 self._reply(ev.owner, "r", t.mass_cancel_report(ev, request_type))
@@ -154,6 +166,11 @@ class OrderEntry:
                     self._reply(ev.owner, "AP", report)
         if md:
             self.outbox.market_data.append(md)
+
+    def _copy(self, accounts: Iterable[str], msg_type: str, msg: Any) -> None:
+        for covered, state in self.drop_copies:
+            if covered is None or any(a in covered for a in accounts):
+                self.outbox.replies.append((msg, state, msg_type))
 
     def _reply(self, owner: str, msg_type: str, msg: Any) -> None:
         state = self.owners.get(owner)
