@@ -171,9 +171,10 @@ class Position:
             self.net = net + lots
             self.cost += notional
             return
-        size = abs(lots)
-        closing = min(size, abs(net))
-        basis = self.cost * closing // abs(net)
+        size = lots if lots > 0 else -lots
+        held = net if net > 0 else -net
+        closing = size if size < held else held
+        basis = self.cost * closing // held
         proceeds = notional * closing // size
         self.realized += proceeds - basis if net > 0 else basis - proceeds
         self.cost -= basis
@@ -234,6 +235,7 @@ class Ledger:
         self.net_funding: dict[str, int] = {}  # asset -> deposits minus withdrawals
         self.killed_owners: set[str] = set()
         self._inflight_hold = 0  # what the market buy being matched still holds (it never rests)
+        self._fee_balances: dict[str, Balance] = {}  # asset -> the fee account's balance (one lookup per trade)
         self.defaults: dict[str, Limits] = {}
         self.configure(setup)
 
@@ -396,8 +398,13 @@ class Ledger:
         maker_fee = notional * rate // PPM if rate >= 0 else -(notional * -rate // PPM)
         self._settle(taker, market, lots, notional, taker_fee)
         self._settle(maker, market, lots, notional, maker_fee)
-        self.fees.balance(market.quote).available += taker_fee + maker_fee
+        fees = self._fee_balances.get(market.quote) or self._fee_balance(market.quote)
+        fees.available += taker_fee + maker_fee
         return taker_fee, maker_fee
+
+    def _fee_balance(self, asset: str) -> Balance:
+        balance = self._fee_balances[asset] = self.fees.balance(asset)
+        return balance
 
     def _settle(self, order: Order, market: Market, lots: int, notional: int, fee: int) -> None:
         pos: Position = order.pos
@@ -574,6 +581,7 @@ class Ledger:
         for name, a in d["accounts"].items():
             ledger._load_account(ledger.accounts.setdefault(name, Account(name)), a)
         ledger._load_account(ledger.fees, d["fees"])
+        ledger._fee_balances.clear()  # the fee account's balances were just replaced
         ledger._refresh_positions()
         return ledger
 
