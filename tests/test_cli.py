@@ -258,12 +258,16 @@ def test_bench_engine_passes_arguments_through() -> None:
 def test_bench_gateway_template_is_a_valid_venue_config(tmp_path: Path) -> None:
     text = gateway_template(DEFAULT_CONFIG.read_text())
     filled = text.replace("@PORT@", "7001").replace("@FREE_PORT_1@", "7002").replace("@FREE_PORT_2@", "7003")
+    filled = filled.replace("@FREE_PORT_3@", "7004")
     filled = filled.replace("@WORKDIR@", str(tmp_path)).replace("@REPO@", str(ROOT))
     cfg = parse_config(tomllib.loads(filled), base=tmp_path)
     assert (cfg.order_entry_port, cfg.market_data.port, cfg.metrics_port) == (7001, 7002, 7003)
     assert cfg.data_dir == tmp_path / "data" and cfg.dictionary.exists()
     assert not cfg.store.enabled  # the benchmark measures the gateway alone
     assert {s.comp_id for s in cfg.sessions} >= {f"CLIENT{n}" for n in range(1, 5)}
+    assert not any(s.role.value == "drop_copy" for s in cfg.sessions)  # no copy of every report stored either
+    assert cfg.operator.port == 0 and cfg.max_messages_per_second == 0
+    assert cfg.ledger is not None and not any(cfg.ledger.default_limits.values())
 
 
 @pytest.mark.timeout(90)
