@@ -14,11 +14,16 @@ import orjson
 from engine.commands import (
     CancelOrder,
     Command,
+    Configure,
     ExpireDayOrders,
+    Fund,
+    Kill,
     MassCancel,
     NewOrder,
     QueryOrder,
+    QueryPositions,
     ReplaceOrder,
+    SetLimits,
 )
 from engine.types import OrdType, Reason, Side, TimeInForce
 
@@ -55,6 +60,16 @@ def to_tuple(cmd: Command) -> list[Any]:
         return ["Q", cmd.owner, cmd.clordid, cmd.order_id, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
     if type(cmd) is ExpireDayOrders:
         return ["E", cmd.ts]
+    if type(cmd) is Configure:
+        return ["S", cmd.setup, cmd.ts]
+    if type(cmd) is Fund:
+        return ["F", cmd.request_id, cmd.account, cmd.asset, cmd.amount, cmd.funding_id, cmd.ts]
+    if type(cmd) is SetLimits:
+        return ["L", cmd.request_id, cmd.account, cmd.symbol, cmd.limits, cmd.ts]
+    if type(cmd) is Kill:
+        return ["K", cmd.request_id, cmd.account, cmd.owner, cmd.revive, cmd.ts]
+    if type(cmd) is QueryPositions:
+        return ["P", cmd.owner, cmd.req_id, cmd.account, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
     raise TypeError(f"not a command: {cmd!r}")
 
 
@@ -82,6 +97,16 @@ def from_tuple(t: list[Any]) -> Command:
         return QueryOrder(t[1], t[2], t[3], t[4], reject)
     if kind == "E":
         return ExpireDayOrders(t[1])
+    if kind == "S":
+        return Configure(t[1], t[2])
+    if kind == "F":
+        return Fund(t[1], t[2], t[3], t[4], t[5], t[6])
+    if kind == "L":
+        return SetLimits(t[1], t[2], t[3], t[4], t[5])
+    if kind == "K":
+        return Kill(t[1], t[2], t[3], t[4], t[5])
+    if kind == "P":
+        return QueryPositions(t[1], t[2], t[3], t[4], _REASONS[t[5]] if t[5] is not None else None)
     raise ValueError(f"unknown command kind {kind!r}")
 
 

@@ -2,8 +2,9 @@
 
 A snapshot holds every order of the day (resting and done, so status requests and duplicate-ClOrdID checks keep
 working), each book's resting orders in exact price-time order, the ClOrdID memory of every owner, the id counters,
-and each instrument's statistics and RptSeq. ``load_state(dump_state(e))`` behaves exactly like ``e`` for any
-command that follows; the journal tests check that event for event.
+each instrument's statistics and RptSeq, and the ledger (balances, holds, positions, limits, funding ids, kills).
+``load_state(dump_state(e))`` behaves exactly like ``e`` for any command that follows; the journal tests check that
+event for event.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sortedcontainers import SortedDict
 
 from engine.engine import MatchingEngine
 from engine.instruments import Instrument
+from engine.ledger import Ledger
 from engine.order import Level, Order
 from engine.types import OrdStatus, OrdType, SelfTradePrevention, Side, TimeInForce
 
@@ -48,6 +50,7 @@ def dump_state(engine: MatchingEngine) -> dict[str, Any]:
         "orders": orders,
         "clordids": {owner: {c: o.order_id for c, o in ids.items()} for owner, ids in engine.clordids.items()},
         "books": books,
+        "ledger": engine.ledger.dump() if engine.ledger is not None else None,
     }
 
 
@@ -58,7 +61,8 @@ def load_state(
 ) -> MatchingEngine:
     if state.get("format") != FORMAT:
         raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
-    engine = MatchingEngine(instruments, self_trade_prevention)
+    ledger = state.get("ledger")
+    engine = MatchingEngine(instruments, self_trade_prevention, Ledger.load(ledger) if ledger else None)
     engine.commands_processed = state["commands_processed"]
     engine.next_order_id = state["next_order_id"]
     engine.next_seq = state["next_seq"]
@@ -88,4 +92,9 @@ def load_state(
         book.rpt_seq = data["rpt_seq"]
         book.last_px, book.open, book.high, book.low = data["last_px"], data["open"], data["high"], data["low"]
         book.volume = data["volume"]
+    if engine.ledger is not None:  # every working order reaches its account's position again
+        ledger = engine.ledger
+        for order in orders.values():
+            if order.is_open:
+                order.pos = ledger.position(ledger.accounts[order.account], order.symbol)
     return engine

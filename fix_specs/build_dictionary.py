@@ -27,6 +27,9 @@ does:
 * adds RptSeq (83) to the body of 35=W as well: the snapshot carries the sequence number of the last update
   it reflects, so the snapshot of an empty book (no entries) still has one;
 * adds Account (1) to the OrderMassCancelRequest (q);
+* keeps RequestForPositions (AN) and its answers, RequestForPositionsAck (AO) and PositionReport (AP), as the stock
+  dictionary has them (balances and positions over FIX use stock values only), except that Account (1) is optional
+  in AN: like an order without Account, a request without it is for the session's account if it has exactly one;
 * removes every component no longer referenced.
 
 Order-entry messages the venue sends (:data:`STOCK_MESSAGES`: 8 9 r j) are left exactly as in the stock
@@ -58,9 +61,9 @@ DEFAULT_SOURCE = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
 DEFAULT_OUTPUT = HERE / "FIX44-venue.xml"
 
 ADMIN_MESSAGES = ("0", "1", "2", "3", "4", "5", "A")
-APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y")
+APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y", "AN", "AO", "AP")
 # Messages the venue sends on order-entry sessions: must stay identical to the stock dictionary's.
-STOCK_MESSAGES = ("8", "9", "r", "j")
+STOCK_MESSAGES = ("8", "9", "r", "j", "AO", "AP")
 
 # (number, name, type, enum values) of fields the stock FIX 4.4 dictionary does not define.
 NEW_FIELDS: tuple[tuple[int, str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -75,7 +78,7 @@ INSERTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("message:q", "Side", ("Account",)),
 )
 # Required flags changed on a message's own fields: (message, field name, "Y" or "N").
-REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"),)
+REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"), ("message:AN", "Account", "N"))
 # Fields the venue relies on, checked after the build: container -> names (searched through components).
 # fmt: off
 REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
@@ -86,6 +89,13 @@ REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
         "LeavesQty", "CumQty", "AvgPx", "TransactTime", "Text", "SecondaryExecID", "LastLiquidityInd",
     ),
     "message:F": ("OrigClOrdID", "OrderID", "ClOrdID", "Symbol", "Side", "TransactTime"),
+    "message:AN": ("PosReqID", "PosReqType", "Account", "AccountType", "ClearingBusinessDate", "TransactTime"),
+    "message:AO": ("PosMaintRptID", "PosReqID", "TotalNumPosReports", "PosReqResult", "PosReqStatus", "Account"),
+    "message:AP": (
+        "PosMaintRptID", "PosReqID", "PosReqType", "TotalNumPosReports", "PosReqResult", "ClearingBusinessDate",
+        "Account", "AccountType", "Symbol", "Currency", "SettlPrice", "SettlPriceType", "PriorSettlPrice",
+        "PosType", "LongQty", "ShortQty", "PosAmtType", "PosAmt",
+    ),
     "message:G": ("OrigClOrdID", "OrderID", "ClOrdID", "Symbol", "Side", "OrderQty", "Price", "TransactTime"),
     "message:q": ("ClOrdID", "MassCancelRequestType", "Symbol", "Side", "Account", "TransactTime"),
     "message:r": (
@@ -109,8 +119,14 @@ REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("message:F", "OrigClOrdID", "N"),
     ("message:F", "OrderID", "N"),
     ("message:G", "OrigClOrdID", "Y"),
+    ("message:AN", "Account", "N"),
 )
-REQUIRED_VALUES: dict[int, tuple[str, ...]] = {18: ("6",), 103: ("1", "6", "11", "13", "15", "99")}
+REQUIRED_VALUES: dict[int, tuple[str, ...]] = {
+    18: ("6",),
+    103: ("0", "1", "3", "5", "6", "11", "13", "15", "99"),
+    703: ("TQ", "TOT"),
+    707: ("FMTM", "CASH"),
+}
 
 
 def _find(root: ET.Element, key: str) -> ET.Element:

@@ -39,6 +39,7 @@ from engine import (
 from engine.instruments import parse_decimal
 from gateway.fixcodes import (
     REJECT_CODES,
+    CommType,
     CxlRejResponseTo,
     ExecInst,
     LastLiquidityInd,
@@ -57,6 +58,7 @@ MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_RESPONSE, MASS_CANCEL_REJECT_REASON, TOTAL
 LAST_LIQUIDITY_IND, SECONDARY_EXEC_ID = 851, 527  # the trade id goes in SecondaryExecID
 
 POST_ONLY = ExecInst.PARTICIPATE_DO_NOT_INITIATE.value
+_ABSOLUTE = CommType.ABSOLUTE.value
 _TRADE, _REJECTED = ExecType.TRADE, ExecType.REJECTED  # names, not Enum attribute lookups (~0.25 us each)
 _ZERO = Decimal(0)
 SOH = "\x01"
@@ -121,14 +123,20 @@ class InstrumentTexts:
     ``ticks_of[text]`` and ``lots_of[text]`` are a client's price and quantity in ticks and lots, or the
     :class:`~engine.types.Reason` the value is refused for (not a number, not positive, off the grid)."""
 
-    __slots__ = ("instrument", "lots_of", "price", "qty", "ticks_of")
+    __slots__ = ("fee", "fee_asset", "instrument", "lots_of", "price", "qty", "ticks_of")
 
-    def __init__(self, instrument: Instrument) -> None:
+    def __init__(self, instrument: Instrument, fee: FeeText | None = None) -> None:
         self.instrument = instrument
         self.price: dict[int, str] = _Memo(instrument.price_str)
         self.qty: dict[int, str] = _Memo(instrument.qty_str)
         self.ticks_of: dict[str, int | Reason] = _GridMemo(self._ticks)
         self.lots_of: dict[str, int | Reason] = _GridMemo(self._lots)
+        # A fill's fee (quote-asset units) as decimal text, and that asset; None: the venue keeps no ledger
+        self.fee: dict[int, str] | None = None
+        self.fee_asset = ""
+        if fee is not None:
+            self.fee_asset, text = fee
+            self.fee = _Memo(text)
 
     def avg_price(self, notional: int, cum: int) -> str:
         """AvgPx (6): the memoised price text when the fills average to a whole tick (always for a single fill)."""
@@ -207,6 +215,9 @@ def _refused(owner: str, clordid: str, orig: str | None, is_replace: bool, reaso
     )
 
 
+FeeText = tuple[str, Callable[[int], str]]
+"""An instrument's fee asset (its quote asset) and how an amount of it in units is written (decimal text)."""
+
 Echo = dict[str, str]
 """The client's own fields ({tag: text}) that a reject must echo even if they could not be converted: OrderQty (38),
 Price (44), Side (54), OrdType (40), TimeInForce (59, default "0") and Symbol (55). For a new order it is the
@@ -216,9 +227,10 @@ order's own field dict, so accepting an order builds nothing extra."""
 class OrderTranslator:
     """Parses order-entry messages into commands and renders order events as FIX messages."""
 
-    def __init__(self, instruments: dict[str, Instrument]) -> None:
+    def __init__(self, instruments: dict[str, Instrument], fees: dict[str, FeeText] | None = None) -> None:
         self.instruments = instruments
-        self.texts = {symbol: InstrumentTexts(ins) for symbol, ins in instruments.items()}
+        fees = fees or {}
+        self.texts = {symbol: InstrumentTexts(ins, fees.get(symbol)) for symbol, ins in instruments.items()}
         self.check_parties = PartiesCheck()
 
     # ---------------------------------------------------------------- inbound
@@ -371,6 +383,8 @@ class OrderTranslator:
                 p.append(
                     f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01"
                 )
+                if texts.fee is not None:  # the fee of this fill, in the quote asset (negative: a rebate)
+                    p.append(f"12={texts.fee[ex.fee]}\x0113={_ABSOLUTE}\x01479={texts.fee_asset}\x01")
         else:  # reject of an order that never existed: echo what the client sent
             if echo is not None:
                 p.append(f"38={echo['38']}\x01")

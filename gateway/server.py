@@ -22,6 +22,7 @@ import resource
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +33,10 @@ import quickfix as fix
 from engine import Command, Event, Side, TimeInForce
 from feeds.service import MarketDataService
 from gateway import failpoint
+from gateway.accounts import Accounts, fee_texts, position_formatter
 from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
-from gateway.config import Role, VenueConfig, quickfix_settings
+from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
@@ -56,9 +58,11 @@ IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
 
 # The Logout Text for a HeartBtInt outside the session's bounds (after QuickFIX's "Rejected Logon Attempt: "; RoE 2.1).
 HEARTBEAT_REFUSAL = "HeartBtInt (108) must be between {} and {} seconds"
-ORDER_ENTRY_TYPES = frozenset("DFGHq")
+ORDER_ENTRY_TYPES = frozenset({"D", "F", "G", "H", "q", "AN"})
+RATE_LIMIT_TEXT = "message rate limit exceeded"
 MARKET_DATA_TYPES = frozenset("V")
 _ORDER_ENTRY = Role.ORDER_ENTRY
+_DROP_COPY = Role.DROP_COPY
 
 
 @dataclass
@@ -74,6 +78,8 @@ class SessionState:
     fresh_logon: bool = False  # the current Logon reset the sequence numbers (ResetSeqNumFlag=Y, or ResetOnLogon)
     reset_on_logon: bool = False
     heartbeat: tuple[int, int] = (1, 2**31 - 1)  # HeartBtInt (108) bounds, seconds
+    recent: deque[float] | None = None  # arrival times of the last messages, for the message-rate limit
+    throttled: bool = False  # logged out for exceeding the message rate: ignore the rest of this connection
     received: dict[str, Any] = field(default_factory=dict)  # msg type -> metrics child (cached labels)
     sent: dict[str, Any] = field(default_factory=dict)
 
@@ -96,7 +102,7 @@ class Gateway:
         self.engine, self._unsent = self.persistence.recover()
         self.journal = self.persistence.journal  # None if durability is off; appended to for every command
         self.instruments = {i.symbol: i for i in cfg.instruments}
-        self.translator = OrderTranslator(self.instruments)
+        self.translator = OrderTranslator(self.instruments, fee_texts(cfg))
         self.auth = Authenticator({s.comp_id: s.password_hash for s in cfg.sessions})
         self.audit = AuditTrail(cfg.data_dir / "audit.jsonl")
         self.recorder = OrderRecorder(self.metrics, self.audit, self.translator.texts)
@@ -126,9 +132,17 @@ class Gateway:
         # Replies are held until the end of the loop turn (after the group commit, if any), then handed to QuickFIX
         # together: measured ~30% more orders/s than sending from inside each callback (BENCHMARKS.md).
         self.outbox = Outbox()
+        drop_copies = [
+            (None if ALL_ACCOUNTS in s.accounts else s.accounts, s) for s in self.sessions.values()
+            if s.role is Role.DROP_COPY
+        ]  # fmt: skip
         self.orders = OrderEntry(
             self.translator, self.recorder, self.apply, self.by_owner, self.outbox,
-            lambda owner, clordid: clordid in self.engine.clordids.get(owner, ()),
+            lambda owner, clordid: clordid in self.engine.clordids.get(owner, ()), position_formatter(cfg), drop_copies,
+        )  # fmt: skip
+        self.accounts = Accounts(
+            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.after_commit, self.metrics, self.audit,
+            self.log,
         )  # fmt: skip
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
@@ -162,6 +176,7 @@ class Gateway:
             self.log.warning("resending_unsent_reports", count=len(self._unsent))
             self.orders.dispatch(self._unsent)
             self._unsent = []
+        self.accounts.configure()  # the money rules and opening balances, journaled, before any logon
         resting_day = {o.owner for o in self.engine.orders.values() if o.is_open and o.tif is TimeInForce.DAY}
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect and state.comp_id in resting_day:
@@ -175,6 +190,7 @@ class Gateway:
             )
             self.metrics_server.start()
         self.feeds.start()
+        self.accounts.start(self.scheduler)
         self.scheduler.every(0.2, lambda _: self.audit.flush())
         gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
@@ -183,6 +199,7 @@ class Gateway:
             order_entry_port=self.cfg.order_entry_port,
             market_data_port=self.cfg.market_data.port,
             metrics_port=self.metrics_server.port if self.metrics_server else None,
+            operator_port=self.accounts.operator_port,
             sessions=len(self.sessions),
             profile=self.cfg.profile,
         )
@@ -243,6 +260,7 @@ class Gateway:
         self.scheduler.run_deferred()
         self._flush()
         self.feeds.stop()
+        self.accounts.stop()
         self.acceptor.stop(True)
         self.persistence.close(self.engine)
         if self.metrics_server is not None:
@@ -263,6 +281,9 @@ class Gateway:
         self.log.info("logon", session=state.comp_id, role=state.role.value)
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logon(state)
+        elif self.cfg.max_messages_per_second:  # a new connection starts with a clean slate
+            state.recent = deque(maxlen=self.cfg.max_messages_per_second)
+            state.throttled = False
 
     def on_logout(self, sid: Any) -> None:
         state = self.sessions.get(sid.toString())
@@ -271,6 +292,13 @@ class Gateway:
         state.logged_on = False
         self.metrics.sessions_logged_on.labels(state.role.value).dec()
         self.log.info("logout", session=state.comp_id, role=state.role.value)
+        if not self.stopping:
+            # A session the venue logged out itself (message rate, slow consumer) was disabled by QuickFIX's
+            # Session.logout(), which would refuse every later Logon ("Session is not enabled for logon"): the
+            # connection is over, so the session may log on again.
+            session = fix.Session.lookupSession(sid)
+            if session is not None and not session.isEnabled():
+                session.logon()
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logout(state)
         elif state.cancel_on_disconnect:
@@ -345,6 +373,12 @@ class Gateway:
         state = self.sessions[_qf.SessionID_toString(sid)]
         fields: dict[str, str] | None = None
         if state.role is _ORDER_ENTRY:
+            recent = state.recent
+            if recent is not None:  # the message-rate limit: at most maxlen messages in any rolling second
+                now = time.monotonic()
+                if state.throttled or (len(recent) == recent.maxlen and now - recent[0] < 1.0):
+                    return self._throttle(state)
+                recent.append(now)
             fields = fields_of(msg)
             msg_type = fields["35"]
         else:
@@ -359,6 +393,8 @@ class Gateway:
                 return handler(fields, state)
             if msg_type in MARKET_DATA_TYPES:
                 return self.business_reject(msg, sid, BusinessReject.MARKET_DATA_ON_ORDER_ENTRY)
+        elif state.role is _DROP_COPY:
+            return self.business_reject(msg, sid, BusinessReject.DROP_COPY_READ_ONLY)
         else:
             if msg_type in MARKET_DATA_TYPES:
                 if self.journal is not None and self.journal.unsynced:
@@ -370,6 +406,21 @@ class Gateway:
             if msg_type in ORDER_ENTRY_TYPES:
                 return self.business_reject(msg, sid, BusinessReject.ORDERS_ON_MARKET_DATA)
         raise fix.UnsupportedMessageType()
+
+    def _throttle(self, state: SessionState) -> None:
+        """The session sent more than its message rate allows: log it out, with a Text that says so, and ignore
+        whatever else arrives on this connection (as Binance does; never slowed silently)."""
+        if state.throttled:
+            return
+        state.throttled = True
+        limit = self.cfg.max_messages_per_second
+        self.metrics.rate_limit_logouts.labels(state.comp_id).inc()
+        self.log.warning("rate_limit_logout", session=state.comp_id, limit=limit)
+        session = fix.Session.lookupSession(state.session_id)
+        if session is not None:  # after the turn's replies: the answers to what was accepted come before the Logout
+            self._after_flush.append(
+                lambda: session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
+            )
 
     # ------------------------------------------------------------------ the engine and the hand-over
 
@@ -391,6 +442,10 @@ class Gateway:
             child = self._engine_latency[kind] = self.metrics.engine_latency.labels(kind)
         child.observe(elapsed)
         return events
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` at the end of this loop turn, once its journal records are durable (group commit)."""
+        self._after_flush.append(action)
 
     def _flush(self) -> None:
         """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""

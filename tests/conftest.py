@@ -13,7 +13,10 @@ from fixclient import FixSession
 from tests.gateway_process import GatewayProcess, make_config
 from tests.pg_server import PgServer
 
-PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
+PASSWORDS = {
+    **{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)},
+    "DROP1": "droppass1",
+}  # fmt: skip
 _ids = itertools.count(1)
 
 
@@ -101,7 +104,7 @@ def _connector(gw: GatewayProcess) -> Iterator[ClientFactory]:
     sessions: list[FixSession] = []
 
     def factory(comp_id: str, password: str | None = None, reset: bool = True, logon: bool = True) -> FixSession:
-        port = gw.md_port if comp_id.startswith("MD") else gw.oe_port
+        port = gw.md_port if comp_id.startswith("MD") else gw.dc_port if comp_id.startswith("DROP") else gw.oe_port
         session = FixSession("127.0.0.1", port, comp_id, password or PASSWORDS[comp_id], reset_seq=reset)
         sessions.append(session)
         if logon:

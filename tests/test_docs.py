@@ -26,11 +26,12 @@ pytestmark = pytest.mark.timeout(120)
 
 RULES = (ROOT / "docs" / "rules-of-engagement.md").read_text()
 README = (ROOT / "README.md").read_text()
-BEFORE_EXAMPLES, EXAMPLES = RULES.split("\n## 11. Example messages\n")
+BEFORE_EXAMPLES, EXAMPLES = RULES.split("\n## 12. Example messages\n")
 
-# What legitimately changes from run to run: timestamps, and so BodyLength and CheckSum.
+# What legitimately changes from run to run: timestamps and dates, and so BodyLength and CheckSum.
 _PER_RUN = [
     (re.compile(r"\b(52|60|122)=\d{8}-\d{2}:\d{2}:\d{2}(\.\d+)?"), r"\1=<time>"),
+    (re.compile(r"\b715=\d{8}\b"), "715=<date>"),  # ClearingBusinessDate of positions
     (re.compile(r"\|9=\d+\|"), "|9=<len>|"),
     (re.compile(r"\|10=\d{3}$", re.M), "|10=<sum>"),
 ]
@@ -77,8 +78,8 @@ def test_documented_examples_are_what_a_real_gateway_sends() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     fresh, documented = _normal(done.stdout), _normal(EXAMPLES[EXAMPLES.index("### ") :])
     diff = "\n".join(difflib.unified_diff(documented.splitlines(), fresh.splitlines(), "documented", "fresh", n=1))
-    assert fresh == documented, f"section 11 is out of date: run docs/examples.py\n{diff[:4000]}"
-    for msg_type in ("8", "9", "r", "W", "X", "Y", "5"):  # the venue really sent each kind
+    assert fresh == documented, f"section 12 is out of date: run docs/examples.py\n{diff[:4000]}"
+    for msg_type in ("8", "9", "r", "W", "X", "Y", "5", "AO", "AP"):  # the venue really sent each kind
         assert re.search(rf"^V->C 8=FIX\.4\.4\|9=\d+\|35={msg_type}\|", done.stdout, flags=re.M), msg_type
 
 
@@ -87,19 +88,25 @@ def test_the_example_comparison_ignores_only_what_changes_per_run() -> None:
     b = "V->C 8=FIX.4.4|9=76|35=8|52=20261206-12:00:00.000001|17=3|60=20261206-12:00:00.1|10=007"
     assert _normal(a) == _normal(b)
     assert _normal(a) != _normal(b.replace("17=3", "17=4"))
+    assert _normal("V->C 8=FIX.4.4|9=75|35=AP|715=20261122|10=001") == _normal(
+        "V->C 8=FIX.4.4|9=75|35=AP|715=20270101|10=002"
+    )
 
 
 def test_reject_table_gives_each_reason_its_codes_and_text() -> None:
-    """Section 7, row by row: the reason exists, and its OrdRejReason, CxlRejReason, MassCancelRejectReason and
-    Text are the ones the code sends."""
+    """Section 7, row by row: the reason exists, and its OrdRejReason, CxlRejReason, MassCancelRejectReason,
+    PosReqResult and Text are the ones the code sends."""
     rows = _table(_section("7"), "| Reason | When |")
     names = [row[0].strip("`") for row in rows]
     assert sorted(names) == sorted(Reason.__members__), "section 7 must list every Reason exactly once"
-    for name, _when, er, cxl, mass, text in rows:
+    for name, _when, er, cxl, mass, ao, text in rows:
         reason, codes = Reason[name.strip("`")], REJECT_CODES[Reason[name.strip("`")]]
         assert _values(er, 103) == _code(codes.ord_rej), f"{name}: OrdRejReason"
         assert _values(cxl, 102) == _code(codes.cxl_rej), f"{name}: CxlRejReason"
         assert _values(mass, 532) == _code(codes.mass_rej), f"{name}: MassCancelRejectReason"
+        assert _values(ao, 728) == _code(codes.pos_rej), f"{name}: PosReqResult"
+        if codes.pos_rej is not None:
+            assert _values(ao, 729) == {str(int(fixcodes.PosReqStatus.REJECTED))}, name
         assert text == f"`{reason.text}`", name
         if codes.ord_rej is not None:
             assert _values(er, 150) <= {ExecType.REJECTED.value, ExecType.ORDER_STATUS.value}, name
