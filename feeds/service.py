@@ -179,7 +179,8 @@ class MarketDataService:
         self.scheduler.every(PROBE_INTERVAL, self.probe)
 
     def stop(self) -> None:
-        self.publisher.stop()
+        if self.publisher.is_alive():  # a gateway without market-data sessions never starts it
+            self.publisher.stop()
 
     def _enqueue(self, msg: Any, subs: list[Subscriber], t0: float = 0.0) -> None:
         for sub in subs:

@@ -23,15 +23,15 @@ def serve_role(role: str, name: str, config: str | None) -> int:
 
     cfg, cluster = cluster_config.load(config)
     if role == "engine":
-        from roles import engine
+        from roles.engine import serve as serve_engine
 
-        return engine.serve(cfg, cluster, name)
+        return serve_engine(cfg, cluster, name)
     if role == "gateway":
-        from roles import gateway
+        from roles.gateway import serve as serve_gateway
 
-        return gateway.serve(cfg, cluster, name)
+        return serve_gateway(cfg, cluster, name)
     if role == "md":
-        from roles import marketdata
+        from roles.marketdata import serve as serve_md
 
-        return marketdata.serve(cfg, cluster, name)
+        return serve_md(cfg, cluster, name)
     raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")

@@ -167,7 +167,7 @@ class JetStreamWriter:
         self.origin = origin
         self.on_stored = on_stored
         self.on_retry = on_retry
-        self._boot = f"{origin}:{time.time_ns():x}"
+        self.boot = f"{origin}:{time.time_ns():x}"
         self._numbers = itertools.count(1)
         self._open: list[bytes] = []
         self._queue: deque[tuple[int, list[bytes]]] = deque()  # committed batches not yet stored, oldest first
@@ -200,7 +200,7 @@ class JetStreamWriter:
     async def _drain(self) -> None:
         while self._queue:
             number, records = self._queue[0]
-            headers = {MSG_ID: f"{self._boot}:{number}:{len(records)}", ORIGIN: self.origin}
+            headers = {MSG_ID: f"{self.boot}:{number}:{len(records)}", ORIGIN: self.origin}
             body = pack(records)
             while True:
                 try:
@@ -297,6 +297,17 @@ class LoopPump:
         loop = self.loop
         loop.call_soon(loop.stop)
         loop.run_forever()
+
+    def drain(self, max_steps: int = 16) -> None:
+        """Step until no callback is ready (nats-py hands a message on through a few tasks), at most ``max_steps``."""
+        ready = self.loop._ready  # type: ignore[attr-defined]  # the loop's queue of ready callbacks
+        for _ in range(max_steps):
+            self.step()
+            if not ready:
+                return
+
+    def run_for(self, seconds: float) -> None:
+        self.loop.run_until_complete(asyncio.sleep(seconds))
 
     def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
         return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
