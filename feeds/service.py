@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import quickfix as fix
 
-from engine import Instrument, OrderBook
+from engine import Instrument
 from engine.events import MarketDataEvent
 from feeds import messages
-from feeds.views import ALL_ENTRY_TYPES, BookView
+from feeds.views import ALL_ENTRY_TYPES, BookState, BookView
 from gateway.fixcodes import MDReqRejReason
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class MarketDataService:
         self,
         cfg: MarketDataConfig,
         *,
-        books: Mapping[str, OrderBook],
+        books: Mapping[str, BookState],
         instruments: Mapping[str, Instrument],
         scheduler: Scheduler,
         metrics: Metrics,

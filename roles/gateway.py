@@ -19,18 +19,17 @@ with one difference: a command is not run here, it is published.
   the one-process venue does after a crash), then applies cancel-on-disconnect to every session that has it (a
   MassCancel; the engine makes it a no-op when nothing rests).
 
-The JetStream client is asyncio; its loop is stepped between QuickFIX polls on the gateway's one thread
-(:class:`~seqlog.jetstream.LoopPump`), never on a thread of its own (QuickFIX notes, pitfall 2).
+What it shares with the market-data publisher (the loop, following the result stream, catching up) is
+:mod:`roles.front`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from engine import Command, Event, Execution
 from engine.codec import encode
@@ -40,24 +39,15 @@ from gateway.journal import last_exec_id
 from gateway.order_entry import ON_DISCONNECT, OrderEntry
 from gateway.orders import Echo
 from gateway.positions import CUSTOMER
-from gateway.server import Gateway, run
-from roles.config import ClusterConfig, ProcessSpec, process_config
+from gateway.server import run
+from roles.config import ClusterConfig, ProcessSpec
 from roles.engine import BATCH
-from seqlog.jetstream import (
-    ORIGIN,
-    Follower,
-    JetStreamWriter,
-    LoopPump,
-    connect,
-    ensure_stream,
-    last_sequence,
-    unpack,
-)
+from roles.front import ClusterFront
+from seqlog.jetstream import ORIGIN, JetStreamWriter, unpack
 
 Context = tuple[Echo | None, str | None, str, float]
 """What a command's replies need besides its events: echo, request type, account type (OrderEntry.complete), and
 ``perf_counter()`` when it was published (order -> report latency)."""
-CATCH_UP_TIMEOUT = 120.0
 
 
 class RemoteOrderEntry(OrderEntry):
@@ -69,9 +59,7 @@ class RemoteOrderEntry(OrderEntry):
         self.open: list[Context] = []  # the commands appended since the last commit
         self.pending: dict[int, list[Context]] = {}  # published message number -> its commands, until answered
         self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engine accepted (PossResend checks)
-        self.replay_until = 0  # result messages up to this one came before this process started
         self.last_sent: dict[str, int] = {}  # order-entry session -> highest ExecID in its FIX store at start-up
-        self.results = 0  # result messages handled
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
@@ -91,17 +79,17 @@ class RemoteOrderEntry(OrderEntry):
             self.pending[self.writer.commit()] = self.open
             self.open = []
 
-    def on_result(self, seq: int, msg: Msg) -> None:
-        """Result message ``seq``: the events of command message ``seq``, one record per command."""
+    def on_result(self, msg: Msg, earlier: bool) -> None:
+        """A result message: the events of one command message, one record per command; ``earlier``: it was in
+        the stream when this process started."""
         assert self.writer is not None
-        self.results += 1
         headers = msg.headers or {}
         contexts: list[Context] | None = None
         boot, number, _ = headers.get(BATCH, "::").rsplit(":", 2)
         if boot == self.writer.boot:
             contexts = self.pending.pop(int(number), None)
         # Results of commands published before this process started: only the reports its sessions may lack.
-        recovered = seq <= self.replay_until or (contexts is None and headers.get(ORIGIN) == self.writer.origin)
+        recovered = earlier or (contexts is None and headers.get(ORIGIN) == self.writer.origin)
         owners, clordids = self.owners, self.clordids
         for i, payload in enumerate(unpack(msg.data)):
             events: list[Event] = decode_events(payload)
@@ -126,15 +114,14 @@ class RemoteOrderEntry(OrderEntry):
                 self.complete(events)
 
 
-class OrderGateway(Gateway):
-    """The one-process gateway's sessions, edge and loop, with the engine behind the command and result streams.
-    The base class's local engine and journal stay empty and unused (its journal is ``off``)."""
+class OrderGateway(ClusterFront):
+    """The one-process gateway's order-entry and drop-copy sessions, with the engine behind the command and result
+    streams."""
+
+    role = "gateway"
 
     def __init__(self, cfg: VenueConfig, cluster: ClusterConfig, spec: ProcessSpec) -> None:
-        local = process_config(cfg, spec)
-        super().__init__(dataclasses.replace(local, journal=dataclasses.replace(local.journal, durability="off")))
-        self.cluster = cluster
-        self.name = spec.name
+        super().__init__(cfg, cluster, spec)
         base = self.orders
         self.remote: RemoteOrderEntry
         self.orders = self.remote = RemoteOrderEntry(
@@ -142,29 +129,19 @@ class OrderGateway(Gateway):
             lambda owner, clordid: clordid in self.remote.clordids.get(owner, ()), base.positions_formatter,
             base.drop_copies,
         )  # fmt: skip
-        self.pump = LoopPump()
-        self.nc: NATS | None = None
-        self.follower: Follower | None = None
-        self.step = self._step
 
     @staticmethod
     def _no_local_engine(command: Command) -> list[Event]:
         raise RuntimeError("the gateway role has no engine: commands are published")
 
-    async def _connect(self) -> None:
-        cluster = self.cluster
-        self.nc = nc = await connect(cluster.servers, f"fixgw-gateway-{self.name}")
-        js = nc.jetstream()
-        await ensure_stream(js, cluster.commands)
-        await ensure_stream(js, cluster.results)
-        remote = self.remote
-        remote.writer = JetStreamWriter(
-            js, cluster.commands, f"gateway-{self.name}",
+    async def on_connect(self, js: JetStreamContext) -> None:
+        self.remote.writer = JetStreamWriter(
+            js, self.cluster.commands, f"gateway-{self.name}",
             on_retry=lambda number, error: self.log.warning("command_publish_retry", batch=number, error=error),
         )  # fmt: skip
-        remote.replay_until = await last_sequence(js, cluster.results.name)
-        self.follower = Follower(js, cluster.results, remote.on_result, self.log)
-        await self.follower.start(0)
+
+    def on_result(self, seq: int, msg: Msg) -> None:
+        self.remote.on_result(msg, seq <= self.replay_until)
 
     def start(self) -> None:
         store = self.cfg.data_dir / "store"
@@ -173,18 +150,7 @@ class OrderGateway(Gateway):
             for s in self.cfg.sessions
             if s.role is Role.ORDER_ENTRY
         }
-        self.pump.run(self._connect(), 60)
-        self.open_acceptor()
-        t0 = time.perf_counter()
-        deadline = time.monotonic() + CATCH_UP_TIMEOUT
-        assert self.follower is not None
-        while self.follower.last < self.remote.replay_until:  # the reports sessions may lack, before any logon
-            if time.monotonic() > deadline:
-                raise ValueError(f"result stream: {self.follower.last} of {self.remote.replay_until} messages read")
-            self.pump.run_for(0.01)
-            self._flush()
-        self.log.info("results_caught_up", messages=self.remote.replay_until,
-                      seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
+        self.connect_and_catch_up()
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:
                 self.remote.cancel_on_disconnect(state.comp_id)
@@ -193,31 +159,20 @@ class OrderGateway(Gateway):
         self.start_metrics()
         self.going_live()
 
-    def _step(self) -> None:
-        """Each loop turn: publish the turn's commands, let the JetStream client run, take in what came back."""
+    def before_step(self) -> None:
         # Order -> report latency is observed when the report comes back (RemoteOrderEntry.on_result), not when the
         # request was published.
         self.outbox.started.clear()
-        remote = self.remote
-        remote.commit()
-        before = remote.results
-        self.pump.drain()
-        if remote.results != before:
-            self.app.callbacks += 1  # the loop did work: do not sleep before the next poll
+        self.remote.commit()  # the turn's commands: one message
 
-    def _shutdown(self, grace: float = 5.0) -> None:
-        super()._shutdown(grace)  # logs every session out; cancel-on-disconnect is published below
-        self.remote.commit()
+    def on_stopping(self) -> None:
+        self.remote.commit()  # cancel-on-disconnect of the sessions just logged out
         writer = self.remote.writer
         try:
             if writer is not None:
                 self.pump.run(writer.flush(5.0), 10.0)
         except TimeoutError:
             self.log.error("commands_not_stored", pending=writer.pending if writer else 0)
-        if self.follower is not None:
-            self.pump.run(self.follower.stop(), 5.0)
-        if self.nc is not None:
-            self.pump.run(self.nc.close(), 5.0)
 
 
 def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:

@@ -1,19 +1,22 @@
-"""The order-entry gateway role on a three-server JetStream cluster (replicas 3), with an active engine and a standby
-as real processes: FIX clients trade through the gateway exactly as through the one-process venue; the active engine
-is killed with SIGKILL under flow and every order a client sent is answered, every report a client received is the
-one a single-process replay of the command stream produces (nothing lost, nothing twice, no ExecID or OrderID
-reused), and a restarted gateway sends a reconnecting client the reports it missed."""
+"""The multi-process venue end to end on a three-server JetStream cluster (replicas 3): an active engine, a standby,
+an order-entry gateway and a market-data publisher as real processes. FIX clients trade through the gateway exactly
+as through the one-process venue and a market-data client sees the exact book; the active engine is killed with
+SIGKILL under flow and every order a client sent is answered, every report a client received is the one a
+single-process replay of the command stream produces (nothing lost, nothing twice, no ExecID or OrderID reused), and
+the market-data clients' books equal the replay's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import simplefix
 
-from engine import Execution, MatchingEngine
+from engine import Execution, MatchingEngine, Side
 from engine.codec import decode
+from feeds.client import BookSnapshot, Level, MarketDataClient
 from fixclient import FixSession
 from roles.config import load
 from seqlog.jetstream import JetStreamLogReader
@@ -33,11 +36,11 @@ def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
 
 
 class Venue:
-    """Two engines (the first active), one gateway serving CLIENT1, CLIENT2 and DROP1."""
+    """Two engines (the first active), a gateway serving CLIENT1, CLIENT2 and DROP1, a publisher serving MD1, MD2."""
 
     def __init__(self, tmp_path: Path, nats: NatsCluster) -> None:
         self.config, self.ports = cluster_config(
-            tmp_path, nats.urls, {"gw1": ["CLIENT1", "CLIENT2", "DROP1"]}, {}, replicas=3
+            tmp_path, nats.urls, {"gw1": ["CLIENT1", "CLIENT2", "DROP1"]}, {"md1": ["MD1", "MD2"]}, replicas=3
         )
         self.urls = nats.urls
         self.e1 = RoleProcess(self.config, "engine", "e1", tmp_path).start()
@@ -45,7 +48,9 @@ class Venue:
         self.e1.wait_for("startup_commands_published")  # the money rules and opening balances
         self.e2 = RoleProcess(self.config, "engine", "e2", tmp_path).start()
         self.gw = RoleProcess(self.config, "gateway", "gw1", tmp_path).start()
+        self.md = RoleProcess(self.config, "md", "md1", tmp_path).start()
         self.sessions: list[FixSession] = []
+        self.md_clients: list[MarketDataClient] = []
 
     def client(self, comp_id: str, password: str) -> FixSession:
         s = FixSession("127.0.0.1", self.ports["gw1"], comp_id, password, heartbeat=30)
@@ -53,15 +58,23 @@ class Venue:
         self.sessions.append(s)
         return s
 
+    def md_client(self, comp_id: str, password: str) -> MarketDataClient:
+        c = MarketDataClient("127.0.0.1", self.ports["md1"], comp_id, password)
+        c.logon()
+        self.md_clients.append(c)
+        return c
+
     def stop(self) -> None:
         for s in self.sessions:
             s.close()
-        for p in (self.gw, self.e1, self.e2):
+        for c in self.md_clients:
+            c.session.close()
+        for p in (self.gw, self.md, self.e1, self.e2):
             if p.alive():
                 p.stop()
 
-    def replay(self, commands: int) -> dict[int, Execution]:
-        """ExecID -> execution, from a single-process replay of the first ``commands`` commands of the stream."""
+    def replay(self, commands: int) -> tuple[MatchingEngine, dict[int, Execution]]:
+        """A single-process replay of the first ``commands`` commands of the stream, and its executions by ExecID."""
         cfg, cluster = load(self.config)
         engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
         out: dict[int, Execution] = {}
@@ -69,7 +82,22 @@ class Venue:
             for ev in engine.process(decode(payload)):
                 if isinstance(ev, Execution):
                     out[ev.seq] = ev
-        return out
+        return engine, out
+
+
+def expected_book(engine: MatchingEngine, symbol: str) -> tuple[int, tuple[Level, ...], tuple[Level, ...]]:
+    """(RptSeq, bids, asks) of the replay's book as a market-data client shows it."""
+    book = engine.books[symbol]
+    ins = book.instrument
+
+    def levels(side: Side) -> tuple[Level, ...]:
+        return tuple(Level(ins.ticks_to_price(lv.price), ins.lots_to_qty(lv.qty), lv.count) for lv in book.depth(side))
+
+    return book.rpt_seq, levels(Side.BUY), levels(Side.SELL)
+
+
+def seen(snapshot: BookSnapshot) -> tuple[int, tuple[Level, ...], tuple[Level, ...]]:
+    return snapshot.rpt_seq, snapshot.bids, snapshot.asks
 
 
 @pytest.fixture
@@ -79,7 +107,9 @@ def venue(tmp_path: Path, nats3: NatsCluster) -> Iterator[Venue]:
     v.stop()
 
 
-def test_clients_trade_through_the_gateway_role(venue: Venue) -> None:
+def test_clients_trade_through_the_gateway_role_and_market_data_shows_the_book(venue: Venue) -> None:
+    md = venue.md_client("MD1", "mdpass1")
+    md.subscribe("AAPL")
     c1 = venue.client("CLIENT1", "pass1")
     c2 = venue.client("CLIENT2", "pass2")
     new_order(c1, "b1", side="1", qty="10", price="100.00")
@@ -97,9 +127,16 @@ def test_clients_trade_through_the_gateway_role(venue: Venue) -> None:
     reject = wait_er(c1, "b2", "8")
     assert (f(reject, 58), f(reject, 44), f(reject, 37)) == ("price is not a multiple of the tick size", "100.005",
                                                             "NONE")  # fmt: skip
+    # The subscriber saw the order rest, trade and shrink: bid 6 @ 100.00, last 100.00, volume 4
+    bid = (Level(Decimal("100.00"), Decimal(6), 1),)
+    md.wait_until(lambda: md.book("AAPL").bids == bid, 10, "the bid after the trade")
+    book = md.book("AAPL")
+    assert (book.asks, book.volume, book.last_trade and book.last_trade.price) == ((), Decimal(4), Decimal("100.00"))
 
 
 def test_killing_the_active_engine_under_flow_loses_no_acknowledged_order(venue: Venue) -> None:
+    full = venue.md_client("MD1", "mdpass1")
+    full.subscribe("AAPL")
     c1 = venue.client("CLIENT1", "pass1")
     c2 = venue.client("CLIENT2", "pass2")
     received: dict[str, list[simplefix.FixMessage]] = {"CLIENT1": [], "CLIENT2": []}
@@ -114,14 +151,16 @@ def test_killing_the_active_engine_under_flow_loses_no_acknowledged_order(venue:
 
     n, window = 300, 20
     for i in range(n):
-        s, side, clordid = (c1, "1", f"b{i}") if i % 2 == 0 else (c2, "2", f"s{i}")
-        new_order(s, clordid, side=side, qty=str(1 + i % 5), price="100.00")
+        # Buys at 99.96-100.03 and sells at 99.98-100.06: some trade, the rest build a book of several levels
+        s, side, clordid, price = (c1, "1", f"b{i}", 9996 + i % 8) if i % 2 == 0 else (c2, "2", f"s{i}", 9998 + i % 9)
+        new_order(s, clordid, side=side, qty=str(1 + i % 5), price=f"{price / 100:.2f}")
         sent.append(clordid)
         if i == n // 2:
             venue.e1.kill()  # SIGKILL in the middle of the flow
         while len(sent) - len(answered & set(sent)) >= window:  # at most `window` orders unanswered
             collect(c1, 0.05)
             collect(c2, 0.05)
+            full.pump()
     venue.e2.wait_for("engine_active", timeout=30)
     for s in (c1, c2):  # everything else in flight, until both sessions are quiet
         while True:
@@ -135,7 +174,7 @@ def test_killing_the_active_engine_under_flow_loses_no_acknowledged_order(venue:
     assert len(exec_ids) == len(set(exec_ids)), "an ExecID was reused"
     # Every report a client received is the one a single-process replay of the command stream produces, and every
     # report the replay produces for these clients was received.
-    replay = venue.replay(_commands_in_stream(venue))
+    engine, replay = venue.replay(_commands_in_stream(venue))
     expected = {seq: ev for seq, ev in replay.items() if ev.order.owner in ("CLIENT1", "CLIENT2")}
     assert sorted(exec_ids) == sorted(expected)
     order_ids: dict[str, str] = {}
@@ -146,6 +185,15 @@ def test_killing_the_active_engine_under_flow_loses_no_acknowledged_order(venue:
             order_ids[f(m, 11) or ""] = f(m, 37) or ""
     assert len(set(order_ids.values())) == len(order_ids) == n, "an OrderID was reused or an order not accepted"
     assert "engine_active" in venue.e2.log_text()
+    # The subscriber that watched the flow, and one that subscribes now (a snapshot of the publisher's book), both
+    # see the replay's book
+    want = expected_book(engine, "AAPL")
+    assert want[1] and want[2], "the flow should leave orders on both sides"
+    full.wait_until(lambda: seen(full.book("AAPL")) == want, 10, "the replay's book")
+    top = venue.md_client("MD2", "mdpass2")
+    top.subscribe("AAPL", depth=5)
+    assert (top.book("AAPL").bids, top.book("AAPL").asks) == (want[1][:5], want[2][:5])
+    assert full.gaps == 0
 
 
 def _commands_in_stream(venue: Venue) -> int:
