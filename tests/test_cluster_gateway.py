@@ -24,6 +24,7 @@ from tests.cluster_process import RoleProcess, cluster_config
 from tests.fixtools import f, new_order, wait_er
 from tests.nats_cluster import NatsCluster
 from tests.test_cluster_engine import read_stream
+from tests.test_recovery import reconnect, summary
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -38,22 +39,21 @@ def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
 class Venue:
     """Two engines (the first active), a gateway serving CLIENT1, CLIENT2 and DROP1, a publisher serving MD1, MD2."""
 
-    def __init__(self, tmp_path: Path, nats: NatsCluster) -> None:
-        self.config, self.ports = cluster_config(
-            tmp_path, nats.urls, {"gw1": ["CLIENT1", "CLIENT2", "DROP1"]}, {"md1": ["MD1", "MD2"]}, replicas=3
-        )
+    def __init__(self, tmp_path: Path, nats: NatsCluster, gateways: dict[str, list[str]] | None = None) -> None:
+        gateways = gateways or {"gw1": ["CLIENT1", "CLIENT2", "DROP1"]}
+        self.config, self.ports = cluster_config(tmp_path, nats.urls, gateways, {"md1": ["MD1", "MD2"]}, replicas=3)
         self.urls = nats.urls
         self.e1 = RoleProcess(self.config, "engine", "e1", tmp_path).start()
         self.e1.wait_for("engine_active")
         self.e1.wait_for("startup_commands_published")  # the money rules and opening balances
         self.e2 = RoleProcess(self.config, "engine", "e2", tmp_path).start()
-        self.gw = RoleProcess(self.config, "gateway", "gw1", tmp_path).start()
+        self.gateways = {name: RoleProcess(self.config, "gateway", name, tmp_path).start() for name in gateways}
         self.md = RoleProcess(self.config, "md", "md1", tmp_path).start()
         self.sessions: list[FixSession] = []
         self.md_clients: list[MarketDataClient] = []
 
-    def client(self, comp_id: str, password: str) -> FixSession:
-        s = FixSession("127.0.0.1", self.ports["gw1"], comp_id, password, heartbeat=30)
+    def client(self, comp_id: str, password: str, gateway: str = "gw1") -> FixSession:
+        s = FixSession("127.0.0.1", self.ports[gateway], comp_id, password, heartbeat=30)
         s.logon()
         self.sessions.append(s)
         return s
@@ -69,7 +69,7 @@ class Venue:
             s.close()
         for c in self.md_clients:
             c.session.close()
-        for p in (self.gw, self.md, self.e1, self.e2):
+        for p in (*self.gateways.values(), self.md, self.e1, self.e2):
             if p.alive():
                 p.stop()
 
@@ -194,6 +194,47 @@ def test_killing_the_active_engine_under_flow_loses_no_acknowledged_order(venue:
     top.subscribe("AAPL", depth=5)
     assert (top.book("AAPL").bids, top.book("AAPL").asks) == (want[1][:5], want[2][:5])
     assert full.gaps == 0
+
+
+def test_clients_of_a_killed_gateway_and_publisher_recover_after_the_restart(
+    tmp_path: Path, nats3: NatsCluster
+) -> None:
+    v = Venue(tmp_path, nats3, {"gw1": ["CLIENT1"], "gw2": ["CLIENT2", "DROP1"]})
+    try:
+        md = v.md_client("MD1", "mdpass1")
+        md.subscribe("AAPL")
+        c1 = v.client("CLIENT1", "pass1", "gw1")
+        c2 = v.client("CLIENT2", "pass2", "gw2")
+        new_order(c1, "day", side="1", qty="10", price="100.00")
+        wait_er(c1, "day", "0")
+        new_order(c1, "gtc", side="1", qty="5", price="99.00", tif="1")
+        wait_er(c1, "gtc", "0")
+        md.wait_until(lambda: len(md.book("AAPL").bids) == 2, 10, "both bids")
+        v.gateways["gw1"].kill()
+        v.md.kill()
+        c1.close()
+        md.session.close()
+        new_order(c2, "s1", side="2", qty="4", price="100.00")
+        wait_er(c2, "s1", "F")  # traded against CLIENT1's Day order while its gateway was down
+        v.gateways["gw1"].start()
+        v.md.start()
+        # CLIENT1 logs on again with its sequence numbers: it gets the fill it missed, then cancel-on-disconnect of
+        # the Day order's rest (applied when its gateway came back); the GTC order stays
+        back, _, got = reconnect(c1, v.ports["gw1"])
+        v.sessions.append(back)
+        while len(got) < 2:
+            got.append(back.wait_for(lambda m: f(m, 35) == "8", 10))
+        assert summary(got) == [("8", "day", "F"), ("8", "day", "4")]
+        assert (f(got[0], 32), f(got[0], 151), f(got[1], 151)) == ("4", "6", "0")
+        # A subscriber of the restarted publisher sees the book as it is: the GTC bid, the trade
+        again = v.md_client("MD1", "mdpass1")
+        again.subscribe("AAPL")
+        bid = (Level(Decimal("99.00"), Decimal(5), 1),)
+        again.wait_until(lambda: again.book("AAPL").bids == bid, 10, "the GTC bid alone")
+        book = again.book("AAPL")
+        assert (book.asks, book.volume) == ((), Decimal(4))
+    finally:
+        v.stop()
 
 
 def _commands_in_stream(venue: Venue) -> int:
