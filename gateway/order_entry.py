@@ -147,7 +147,10 @@ class OrderEntry:
         """Run one command and send what it caused. The multi-process venue's gateway (:mod:`roles.gateway`)
         publishes the command instead, and calls :meth:`complete` with the same arguments when its events come back
         from the engine."""
-        self.complete(self.apply(cmd), echo, request_type, account_type)
+        if request_type is None:  # the common case, without complete()'s call (this is the order path)
+            self.dispatch(self.apply(cmd), echo, "7", account_type)
+        else:
+            self.complete(self.apply(cmd), echo, request_type, account_type)
 
     def complete(
         self, events: list[Any], echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
