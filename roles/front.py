@@ -92,9 +92,8 @@ class ClusterFront(Gateway):
         """Each loop turn: let the JetStream client run and take in what came back."""
         self.before_step()
         before = self.results
-        self.pump.drain()
-        if self.results != before:
-            self.app.callbacks += 1  # the loop did work: do not sleep before the next poll
+        if self.pump.drain() or self.results != before:
+            self.app.callbacks += 1  # work done or waiting: do not sleep before the next poll
 
     def on_stopping(self) -> None:
         """After the sessions are logged out, before the connection closes."""

@@ -85,9 +85,9 @@ class RemoteOrderEntry(OrderEntry):
         assert self.writer is not None
         headers = msg.headers or {}
         contexts: list[Context] | None = None
-        boot, number, _ = headers.get(BATCH, "::").rsplit(":", 2)
-        if boot == self.writer.boot:
-            contexts = self.pending.pop(int(number), None)
+        batch = headers.get(BATCH, "").rsplit(":", 2)  # the command message's id: "<writer boot>:<number>:<count>"
+        if len(batch) == 3 and batch[0] == self.writer.boot:
+            contexts = self.pending.pop(int(batch[1]), None)
         # Results of commands published before this process started: only the reports its sessions may lack.
         recovered = earlier or (contexts is None and headers.get(ORIGIN) == self.writer.origin)
         owners, clordids = self.owners, self.clordids

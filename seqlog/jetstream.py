@@ -298,13 +298,15 @@ class LoopPump:
         loop.call_soon(loop.stop)
         loop.run_forever()
 
-    def drain(self, max_steps: int = 16) -> None:
-        """Step until no callback is ready (nats-py hands a message on through a few tasks), at most ``max_steps``."""
+    def drain(self, max_steps: int = 16) -> bool:
+        """Step until no callback is ready (nats-py hands a message on through a few tasks), at most ``max_steps``;
+        True if some are still ready (the caller should come back without sleeping)."""
         ready = self.loop._ready  # type: ignore[attr-defined]  # the loop's queue of ready callbacks
         for _ in range(max_steps):
             self.step()
             if not ready:
-                return
+                return False
+        return True
 
     def run_for(self, seconds: float) -> None:
         self.loop.run_until_complete(asyncio.sleep(seconds))
