@@ -19,7 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine gateway feeds fixclient store seqlog
+	$(BIN)/mypy engine gateway feeds fixclient store seqlog roles
 
 test: lint
 	$(BIN)/pytest -q

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import quickfix as fix
 
-from engine import Instrument, OrderBook
+from engine import Instrument
 from engine.events import MarketDataEvent
 from feeds import messages
-from feeds.views import ALL_ENTRY_TYPES, BookView
+from feeds.views import ALL_ENTRY_TYPES, BookState, BookView
 from gateway.fixcodes import MDReqRejReason
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class MarketDataService:
         self,
         cfg: MarketDataConfig,
         *,
-        books: Mapping[str, OrderBook],
+        books: Mapping[str, BookState],
         instruments: Mapping[str, Instrument],
         scheduler: Scheduler,
         metrics: Metrics,
@@ -179,7 +179,8 @@ class MarketDataService:
         self.scheduler.every(PROBE_INTERVAL, self.probe)
 
     def stop(self) -> None:
-        self.publisher.stop()
+        if self.publisher.is_alive():  # a gateway without market-data sessions never starts it
+            self.publisher.stop()
 
     def _enqueue(self, msg: Any, subs: list[Subscriber], t0: float = 0.0) -> None:
         for sub in subs:

@@ -12,10 +12,11 @@ a level that enters the top N is ``new``, one that leaves it (deleted, or pushed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sortedcontainers import SortedDict
 
-from engine import BookUpdate, OrderBook, Side, StatUpdate, TradePrint
+from engine import BookUpdate, Side, StatUpdate, TradePrint
 from engine.book import LevelView
 from engine.events import MarketDataEvent
 
@@ -24,6 +25,21 @@ OPEN, HIGH, LOW, VOLUME = "4", "7", "8", "B"
 ALL_ENTRY_TYPES = frozenset({BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME})
 NEW, CHANGE, DELETE = "0", "1", "2"
 _SIDE_TYPE = {Side.BUY: BID, Side.SELL: OFFER}
+
+
+class BookState(Protocol):
+    """What a view reads of a book: the engine's :class:`~engine.book.OrderBook` in the one-process venue, a
+    :class:`~feeds.levelbook.LevelBook` kept from the result stream in a market-data publisher of its own."""
+
+    symbol: str
+    rpt_seq: int
+    last_px: int | None
+    open: int | None
+    high: int | None
+    low: int | None
+    volume: int
+
+    def depth(self, side: Side, levels: int = 0) -> list[LevelView]: ...
 
 
 @dataclass(slots=True)
@@ -44,7 +60,7 @@ class Entry:
 class BookView:
     """One (symbol, depth, entry types) view; ``depth`` 0 is the full book."""
 
-    def __init__(self, book: OrderBook, depth: int, entry_types: frozenset[str]) -> None:
+    def __init__(self, book: BookState, depth: int, entry_types: frozenset[str]) -> None:
         self.book = book
         self.symbol = book.symbol
         self.depth = depth

@@ -34,6 +34,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     configure_logging(args.log_format or cfg.log_format, cfg.log_level)
+    if args.role is not None:  # one process of the multi-process venue (roles/, README "Scale-out")
+        from roles import serve_role
+
+        if not args.name:
+            raise CLIError("--role needs --name (the process's name in the config's [cluster] tables)")
+        return serve_role(args.role, args.name, args.config)
     store = start_store_process(cfg)  # a separate process: the gateway never waits for it
     if store is not None:
         get_logger("gateway").info("store_process_started", pid=store.pid, backend=cfg.store.backend.value)
@@ -119,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the gateway (order entry, market data, metrics)")
     p.add_argument("--config", help="venue config TOML (default: the shipped demo config/venue.toml)")
     p.add_argument("--log-format", choices=["console", "json"], help="override venue.log_format")
+    p.add_argument(
+        "--role", choices=["engine", "gateway", "md"],
+        help="run one process of the multi-process venue (the config's [cluster] tables) instead of the whole venue",
+    )  # fmt: skip
+    p.add_argument("--name", help="with --role: this process's name (a [cluster.gateways.NAME] table, or any name)")
     p.set_defaults(func=_serve)
 
     from gateway import bench_tool, cli_client, journal_tool, simulator

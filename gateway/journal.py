@@ -25,11 +25,9 @@ from __future__ import annotations
 import gc
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
@@ -37,69 +35,46 @@ from engine import Command, Execution, Instrument, MatchingEngine, SelfTradePrev
 from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
 
-# The record format and its scanner live in seqlog (the store reads the journal through it); re-exported here.
+# The record format, its scanner and the file writer live in seqlog (the sequenced log); re-exported here.
+from seqlog.filelog import Durability as Durability
+from seqlog.filelog import FileLogWriter
 from seqlog.records import HEADER as HEADER
 from seqlog.records import MAX_RECORD as MAX_RECORD
 from seqlog.records import ScanResult as ScanResult
 from seqlog.records import read_records as read_records
 
-_pack_header, _crc32 = HEADER.pack, zlib.crc32
-
-
-class Durability(str, Enum):
-    OFF = "off"
-    WRITE = "write"
-    GROUP = "group"
-    FSYNC = "fsync"
-
 
 class Journal:
-    """Append-only command journal (see the module docstring for the durability policies)."""
+    """The gateway's command journal: commands encoded by :mod:`engine.codec`, appended to a
+    :class:`~seqlog.filelog.FileLogWriter` (which has the file format and the durability policies)."""
 
     def __init__(self, path: Path, policy: Durability) -> None:
+        self.log = FileLogWriter(path, policy)
         self.path = path
         self.policy = policy
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = path.open("ab")
-        self.unsynced = 0
-        self.fsyncs = 0
-        self._write = self._file.write
-        # Decided once: comparing Enum members on every append costs as much as writing the record.
-        self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
-        self._fsync_each = policy is Durability.FSYNC
+        self._append = self.log.append
 
     @property
     def offset(self) -> int:
-        """Bytes in the journal, including records not yet synced."""
-        return self._file.tell()
+        return self.log.offset
+
+    @property
+    def unsynced(self) -> int:
+        return self.log.unsynced
+
+    @property
+    def fsyncs(self) -> int:
+        return self.log.fsyncs
 
     def append(self, command: Command) -> None:
-        payload = encode(command)
-        self._write(_pack_header(len(payload), _crc32(payload)))
-        self._write(payload)
-        if not self._flush_each:
-            self.unsynced += 1
-            return
-        self._file.flush()
-        if self._fsync_each:
-            os.fsync(self._file.fileno())
-            self.fsyncs += 1
+        self._append(encode(command))
 
     def commit(self) -> bool:
         """Make appended records durable (group commit); True if an fsync was done."""
-        if not self.unsynced:
-            return False
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.unsynced = 0
-        self.fsyncs += 1
-        return True
+        return self.log.commit()
 
     def close(self) -> None:
-        self._file.flush()
-        if self.policy is not Durability.WRITE:
-            os.fsync(self._file.fileno())
-        self._file.close()
+        self.log.close()
 
 
 # ---------------------------------------------------------------------------- snapshots

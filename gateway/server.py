@@ -152,24 +152,15 @@ class Gateway:
         self._frozen_at = 0
         self._journaled = self.metrics.journal_commands
         self._engine_latency: dict[str, Any] = {}
+        # Work for every loop turn besides QuickFIX's (the multi-process gateway's JetStream I/O, roles.gateway);
+        # None in the one-process venue.
+        self.step: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Open the stores, start listening and serving metrics. Returns once the acceptor listens."""
-        data = self.cfg.data_dir
-        (data / "store").mkdir(parents=True, exist_ok=True)
-        _raise_fd_limit()
-        settings_path = data / "quickfix.cfg"
-        settings_path.write_text(quickfix_settings(self.cfg))
-        settings = fix.SessionSettings(str(settings_path))
-        store = fix.FileStoreFactory(settings)
-        if self.cfg.message_log:
-            (data / "fixlog").mkdir(parents=True, exist_ok=True)
-            self.acceptor = fix.SocketAcceptor(self.app, store, settings, fix.FileLogFactory(settings))
-        else:
-            self.acceptor = fix.SocketAcceptor(self.app, store, settings)
-        self.acceptor.poll()  # the first poll binds the ports
+        self.open_acceptor()
         # After a crash every session is disconnected: apply cancel-on-disconnect now (a no-op after a clean stop,
         # which already applied it). The reports are stored and delivered when each session logs on again.
         if self._unsent:  # journaled before the crash but never sent: send (store) them now, in order
@@ -184,13 +175,36 @@ class Gateway:
         self._flush()
         if armed := failpoint.arm(self.journal, lambda: self.engine.commands_processed):  # tests only; see module
             self.log.warning("failpoint_armed", failpoint=armed)
+        self.start_metrics()
+        self.feeds.start()
+        self.accounts.start(self.scheduler)
+        self.going_live()
+
+    def open_acceptor(self) -> None:
+        """Write the QuickFIX settings, open the message stores and bind the ports."""
+        data = self.cfg.data_dir
+        (data / "store").mkdir(parents=True, exist_ok=True)
+        _raise_fd_limit()
+        settings_path = data / "quickfix.cfg"
+        settings_path.write_text(quickfix_settings(self.cfg))
+        settings = fix.SessionSettings(str(settings_path))
+        store = fix.FileStoreFactory(settings)
+        if self.cfg.message_log:
+            (data / "fixlog").mkdir(parents=True, exist_ok=True)
+            self.acceptor = fix.SocketAcceptor(self.app, store, settings, fix.FileLogFactory(settings))
+        else:
+            self.acceptor = fix.SocketAcceptor(self.app, store, settings)
+        self.acceptor.poll()  # the first poll binds the ports
+
+    def start_metrics(self) -> None:
         if self.cfg.metrics_port:  # 0 disables the endpoint
             self.metrics_server = MetricsServer(
                 self.metrics, self.cfg.metrics_host, self.cfg.metrics_port, lambda: self.ready
             )
             self.metrics_server.start()
-        self.feeds.start()
-        self.accounts.start(self.scheduler)
+
+    def going_live(self) -> None:
+        """The last step of :meth:`start`: timers, GC freeze, ready."""
         self.scheduler.every(0.2, lambda _: self.audit.flush())
         gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
@@ -210,6 +224,7 @@ class Gateway:
             self.acceptor, self.app, self.scheduler, self.engine, self.persistence
         )  # fmt: skip
         waiter = SocketWaiter()
+        step = self.step
         idle = 0
         next_timer_check = 0.0
         while not self.stopping:
@@ -217,6 +232,8 @@ class Gateway:
             acceptor.poll()
             if scheduler.deferred:
                 scheduler.run_deferred()
+            if step is not None:
+                step()
             if self.outbox.replies or self.outbox.market_data or self._after_flush:
                 self._flush()
             if engine.commands_processed >= persistence.next_snapshot_at:
@@ -538,6 +555,12 @@ def _raise_fd_limit() -> None:
 def serve(cfg: VenueConfig) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
     gw = Gateway(cfg)
+    gw.scheduler.every(1.0, gw.refresh_book_gauges)
+    return run(gw)
+
+
+def run(gw: Gateway) -> int:
+    """Start ``gw`` and run its loop until SIGINT/SIGTERM; returns the process exit code."""
     try:
         gw.start()
     except (fix.ConfigError, fix.RuntimeError, ValueError) as exc:
@@ -546,7 +569,6 @@ def serve(cfg: VenueConfig) -> int:
     # quickfix resets SIGINT on import: install handlers only now.
     signal.signal(signal.SIGINT, gw.request_stop)
     signal.signal(signal.SIGTERM, gw.request_stop)
-    gw.scheduler.every(1.0, gw.refresh_book_gauges)
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()
     # Everything is flushed and closed by now. Skip interpreter finalisation: tearing down the SWIG objects of the

@@ -1,4 +1,14 @@
-""":class:`FileLogReader`: the local journal file as a :class:`~seqlog.LogReader`.
+"""The local journal file behind the sequenced-log interface: :class:`FileLogWriter` and :class:`FileLogReader`.
+
+The writer appends records (:mod:`seqlog.records`) with one of four durability policies:
+
+``off``     no log at all (the caller keeps no writer; the value exists for configuration).
+``write``   each record is handed to the OS as it is appended: survives a crash of the process, not of the machine.
+``group``   group commit: records are written as they come and made durable together by :meth:`FileLogWriter.commit`
+            (one fsync); the caller holds back whatever depends on them until then. Survives a power loss.
+``fsync``   fsync after every record. Survives a power loss; one fsync per record.
+
+The reader follows the same file while the writer appends to it.
 
 The writer (the gateway) appends to the file while this reads it, so the end of the file is a moving target: a
 record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
@@ -10,10 +20,13 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
-from seqlog.records import MAX_RECORD, parse
+from seqlog.records import HEADER, MAX_RECORD, parse
 
 CHUNK = 1 << 20  # bytes read per call at most (unless a single record is longer)
 EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is ~90): a small read for a small ask
@@ -22,6 +35,64 @@ EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is
 # 5 ms poll cost ~2%).
 POLL_MIN = 0.002
 POLL_MAX = 0.05
+
+
+class Durability(str, Enum):
+    OFF = "off"
+    WRITE = "write"
+    GROUP = "group"
+    FSYNC = "fsync"
+
+
+_pack_header, _crc32 = HEADER.pack, zlib.crc32
+
+
+class FileLogWriter:
+    """Appends records to a log file; positions are byte offsets (see the module docstring for the policies)."""
+
+    def __init__(self, path: Path, policy: Durability) -> None:
+        self.path = path
+        self.policy = policy
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: BinaryIO = path.open("ab")
+        self.unsynced = 0
+        self.fsyncs = 0
+        self._write = self._file.write
+        # Decided once: comparing Enum members on every append costs as much as writing the record.
+        self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
+        self._fsync_each = policy is Durability.FSYNC
+
+    @property
+    def offset(self) -> int:
+        """Bytes in the log, including records not yet synced: the position of the next record."""
+        return self._file.tell()
+
+    def append(self, payload: bytes) -> None:
+        self._write(_pack_header(len(payload), _crc32(payload)))
+        self._write(payload)
+        if not self._flush_each:
+            self.unsynced += 1
+            return
+        self._file.flush()
+        if self._fsync_each:
+            os.fsync(self._file.fileno())
+            self.fsyncs += 1
+
+    def commit(self) -> bool:
+        """Make appended records durable (group commit); True if an fsync was done."""
+        if not self.unsynced:
+            return False
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.unsynced = 0
+        self.fsyncs += 1
+        return True
+
+    def close(self) -> None:
+        self._file.flush()
+        if self.policy is not Durability.WRITE:
+            os.fsync(self._file.fileno())
+        self._file.close()
 
 
 class FileLogReader:
