@@ -160,3 +160,17 @@ def test_readme_opens_with_the_two_commands_ci_runs() -> None:
     assert "make run" in head and "make test" in head
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, flags=re.M)
+
+
+def test_logon_refusals_are_documented_as_the_venue_and_its_acceptor_send_them() -> None:
+    """Section 1.4: its three Texts are the ones gateway/logon.py and the patched acceptor (third_party/quickfix)
+    send, and it names every reason the audit trail and fix_logon_failures_total can give."""
+    from gateway.logon import LOGON_PREFIX, Refusal
+
+    section = _section("1.4")
+    texts = {re.findall(r"`([^`]+)`", row[0])[0] for row in _table(section, "| Logout Text |")}
+    assert texts == {LOGON_PREFIX + r.text for r in Refusal}
+    assert set(re.findall(r"\(`([a-z_]+)`\)", section)) == {r.value for r in Refusal}
+    patch = (ROOT / "third_party" / "quickfix" / "fixgw-1.16.0.patch").read_text()
+    for text in texts:
+        assert f'"{text}"' in patch, text
