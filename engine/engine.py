@@ -221,7 +221,7 @@ class MatchingEngine:
     def _reject_new(self, cmd: NewOrder, reason: Reason, events: list[Event]) -> None:
         order = Order(
             0, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price,
-            cmd.qty, cmd.post_only,
+            cmd.qty, cmd.post_only, cmd.parties,
         )  # fmt: skip
         self._close(order, _REJECTED, reason, cmd.ts, events)
 
@@ -473,7 +473,7 @@ class MatchingEngine:
             return self._reject_new(cmd, reason, events)
         order = Order(
             0, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, ord_type, cmd.tif, price, cmd.qty,
-            cmd.post_only,
+            cmd.post_only, cmd.parties,
         )  # fmt: skip
         if self.ledger is not None:  # pre-trade risk, then the hold
             reason = self.ledger.admit(order, book.asks if cmd.side is _BUY else book.bids)

@@ -48,7 +48,7 @@ def gateway_template(venue_toml: str) -> str:
     for line in venue_toml.splitlines():
         stripped = line.strip()
         if stripped.startswith("["):
-            section = stripped.strip("[]")
+            section = stripped[1 : stripped.index("]")]  # a header may carry a comment after it
         key = stripped.split("=", 1)[0].strip() if "=" in stripped else ""
         if section == "venue" and key == "data_dir":
             line = 'data_dir = "@WORKDIR@/data"'

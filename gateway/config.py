@@ -38,6 +38,16 @@ class SlowConsumerPolicy(str, Enum):
 ALL_ACCOUNTS = "*"  # a drop-copy session's accounts = ["*"]: every account of the venue
 
 
+# What each venue profile sets by default ([venue] profile): the session options below and the FIX message log.
+# "test" is a conformance and testing environment: every Logon starts both sides at MsgSeqNum 1, heartbeats down to
+# one second are accepted (test suites need not wait), and every FIX message is logged (certification evidence).
+PROFILES: dict[str, dict[str, Any]] = {
+    "production": {"reset_on_logon": False, "heartbeat_min": 5, "heartbeat_max": 120, "message_log": False},
+    "test": {"reset_on_logon": True, "heartbeat_min": 1, "heartbeat_max": 120, "message_log": True},
+}
+SESSION_OPTIONS = ("reset_on_logon", "heartbeat_min", "heartbeat_max")  # [fix] defaults, [sessions.X] overrides
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     comp_id: str
@@ -46,6 +56,9 @@ class SessionConfig:
     port: int
     accounts: tuple[str, ...] = ()
     cancel_on_disconnect: bool = True
+    reset_on_logon: bool = False  # QuickFIX ResetOnLogon: every Logon starts both sides at 1, stored messages gone
+    heartbeat_min: int = 5  # HeartBtInt (108) bounds, seconds: a Logon outside them is refused
+    heartbeat_max: int = 120
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class VenueConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
     timezone: str = "UTC"  # the venue's time zone: trading-day boundaries of the post-trade queries
+    profile: str = "production"  # a key of PROFILES
     store: StoreConfig = field(default_factory=StoreConfig)
     ledger: LedgerSetup | None = None  # assets, markets, fees, default limits, accounts; None: no [assets], no ledger
     assets: Assets = field(default_factory=lambda: Assets({}))
@@ -164,6 +178,10 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     instruments = tuple(Instrument.from_config(sym, spec) for sym, spec in raw.get("instruments", {}).items())
     if not instruments:
         raise ValueError("config: at least one [instruments.SYMBOL] table is required")
+    profile = str(venue.get("profile", "production"))
+    if profile not in PROFILES:
+        raise ValueError(f"config: venue.profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    defaults = {**PROFILES[profile], **fix}  # the profile's defaults, then [fix]'s
     sessions = []
     for comp_id, spec in raw.get("sessions", {}).items():
         role = Role(spec.get("role", "order_entry"))
@@ -172,6 +190,9 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
             parse_hash(str(spec["password_hash"]))
         except ValueError as exc:
             raise ValueError(f"config: sessions.{comp_id}.password_hash: {exc}") from None
+        options = {key: spec.get(key, defaults[key]) for key in SESSION_OPTIONS}
+        if not 1 <= int(options["heartbeat_min"]) <= int(options["heartbeat_max"]):
+            raise ValueError(f"config: sessions.{comp_id}: heartbeat bounds need 1 <= heartbeat_min <= heartbeat_max")
         sessions.append(
             SessionConfig(
                 comp_id=comp_id,
@@ -181,6 +202,9 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
                 accounts=tuple(spec.get("accounts", ())),
                 cancel_on_disconnect=role is Role.ORDER_ENTRY
                 and bool(spec.get("cancel_on_disconnect", oe.get("cancel_on_disconnect", True))),
+                reset_on_logon=bool(options["reset_on_logon"]),
+                heartbeat_min=int(options["heartbeat_min"]),
+                heartbeat_max=int(options["heartbeat_max"]),
             )
         )
     if not sessions:
@@ -207,7 +231,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         journal=JournalConfig(durability, int(journal.get("snapshot_every", 100_000))),
         self_trade_prevention=SelfTradePrevention(venue.get("self_trade_prevention", "cancel_resting")),
         allowed_remote_addresses=tuple(fix.get("allowed_remote_addresses", ())),
-        message_log=bool(fix.get("message_log", False)),
+        message_log=bool(defaults["message_log"]),
         max_latency=int(fix.get("max_latency", 120)),
         logon_timeout=int(fix.get("logon_timeout", 10)),
         log_format=str(venue.get("log_format", "console")),
@@ -215,6 +239,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         metrics_host=str(metrics.get("host", "127.0.0.1")),
         metrics_port=int(metrics.get("port", 9464)),
         timezone=timezone,
+        profile=profile,
         store=_store_config(raw.get("store", {}), base),
         ledger=ledger,
         assets=assets,
@@ -259,7 +284,7 @@ def quickfix_settings(cfg: VenueConfig) -> str:
         "UseDataDictionary": "Y",
         "DataDictionary": str(cfg.dictionary),
         "ValidateUserDefinedFields": "Y",
-        "AllowUnknownMsgFields": "Y",  # stub messages (-> 35=j); see fix_specs/build_dictionary.py
+        "AllowUnknownMsgFields": "N",  # every tag checked; see "Validation decision" in fix_specs/build_dictionary.py
         "FileStorePath": str(cfg.data_dir / "store"),
         "PersistMessages": "Y",
         "ResetOnLogon": "N",
@@ -281,4 +306,6 @@ def quickfix_settings(cfg: VenueConfig) -> str:
     lines = ["[DEFAULT]", *(f"{k}={v}" for k, v in default.items())]
     for s in cfg.sessions:
         lines += ["", "[SESSION]", f"TargetCompID={s.comp_id}", f"SocketAcceptPort={s.port}"]
+        if s.reset_on_logon:
+            lines.append("ResetOnLogon=Y")
     return "\n".join(lines) + "\n"

@@ -233,7 +233,7 @@ REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.FOK_NOT_FILLED: _NONE,
     Reason.END_OF_DAY: _NONE,
     Reason.KILL_SWITCH: _NONE,
-    Reason.ACCOUNT_KILLED: RejectCodes(_O.BROKER_CREDIT, _C.BROKER_CREDIT),
+    Reason.ACCOUNT_KILLED: RejectCodes(ord_rej=_O.BROKER_CREDIT),  # a kill leaves no working order to replace
     Reason.RISK_ORDER_QTY: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
     Reason.RISK_ORDER_NOTIONAL: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
     Reason.RISK_OPEN_ORDERS: RejectCodes(ord_rej=_O.ORDER_EXCEEDS_LIMIT),

@@ -14,7 +14,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, PositionsReport, Reason
+from engine import (
+    CancelReject,
+    Command,
+    Event,
+    Execution,
+    MassCancel,
+    MassCancelReport,
+    PositionsReport,
+    QueryOrder,
+    Reason,
+)  # fmt: skip
 from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
@@ -49,6 +59,7 @@ class OrderEntry:
         apply: Callable[[Command], list[Event]],
         owners: dict[str, SessionState],
         outbox: Outbox,
+        accepted: Callable[[str, str], bool],
         positions: PositionFormatter | None = None,
         drop_copies: list[tuple[frozenset[str] | None, SessionState]] | None = None,
     ) -> None:
@@ -57,6 +68,7 @@ class OrderEntry:
         self.apply = apply  # the gateway's one entry into the engine (journal, engine, metrics)
         self.owners = owners  # CompID -> session: where an order's reports go
         self.outbox = outbox
+        self.accepted = accepted  # (owner, ClOrdID) -> the venue has accepted an order or request with that ClOrdID
         self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
         # Drop-copy sessions and the accounts each covers (None: every account): each gets a copy of every
         # ExecutionReport and OrderCancelReject of its accounts, in the order the owners get them.
@@ -73,8 +85,12 @@ class OrderEntry:
 
     def new_order(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
-        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
-        self.dispatch(self.apply(cmd), echo)
+        if msg.get("97") == "Y" and self.accepted(state.comp_id, msg["11"]):
+            # PossResend of an order the venue already has: answered with its status, never executed twice
+            self.dispatch(self.apply(QueryOrder(state.comp_id, msg["11"], None, time.time_ns())))
+        else:
+            cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
+            self.dispatch(self.apply(cmd), echo)
         self.outbox.started.append(t0)
 
     def cancel(self, msg: dict[str, str], state: SessionState) -> None:

@@ -41,11 +41,20 @@ def start_gateway_with(
 ) -> GatewayProcess:
     """:func:`start_gateway` with session tables (as in :func:`make_config`) and extra environment variables."""
     directory.mkdir(parents=True, exist_ok=True)
-    config, ports = make_config(directory, overrides, sessions)
-    gw = GatewayProcess(config, ports, directory / "gateway.log", env)
-    _started.append(gw)
-    gw.start()
-    return gw
+    for attempt in range(3):
+        config, ports = make_config(directory, overrides, sessions)
+        gw = GatewayProcess(config, ports, directory / "gateway.log", env)
+        _started.append(gw)
+        try:
+            gw.start()
+        except RuntimeError as exc:
+            # A "free" port is free when make_config picks it, not necessarily when the gateway binds it: another
+            # process (a parallel test run) may have taken it meanwhile. Then the venue is not at fault: new ports.
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+            continue
+        return gw
+    raise AssertionError("unreachable")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
