@@ -8,7 +8,8 @@ quarter of a second of CPU. So the loop never hashes:
 * A Logon with a password the venue has not verified yet is refused (Text :data:`REFUSED_TEXT`) and its password is
   handed to :class:`Verifier`, a low-priority worker thread (``hashlib`` releases the GIL while it derives the key,
   so the loop keeps running). The client logs on again a moment later and is answered from the cache. At most one
-  verification per CompID is in flight and at most ``max_pending`` in all.
+  verification per CompID is in flight and at most ``max_pending`` in all. Re-hashing a weak stored hash comes after
+  the verdict, when no verification is waiting: it never delays a Logon.
 * Before any of that, failures throttle: each failed verification of a CompID, and of the remote address it came
   from, blocks further Logons of that CompID (address) for ``backoff_base`` seconds, doubling with each failure up to
   ``backoff_max``; after ``lockout_after`` consecutive failures the CompID (address) is locked until an operator
@@ -120,8 +121,16 @@ class Verdict:
     comp_id: str
     digest: bytes
     ok: bool
-    upgraded: str | None  # a stronger hash of the password, when the stored one was weak
     address: str | None  # where the Logon that asked came from
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Rehash:
+    """A weak stored hash replaced by a stronger one (and persisted), after its password verified."""
+
+    comp_id: str
+    new_hash: str
     seconds: float
 
 
@@ -130,14 +139,16 @@ class Verifier:
 
     It spends its time inside ``hashlib.pbkdf2_hmac``, which releases the GIL, so the loop thread never waits for
     it; it runs at nice 19 (Linux sets a thread's priority with its id), so on a busy machine the loop comes first.
-    ``persist(comp_id, new_hash)`` is called on the worker for every re-hash.
+    A password that verifies against a weak hash is re-hashed only once no verification is waiting (the verdict is
+    out first); ``persist(comp_id, new_hash)`` is called on the worker for every re-hash.
     """
 
     def __init__(self, iterations: int, persist: Callable[[str, str], None] | None = None) -> None:
         self.iterations = iterations
         self._persist = persist
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[Verdict] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Verdict | Rehash] = queue.SimpleQueue()
+        self._rehash: list[Job] = []  # the worker's own: weak hashes to upgrade when idle
         self._thread = threading.Thread(target=self._run, name="logon-verifier", daemon=True)
         self._thread.start()
 
@@ -147,8 +158,8 @@ class Verifier:
     def has_results(self) -> bool:
         return not self._done.empty()
 
-    def results(self) -> list[Verdict]:
-        out: list[Verdict] = []
+    def results(self) -> list[Verdict | Rehash]:
+        out: list[Verdict | Rehash] = []
         while not self._done.empty():
             out.append(self._done.get_nowait())
         return out
@@ -159,25 +170,35 @@ class Verifier:
     def _run(self) -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        while (job := self._jobs.get()) is not None:
+        while True:
+            if self._rehash:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    self._upgrade(self._rehash.pop(0))
+                    continue
+            else:
+                job = self._jobs.get()
+            if job is None:
+                return
             started = time.perf_counter()
-            ok, upgraded = self._verify(job)
-            self._done.put(Verdict(job.comp_id, job.digest, ok, upgraded, job.address, time.perf_counter() - started))
+            try:
+                ok = verify_password(job.password, job.stored)
+            except Exception:  # (a password that cannot be encoded): not a match, and the worker lives on
+                ok = False
+            self._done.put(Verdict(job.comp_id, job.digest, ok, job.address, time.perf_counter() - started))
+            if ok and needs_rehash(job.stored, self.iterations) and all(j.comp_id != job.comp_id for j in self._rehash):
+                self._rehash.append(job)
 
-    def _verify(self, job: Job) -> tuple[bool, str | None]:
-        try:
-            ok = verify_password(job.password, job.stored)
-        except Exception:  # (a password that cannot be encoded): not a match, and the worker lives on
-            return False, None
-        if not (ok and needs_rehash(job.stored, self.iterations)):
-            return ok, None
+    def _upgrade(self, job: Job) -> None:
+        started = time.perf_counter()
         upgraded = hash_password(job.password, self.iterations)
         try:
             if self._persist is not None:
                 self._persist(job.comp_id, upgraded)
         except Exception:  # not written (disk full?): the old hash keeps working; a restart tries again
-            return True, None
-        return True, upgraded
+            return
+        self._done.put(Rehash(job.comp_id, upgraded, time.perf_counter() - started))
 
 
 @dataclass
@@ -198,7 +219,7 @@ class LogonGuard:
         hashes: dict[str, str],
         policy: LogonPolicy,
         verifier: Verifier,
-        on_verdict: Callable[[Verdict], None] | None = None,
+        on_verdict: Callable[[Verdict | Rehash], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hashes = dict(hashes)
@@ -249,17 +270,18 @@ class LogonGuard:
         self.verifier.submit(Job(comp_id, digest, password, stored, address))
         return Refusal.VERIFYING
 
-    def apply_results(self) -> list[Verdict]:
+    def apply_results(self) -> list[Verdict | Rehash]:
         """Take in what the worker has found (the loop calls this between polls, and :meth:`check` first)."""
         verdicts = self.verifier.results()
         now = self._clock()
         for v in verdicts:
-            self._pending.pop(v.comp_id, None)
-            if v.ok:
+            if isinstance(v, Rehash):
+                self._hashes[v.comp_id] = v.new_hash
+            elif v.ok:
+                self._pending.pop(v.comp_id, None)
                 self._good[v.comp_id] = v.digest
-                if v.upgraded is not None:
-                    self._hashes[v.comp_id] = v.upgraded
             else:
+                self._pending.pop(v.comp_id, None)
                 bad = self._bad.setdefault(v.comp_id, [])
                 bad.append(v.digest)
                 del bad[:-_BAD_REMEMBERED]

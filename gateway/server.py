@@ -39,7 +39,7 @@ from gateway.application import BusinessReject, FixApplication
 from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
 from gateway.credentials import FILE_NAME as CREDENTIALS_FILE
 from gateway.credentials import CredentialStore
-from gateway.logon import LogonGuard, Refusal, Verdict, Verifier
+from gateway.logon import LogonGuard, Refusal, Rehash, Verdict, Verifier
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
@@ -473,18 +473,19 @@ class Gateway:
         if reason in (Refusal.UNKNOWN_SESSION.value, Refusal.WRONG_PORT.value):
             self.logons.address_failed(address)
 
-    def _on_verdict(self, verdict: Verdict) -> None:
+    def _on_verdict(self, verdict: Verdict | Rehash) -> None:
+        if isinstance(verdict, Rehash):
+            self.log.info("password_rehashed", session=verdict.comp_id, seconds=round(verdict.seconds, 3))
+            self.audit.record("password_rehashed", session=verdict.comp_id, ts=time.time_ns())
+            return
         result = "ok" if verdict.ok else Refusal.BAD_PASSWORD.value
         self.metrics.logon_verifications.labels(result).inc()
         address = verdict.address or "unknown"
         self.log.info(
             "logon_verified", session=verdict.comp_id, address=address, result=result,
-            rehashed=verdict.upgraded is not None, seconds=round(verdict.seconds, 3),
+            seconds=round(verdict.seconds, 3),
         )  # fmt: skip
-        self.audit.record(
-            "logon_verified", session=verdict.comp_id, address=address, result=result,
-            rehashed=verdict.upgraded is not None, ts=time.time_ns(),
-        )  # fmt: skip
+        self.audit.record("logon_verified", session=verdict.comp_id, address=address, result=result, ts=time.time_ns())
 
     def _logon_housekeeping(self, now: float) -> None:
         logons = self.logons
