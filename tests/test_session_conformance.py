@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.auth import hash_password
-from tests.conftest import PASSWORDS, start_gateway_with
+from tests.conftest import PASSWORDS, start_gateway_with, verify_passwords
 from tests.gateway_process import GatewayProcess
 from tests.rawfix import ANY, RawClient, frame, timestamp
 
@@ -39,6 +39,7 @@ Client = Callable[..., RawClient]
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     gw = start_gateway_with(tmp_path_factory.mktemp("conformance"), {"venue.profile": "test"}, SESSIONS)
+    verify_passwords(gw, gw.oe_port, dict.fromkeys(SESSIONS, PASSWORD))
     yield gw
     assert gw.stop() == 0, gw.log_text()[-3000:]
 
@@ -130,20 +131,22 @@ def test_a_session_can_keep_its_sequence_numbers_under_the_test_profile(client: 
     assert again.venue_seq == first.venue_seq + 3
 
 
-def test_a_refused_reset_logon_still_resets_the_session(client: Client) -> None:
-    """Pinned QuickFIX behaviour (RoE 10): ResetSeqNumFlag=Y resets the session before the venue checks the
-    password, so a refused Logon still restarts both sides' numbers and discards what was stored."""
+def test_a_refused_reset_logon_resets_nothing(client: Client) -> None:
+    """Stock QuickFIX reset the session on ResetSeqNumFlag=Y before the venue checked the password; the patched
+    acceptor asks first (RoE 1.2): a refused Logon leaves both sides' numbers and what was stored as they were."""
     first = client("KEEPSEQ2")
     still_in_step(first)
     log_out(first)  # both sides are at 4 now
     intruder = client("KEEPSEQ2", logon=False)
-    intruder.send("A", "98=0|108=30|141=Y|553=KEEPSEQ2|554=wrong|", seq=4)
-    intruder.expect("5", seq=1, t58="Rejected Logon Attempt: invalid username or password")
+    intruder.send("A", "98=0|108=30|141=Y|553=KEEPSEQ2|554=wrong|", seq=1)
+    intruder.expect("5", seq=1, t58="Rejected Logon Attempt: logon refused: credentials not accepted")
     intruder.expect_closed()
     back = client("KEEPSEQ2", logon=False)
-    back.next_out, back.venue_seq = 4, 1
-    back.logon()  # the venue's Logon is its MsgSeqNum 2, not 4
-    back.expect("2", t7="1", t16="0")  # and it expects 1 from us again
+    back.next_out, back.venue_seq = first.next_out, first.venue_seq
+    back.logon()  # the venue's Logon continues its numbering: nothing was reset
+    assert back.venue_seq == first.venue_seq + 1
+    still_in_step(back)
+    log_out(back)
 
 
 @pytest.mark.parametrize(
