@@ -4,10 +4,14 @@ These never skip: a machine whose quickfix lacks TLS (the build in third_party/q
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +20,7 @@ from fixclient import FixSession, SessionError, client_context, field
 from gateway.tls import binding_has_tls, binding_patched
 from tests.conftest import PASSWORDS, start_gateway_with, unique
 from tests.fixtools import new_order, wait_er
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import ROOT, GatewayProcess, make_config
 from tests.test_cli import fixgw
 from tests.tls_certs import Pki, make_pki
 
@@ -182,3 +186,38 @@ def test_mutual_tls_refuses_a_missing_foreign_or_expired_certificate(
     with pytest.raises((SessionError, ssl.SSLError)):
         s.logon(timeout=5, retry=False)
     assert mtls_gateway.proc is not None and mtls_gateway.proc.poll() is None
+
+
+# The binding as PyPI builds it: quickfix imported as usual, but SSLSocketAcceptor raises what the PyPI build raises.
+_PLAIN_QUICKFIX = """
+import importlib.machinery, importlib.util, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+path = [p for p in sys.path if os.path.abspath(p or ".") != here]
+spec = importlib.machinery.PathFinder.find_spec("quickfix", path)
+real = importlib.util.module_from_spec(spec)
+sys.modules["quickfix"] = real
+spec.loader.exec_module(real)
+def SSLSocketAcceptor(*args, **kwargs):
+    raise real.ConfigError("Configuration failed: HAVE_SSL not enabled")
+real.SSLSocketAcceptor = SSLSocketAcceptor
+"""
+
+
+def test_a_venue_configured_for_tls_on_a_binding_without_it_says_so_at_start(pki: Pki, tmp_path: Path) -> None:
+    shim = tmp_path / "plain"
+    shim.mkdir()
+    (shim / "quickfix.py").write_text(_PLAIN_QUICKFIX)
+    env = {**os.environ, "PYTHONPATH": str(shim)}
+    config, _ = make_config(tmp_path, tls_overrides(pki))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=env, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "tls.enabled = true but the installed quickfix was built without TLS" in done.stderr
+    assert "make quickfix-tls" in done.stderr
+    probe = subprocess.run(
+        [sys.executable, "-m", "gateway.tls"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
+        check=False,
+    )  # fmt: skip
+    assert probe.returncode == 1 and "TLS NO" in probe.stdout, (probe.stdout, probe.stderr)
