@@ -313,7 +313,8 @@ def test_an_order_entry_session_cannot_act_for_another_sessions_account(connect:
         intruder.send("F", [(11, cl), key, (55, "AAPL"), (54, "2"), (60, "20260101-00:00:00")])
         reject = wait_msg(intruder, "9", t11=cl)
         assert field(reject, 102) == "1" and (field(reject, 58) or "").startswith("unknown order")
-        intruder.send("H", [(11, resting if key[0] == 41 else cl), key, (55, "AAPL"), (54, "2")])
+        by = [(11, resting)] if key[0] == 41 else [(11, cl), key]  # H names an order by ClOrdID or OrderID
+        intruder.send("H", [*by, (55, "AAPL"), (54, "2")])
         status = wait_msg(intruder, "8", t150="I")
         assert (field(status, 39), field(status, 37)) == ("8", "NONE")
     intruder.send("q", [(11, unique()), (530, "7"), (60, "20260101-00:00:00")])
