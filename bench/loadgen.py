@@ -382,8 +382,12 @@ class Run:
             self._send_logon(s)
         deadline = time.monotonic() + self.args.logon_timeout
         retry_at = 0.0
-        while time.monotonic() < deadline and not all(s.logged_on or s.logged_out for s in self.sessions):
+        settled = lambda s: s.logged_on or (s.logged_out and not s.refused)  # noqa: E731 (refused: tried again)
+        while time.monotonic() < deadline and not all(settled(s) for s in self.sessions):
             self.poll(0.05)
+            if self.all_gone:  # every session was refused: nothing to wait on before the retry
+                self.all_gone = False
+                time.sleep(max(0.0, min(0.05, retry_at - time.monotonic())))
             if time.monotonic() >= retry_at and any(s.refused for s in self.sessions):
                 retry_at = time.monotonic() + 0.1
                 for s in (s for s in self.sessions if s.refused):
