@@ -73,6 +73,7 @@ def run_once(ns: argparse.Namespace, tmp: Path, tls: bool, pki: Any, order: list
     runs = []
     try:
         rfv.wait_for_port(port, proc, 30)
+        rfv.wait_for_port(metrics_port, proc, 30)  # it may open a moment after the order-entry port
         for storm in order:
             before = metrics_text(metrics_port)
             storm_proc = None
