@@ -22,7 +22,7 @@ from gateway.config import Role, VenueConfig
 from gateway.logs import AuditTrail
 from gateway.metrics import Metrics
 from gateway.operator import OperatorServer
-from gateway.operator_desk import ACTIONS, OperatorDesk
+from gateway.operator_desk import OperatorDesk
 from gateway.orders import FeeText
 from gateway.positions import PositionFormatter
 from gateway.scheduler import Scheduler
@@ -117,7 +117,7 @@ class Accounts:
             return
         op = self.cfg.operator
         if op.port:
-            self.server = OperatorServer(op.host, op.port, op.token_sha256, ACTIONS)
+            self.server = OperatorServer(op.host, op.port, op.token_sha256, self.desk.actions)
             self.server.start()
             scheduler.every(OPERATOR_POLL, self._serve_operator)
             if not op.token_sha256:

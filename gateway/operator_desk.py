@@ -52,6 +52,16 @@ class OperatorDesk:
             "account": self.account,
         }
 
+    def add_action(self, name: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """An action another part of the venue answers (the logon guard's ``logons`` and ``unlock``), carried out on
+        the loop like the desk's own."""
+        self._handlers[name] = handler
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Every action the desk answers."""
+        return frozenset(self._handlers)
+
     @property
     def ledger(self) -> Ledger:
         ledger = self._engine().ledger

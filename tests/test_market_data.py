@@ -621,7 +621,7 @@ def test_command_once_live_and_errors(venue: Venue) -> None:
     assert lines[-1] == "last 100.25  open 100.25  high 100.25  low 100.25  volume 1"
     for args, message in [
         (("--password", "mdpass1", "--symbol", "ZZZZ", "--once"), "unknown symbol ZZZZ"),
-        (("--password", "wrong", "--symbol", SYMBOL, "--once"), "invalid username or password"),
+        (("--password", "wrong", "--symbol", SYMBOL, "--once"), "logon refused: credentials not accepted"),
     ]:
         bad = subprocess.run(_cli(gw, "--comp-id", "MD1", *args), capture_output=True, text=True, timeout=30, cwd=ROOT)
         assert bad.returncode == 1 and bad.stdout == ""
