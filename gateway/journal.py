@@ -25,7 +25,9 @@ from __future__ import annotations
 import gc
 import os
 import re
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -56,13 +58,15 @@ class Durability(str, Enum):
 class Journal:
     """Append-only command journal (see the module docstring for the durability policies)."""
 
-    def __init__(self, path: Path, policy: Durability) -> None:
+    def __init__(self, path: Path, policy: Durability, on_fsync: Callable[[float], None] | None = None) -> None:
         self.path = path
         self.policy = policy
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO = path.open("ab")
         self.unsynced = 0
         self.fsyncs = 0
+        self.on_fsync = on_fsync
+        """Called with the seconds each fsync took (metrics), whichever policy or method did it."""
         self._write = self._file.write
         # Decided once: comparing Enum members on every append costs as much as writing the record.
         self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
@@ -82,24 +86,29 @@ class Journal:
             return
         self._file.flush()
         if self._fsync_each:
-            os.fsync(self._file.fileno())
-            self.fsyncs += 1
+            self._fsync()
 
     def commit(self) -> bool:
         """Make appended records durable (group commit); True if an fsync was done."""
         if not self.unsynced:
             return False
         self._file.flush()
-        os.fsync(self._file.fileno())
+        self._fsync()
         self.unsynced = 0
-        self.fsyncs += 1
         return True
 
     def close(self) -> None:
         self._file.flush()
         if self.policy is not Durability.WRITE:
-            os.fsync(self._file.fileno())
+            self._fsync()
         self._file.close()
+
+    def _fsync(self) -> None:
+        t0 = time.perf_counter()
+        os.fsync(self._file.fileno())
+        self.fsyncs += 1
+        if self.on_fsync is not None:
+            self.on_fsync(time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------- snapshots
