@@ -578,9 +578,9 @@ def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
             "other_cpu_pct": round(100 * (cpu.machine - cpu.gateway - cpu.clients - cpu.driver - cpu.irq) / wall, 1),
             "gateway_cpu_us_per_x": round(1e6 * cpu.gateway / delivered, 2) if delivered else None,
             "clients_cpu_us_per_x": round(1e6 * cpu.clients / delivered, 2) if delivered else None,
-            "md_publish_ms_mean": _hist_mean_ms(metrics, "md_publish_seconds"),
-            "order_to_er_ms_mean": _hist_mean_ms(metrics, "order_to_execution_report_seconds"),
-            "slow_consumer_logouts": metric_value(metrics, "md_slow_consumer_events_total", action="logout"),
+            "md_publish_ms_mean": _hist_mean_ms(metrics, "fixgw_md_publish_seconds"),
+            "order_to_er_ms_mean": _hist_mean_ms(metrics, "fixgw_order_to_execution_report_seconds"),
+            "slow_consumer_logouts": metric_value(metrics, "fixgw_md_slow_consumer_events_total", action="logout"),
             "loadavg_after": loadavg(),
         })  # fmt: skip
         ok = True

@@ -36,11 +36,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.instruments import parse_decimal
 from fixclient import FixSession, SessionError, group_entries
 from fixclient.tls import add_tls_arguments, context_from_args
+
+if TYPE_CHECKING:
+    import prometheus_client
 
 BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME = "0", "1", "2", "4", "7", "8", "B"
 ALL_ENTRY_TYPES: tuple[str, ...] = (BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME)
@@ -214,8 +217,8 @@ class MarketDataClient:
     """A market-data session to the venue that keeps a book per subscribed symbol.
 
     ``on_gap(symbol, expected, received)`` is called for every RptSeq gap (callers can bump
-    ``md_client_rptseq_gaps_total`` there); ``on_message(msg)`` sees every message received; ``drop(msg)`` returning
-    True discards a message before the books see it (to simulate loss in tests).
+    ``fixgw_md_client_rptseq_gaps_total`` there); ``on_message(msg)`` sees every message received; ``drop(msg)``
+    returning True discards a message before the books see it (to simulate loss in tests).
     """
 
     def __init__(
@@ -560,24 +563,30 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--types", default="".join(ALL_ENTRY_TYPES), help="MDEntryType letters (default 012478B)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
-    p.add_argument("--metrics-port", type=int, default=0, help="serve md_client_rptseq_gaps_total here (0 = off)")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve fixgw_md_client_rptseq_gaps_total here (0 = off)")
     add_tls_arguments(p)
     return p.parse_args(argv)
 
 
 def gap_counter(port: int, symbols: Iterable[str] = ()) -> GapCallback:
-    """A ``on_gap`` callback counting ``md_client_rptseq_gaps_total{symbol}`` in the client's own /metrics on
+    """A ``on_gap`` callback counting ``fixgw_md_client_rptseq_gaps_total{symbol}`` in the client's own /metrics on
     ``port`` (the client is a separate process: the gateway cannot know what a client missed). The counters of
     ``symbols`` are exported from the start, at 0, so that a scrape (and ``increase()``) sees them before any gap."""
-    from prometheus_client import CollectorRegistry, Counter, start_http_server
+    from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry()
-    gaps = Counter("md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"],
-                   registry=registry)  # fmt: skip
+    gaps = rptseq_gaps(registry)
     for symbol in symbols:
         gaps.labels(symbol)
     start_http_server(port, addr="127.0.0.1", registry=registry)
     return lambda symbol, expected, received: gaps.labels(symbol).inc()
+
+
+def rptseq_gaps(registry: prometheus_client.CollectorRegistry) -> prometheus_client.Counter:
+    """The client's one metric, ``fixgw_md_client_rptseq_gaps_total{symbol}``, in ``registry``."""
+    from gateway.metrics import counter
+
+    return counter("md_client_rptseq_gaps_total", "RptSeq gaps detected by the reference client", ["symbol"], registry)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--types", help="MDEntryType letters (default: every type the venue publishes)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
-    p.add_argument("--metrics-port", type=int, default=0, help="serve md_client_rptseq_gaps_total here (0 = off)")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve fixgw_md_client_rptseq_gaps_total here (0 = off)")
     add_tls_arguments(p)
     p.set_defaults(func=_md)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,8 @@ class Journal:
     """The gateway's command journal: commands encoded by :mod:`engine.codec`, appended to a
     :class:`~seqlog.filelog.FileLogWriter` (which has the file format and the durability policies)."""
 
-    def __init__(self, path: Path, policy: Durability) -> None:
-        self.log = FileLogWriter(path, policy)
+    def __init__(self, path: Path, policy: Durability, on_fsync: Callable[[float], None] | None = None) -> None:
+        self.log = FileLogWriter(path, policy, on_fsync)
         self.path = path
         self.policy = policy
         self._append = self.log.append
@@ -75,6 +76,7 @@ class Journal:
 
     def close(self) -> None:
         self.log.close()
+
 
 
 # ---------------------------------------------------------------------------- snapshots

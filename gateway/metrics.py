@@ -1,15 +1,19 @@
 """Prometheus metrics of the venue, in one registry, and the HTTP endpoint that serves them.
 
-Names follow Prometheus conventions: snake_case, base units (seconds, lots are reported as instrument quantity),
-``_total`` counters, ``_seconds`` histograms, and low-cardinality labels only (message type, session CompID, role,
-symbol, reason): never ClOrdID or OrderID. The endpoint serves ``/metrics``, ``/healthz`` (the process is up) and
-``/readyz`` (200 once the acceptor listens and the engine has recovered, 503 before).
+Every name gets the one application prefix ``fixgw_`` here (:mod:`gateway.metricnames` holds it and the naming
+rules the tests check every exported name against): declare ``counter("trades_total", ...)``, export
+``fixgw_trades_total``. Base units (seconds; quantities in instrument units, money in whole assets), ``_total`` on
+counters, ``_seconds`` on latency histograms, and low-cardinality labels only (message type, session CompID, role,
+symbol, reason): never ClOrdID or OrderID. Series whose label values are known at start-up (roles, symbols,
+sessions, slow-consumer actions) are exported at 0 from the start (:meth:`Metrics.preset`), so that dashboards and
+``increase()`` in alerts see the first event. The endpoint serves ``/metrics``, ``/healthz`` (the process is up)
+and ``/readyz`` (200 once the acceptor listens and the engine has recovered, 503 before).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,17 +22,34 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from gateway.hotmetrics import HotCollector, HotCounter, HotHistogram
+from gateway.metricnames import prefixed
+
+# prometheus-client exports a ``<name>_created`` gauge (a timestamp) beside every counter and histogram child:
+# twice the series, unused by Prometheus' text-format scrapes, and not named by the rules. Process-wide, on purpose.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 )  # fmt: skip
 _ENGINE_BUCKETS = (0.000002, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01)
+_FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SLOW_CONSUMER_ACTIONS = ("conflate", "logout")
+
+
+def counter(name: str, documentation: str, labels: Sequence[str], registry: CollectorRegistry) -> Counter:
+    """A prometheus-client counter named ``fixgw_<name>`` (for processes other than the gateway, too)."""
+    return Counter(prefixed(name), documentation, labels, registry=registry)
+
+
+def gauge(name: str, documentation: str, labels: Sequence[str], registry: CollectorRegistry) -> Gauge:
+    return Gauge(prefixed(name), documentation, labels, registry=registry)
 
 
 class Metrics:
@@ -41,12 +62,12 @@ class Metrics:
         hot = HotCollector(r)  # the order path's figures: plain ints, exported at scrape time
 
         def hot_counter(name: str, doc: str, labels: list[str]) -> HotCounter:
-            metric = HotCounter(name, doc, labels)
+            metric = HotCounter(prefixed(name), doc, labels)
             hot.add(metric)
             return metric
 
         def hot_histogram(name: str, doc: str, labels: list[str], buckets: tuple[float, ...]) -> HotHistogram:
-            metric = HotHistogram(name, doc, labels, buckets)
+            metric = HotHistogram(prefixed(name), doc, labels, buckets)
             hot.add(metric)
             return metric
 
@@ -78,74 +99,94 @@ class Metrics:
             [],
             _LATENCY_BUCKETS,
         )
-        self.cancel_rejects = Counter("cancel_rejects_total", "OrderCancelRejects by reason", ["reason"], registry=r)
-        self.resting_orders = Gauge("resting_orders", "Orders resting in the book", ["symbol"], registry=r)
-        self.best_bid = Gauge("best_bid_price", "Best bid price (NaN if none)", ["symbol"], registry=r)
-        self.best_ask = Gauge("best_ask_price", "Best ask price (NaN if none)", ["symbol"], registry=r)
-        self.sessions_logged_on = Gauge("fix_sessions_logged_on", "FIX sessions logged on", ["role"], registry=r)
-        self.logons = Counter("fix_logons_total", "Successful logons", ["role"], registry=r)
-        self.logon_failures = Counter(
+        self.cancel_rejects = counter("cancel_rejects_total", "OrderCancelRejects by reason", ["reason"], r)
+        self.resting_orders = gauge("resting_orders", "Orders resting in the book", ["symbol"], r)
+        self.best_bid = gauge("best_bid_price", "Best bid price (NaN if none)", ["symbol"], r)
+        self.best_ask = gauge("best_ask_price", "Best ask price (NaN if none)", ["symbol"], r)
+        self.ready = gauge("ready", "1 once the engine has recovered and the acceptor listens (as /readyz)", [], r)
+        self.sessions_logged_on = gauge("fix_sessions_logged_on", "FIX sessions logged on", ["role"], r)
+        self.logons = counter("fix_logons_total", "Successful logons", ["role"], r)
+        self.logon_failures = counter(
             "fix_logon_failures_total", "Refused logons (and connections refused before their logon), by reason",
-            ["reason"], registry=r,
+            ["reason"], r,
         )  # fmt: skip
-        self.logon_verifications = Counter(
-            "fixgw_logon_verifications_total", "Passwords verified on the worker thread, by result", ["result"],
-            registry=r,
-        )  # fmt: skip
-        self.logon_lockouts = Gauge(
-            "fixgw_logon_lockouts", "CompIDs and addresses locked out after failed logons (until an operator unlocks)",
-            registry=r,
-        )  # fmt: skip
-        self.session_rejects = Counter(
-            "fix_session_rejects_total", "Session-level Rejects (3) sent", ["session"], registry=r
+        self.logon_verifications = counter(
+            "logon_verifications_total", "Passwords verified on the worker thread, by result", ["result"], r
         )
-        self.business_rejects = Counter(
-            "fix_business_rejects_total", "BusinessMessageRejects (j) sent", ["session"], registry=r
+        self.logon_lockouts = gauge(
+            "logon_lockouts", "CompIDs and addresses locked out after failed logons (until an operator unlocks)", [], r
         )
-        self.resend_requests_received = Counter(
-            "fix_resend_requests_received_total", "ResendRequests received", ["role"], registry=r
+        self.session_rejects = counter("fix_session_rejects_total", "Session-level Rejects (3) sent", ["session"], r)
+        self.business_rejects = counter("fix_business_rejects_total", "BusinessMessageRejects (j) sent", ["session"], r)
+        self.resend_requests_received = counter(
+            "fix_resend_requests_received_total", "ResendRequests received", ["role"], r
         )
-        self.resend_requests_sent = Counter(
-            "fix_resend_requests_sent_total", "ResendRequests sent", ["role"], registry=r
+        self.resend_requests_sent = counter("fix_resend_requests_sent_total", "ResendRequests sent", ["role"], r)
+        self.messages_replayed = counter(
+            "fix_messages_replayed_total", "Messages resent (PossDupFlag=Y) in answer to ResendRequests", ["role"], r
         )
-        self.messages_replayed = Counter(
-            "fix_messages_replayed_total", "Messages resent (PossDupFlag=Y) in answer to ResendRequests", ["role"],
-            registry=r,
-        )  # fmt: skip
-        self.slow_consumers = Counter(
-            "md_slow_consumer_events_total", "Market-data sessions that fell too far behind", ["action"], registry=r
+        self.slow_consumers = counter(
+            "md_slow_consumer_events_total", "Market-data sessions that fell too far behind", ["action"], r
         )
-        self.md_subscriptions = Gauge("md_subscriptions", "Active market-data subscriptions", registry=r)
+        self.md_subscriptions = gauge("md_subscriptions", "Active market-data subscriptions", [], r)
         self.journal_commands = hot_counter("journal_commands_total", "Commands appended to the journal", [])
-        self.journal_fsyncs = Counter("journal_fsyncs_total", "Journal fsync calls", registry=r)
+        self.journal_fsyncs = hot_counter("journal_fsyncs_total", "Journal fsyncs (every one, whatever the policy)", [])
+        self.journal_fsync_latency = hot_histogram(
+            "journal_fsync_seconds", "Time in each fsync of the journal", [], _FSYNC_BUCKETS
+        )
         # The ledger (gauges refreshed once a second by the gateway loop) and pre-trade risk.
         self.risk_refusals = hot_counter(
-            "fixgw_risk_refusals_total", "Orders and replaces refused by a pre-trade risk check", ["check"]
+            "risk_refusals_total", "Orders and replaces refused by a pre-trade risk check", ["check"]
         )
-        self.ledger_available = Gauge(
-            "fixgw_ledger_available", "Sum of every trading account's available balance (in the asset)", ["asset"],
-            registry=r,
-        )  # fmt: skip
-        self.ledger_held = Gauge(
-            "fixgw_ledger_held", "Sum of every trading account's held balance (in the asset)", ["asset"], registry=r
+        self.ledger_available = gauge(
+            "ledger_available", "Sum of every trading account's available balance (in the asset)", ["asset"], r
         )
-        self.ledger_fee_account = Gauge(
-            "fixgw_ledger_fee_account", "Balance of the fee account: fees net of rebates (in the asset)", ["asset"],
-            registry=r,
-        )  # fmt: skip
-        self.ledger_imbalance = Gauge(
-            "fixgw_ledger_imbalance",
+        self.ledger_held = gauge(
+            "ledger_held", "Sum of every trading account's held balance (in the asset)", ["asset"], r
+        )
+        self.ledger_fee_account = gauge(
+            "ledger_fee_account", "Balance of the fee account: fees net of rebates (in the asset)", ["asset"], r
+        )
+        self.ledger_imbalance = gauge(
+            "ledger_imbalance",
             "Accounts + fee account - (deposits - withdrawals), per asset: anything but 0 is a bug",
             ["asset"],
-            registry=r,
+            r,
         )
-        self.rate_limit_logouts = Counter(
-            "fixgw_rate_limit_logouts_total", "Sessions logged out for exceeding the message rate", ["session"],
-            registry=r,
-        )  # fmt: skip
-        self.operator_actions = Counter(
-            "fixgw_operator_actions_total", "Operator requests by action and result", ["action", "result"], registry=r
+        self.rate_limit_logouts = counter(
+            "rate_limit_logouts_total", "Sessions logged out for exceeding the message rate", ["session"], r
         )
+        self.operator_actions = counter(
+            "operator_actions_total", "Operator requests by action and result", ["action", "result"], r
+        )
+
+    def observe_fsync(self, seconds: float) -> None:
+        """One fsync of the journal (called by :class:`gateway.journal.Journal` on the gateway thread)."""
+        self.journal_fsyncs.inc()
+        self.journal_fsync_latency.observe(seconds)
+
+    def preset(
+        self, roles: Iterable[str], symbols: Iterable[str], sessions: Iterable[str], rate_limited: Iterable[str]
+    ) -> None:
+        """Export the series whose label values are known at start-up at 0: a series that appears only with its
+        first event hides that event from ``increase()`` and leaves a dashboard's variables empty."""
+        for role in roles:
+            for metric in (
+                self.sessions_logged_on, self.logons, self.resend_requests_received, self.resend_requests_sent,
+                self.messages_replayed,
+            ):  # fmt: skip
+                metric.labels(role)
+        for symbol in symbols:
+            for hot_metric in (self.orders_accepted, self.trades, self.traded_quantity):
+                hot_metric.labels(symbol)
+            self.resting_orders.labels(symbol)
+        for session in sessions:
+            self.session_rejects.labels(session)
+            self.business_rejects.labels(session)
+        for session in rate_limited:
+            self.rate_limit_logouts.labels(session)
+        for action in SLOW_CONSUMER_ACTIONS:
+            self.slow_consumers.labels(action)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ NEVER = sys.maxsize
 class Persistence:
     """The journal and the snapshots of the gateway's one engine."""
 
-    def __init__(self, cfg: VenueConfig, log: Any) -> None:
+    def __init__(self, cfg: VenueConfig, log: Any, on_fsync: Callable[[float], None] | None = None) -> None:
         self.cfg = cfg
         self.log = log
+        self.on_fsync = on_fsync  # handed to the journal: the seconds of each fsync
         self.durability = Durability(cfg.journal.durability)
         self.journal: Journal | None = None
         """Open once :meth:`recover` has run, unless durability is ``off``."""
@@ -73,7 +75,7 @@ class Persistence:
             commands=engine.commands_processed, resting=sum(1 for o in engine.orders.values() if o.is_open),
             seconds=round(time.perf_counter() - t0, 3),
         )  # fmt: skip
-        self.journal = Journal(self.journal_path, self.durability)
+        self.journal = Journal(self.journal_path, self.durability, self.on_fsync)
         self._schedule_after(engine.commands_processed)
         return engine, report.unsent
 

@@ -50,13 +50,15 @@ _pack_header, _crc32 = HEADER.pack, zlib.crc32
 class FileLogWriter:
     """Appends records to a log file; positions are byte offsets (see the module docstring for the policies)."""
 
-    def __init__(self, path: Path, policy: Durability) -> None:
+    def __init__(self, path: Path, policy: Durability, on_fsync: Callable[[float], None] | None = None) -> None:
         self.path = path
         self.policy = policy
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO = path.open("ab")
         self.unsynced = 0
         self.fsyncs = 0
+        self.on_fsync = on_fsync
+        """Called with the seconds each fsync took (metrics), whichever policy or method did it."""
         self._write = self._file.write
         # Decided once: comparing Enum members on every append costs as much as writing the record.
         self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
@@ -75,24 +77,29 @@ class FileLogWriter:
             return
         self._file.flush()
         if self._fsync_each:
-            os.fsync(self._file.fileno())
-            self.fsyncs += 1
+            self._fsync()
 
     def commit(self) -> bool:
         """Make appended records durable (group commit); True if an fsync was done."""
         if not self.unsynced:
             return False
         self._file.flush()
-        os.fsync(self._file.fileno())
+        self._fsync()
         self.unsynced = 0
-        self.fsyncs += 1
         return True
 
     def close(self) -> None:
         self._file.flush()
         if self.policy is not Durability.WRITE:
-            os.fsync(self._file.fileno())
+            self._fsync()
         self._file.close()
+
+    def _fsync(self) -> None:
+        t0 = time.perf_counter()
+        os.fsync(self._file.fileno())
+        self.fsyncs += 1
+        if self.on_fsync is not None:
+            self.on_fsync(time.perf_counter() - t0)
 
 
 class FileLogReader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,13 @@ PASSWORDS = {
     "DROP1": "droppass1",
 }  # fmt: skip
 _ids = itertools.count(1)
+
+# Tests end live views the way a user does, with Ctrl-C (SIGINT). A runner started in the background by a shell
+# without job control (`pytest ... &` in a script, nohup) inherits SIGINT ignored and so would every child: the
+# view never ends and the test times out. Importing QuickFIX resets SIGINT, which hid this whenever a QuickFIX test
+# ran earlier in the session. The children get the default disposition, as under an interactive shell.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def unique(prefix: str = "c") -> str:

@@ -236,13 +236,13 @@ def test_md_serves_the_gap_counter_on_its_metrics_port(gateway: GatewayProcess, 
     try:
         deadline = time.monotonic() + 30
         scraped = ""
-        while not (out.read_text().startswith("AAPL  depth 10") and "md_client_rptseq_gaps_total{" in scraped):
+        while not (out.read_text().startswith("AAPL  depth 10") and "fixgw_md_client_rptseq_gaps_total{" in scraped):
             assert proc.poll() is None, out.read_text()
             assert time.monotonic() < deadline, (out.read_text(), scraped)
             with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
                 scraped = response.read().decode()
             time.sleep(0.05)
-        assert 'md_client_rptseq_gaps_total{symbol="AAPL"} 0.0' in scraped.splitlines()
+        assert 'fixgw_md_client_rptseq_gaps_total{symbol="AAPL"} 0.0' in scraped.splitlines()
     finally:
         proc.send_signal(signal.SIGINT)  # how a live view ends
         assert proc.wait(10) == 0, out.read_text()

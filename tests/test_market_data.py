@@ -425,7 +425,7 @@ def test_cut_connection_recovers_by_resend(venue: Venue) -> None:
     assert md.gaps == 0, "recovered by snapshot, not by resend"
     assert md.counts["poss_dup"] >= 20  # (live messages sent before the ResendRequest may come twice: ignored)
     assert md.session.expected_in > before
-    assert metric_value(gw.metrics(), "fix_resend_requests_received_total", role="market_data") >= 1
+    assert metric_value(gw.metrics(), "fixgw_fix_resend_requests_received_total", role="market_data") >= 1
     # Live again after the replay.
     flow.limit("CLIENT1", "1", Decimal("99.91"), 1)
     flow.barrier()
@@ -470,7 +470,7 @@ def test_dropped_incrementals_detected_and_recovered_by_snapshot(venue: Venue) -
     assert md.counts["dropped"] > 10 and top.counts["dropped"] > 5
     assert md.gaps == len(seen_gaps) > 0 and top.gaps > 0
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
-        assert metric_value(response.read().decode(), "md_client_rptseq_gaps_total", symbol=SYMBOL) == md.gaps
+        assert metric_value(response.read().decode(), "fixgw_md_client_rptseq_gaps_total", symbol=SYMBOL) == md.gaps
     assert all(symbol == SYMBOL and got > expected for symbol, expected, got in seen_gaps)
     assert md.views[SYMBOL].snapshots > 1  # recovered by snapshot requests
     assert md.synced(SYMBOL) and top.synced(SYMBOL)
@@ -558,7 +558,7 @@ def test_slow_consumer_logged_out_while_others_keep_up(venue: Venue) -> None:
         wait_count(fast, "X", fast.counts["X"] + 1, SETTLE)
         i += 1
     wait_for(
-        lambda: metric_value(gw.metrics(), "md_slow_consumer_events_total", action="logout") >= 1, 10,
+        lambda: metric_value(gw.metrics(), "fixgw_md_slow_consumer_events_total", action="logout") >= 1, 10,
         "slow-consumer logout", pump=(fast,),
     )  # fmt: skip
     warnings = log_events(gw, "md_slow_consumer", "MD8")
@@ -580,7 +580,7 @@ def test_slow_consumer_conflated_then_resnapshotted(venue: Venue) -> None:
     lagging.subscribe(SYMBOL)
     flow = venue.flow(("CLIENT5",))
     i = 0
-    while not metric_value(gw.metrics(), "md_slow_consumer_events_total", action="conflate"):
+    while not metric_value(gw.metrics(), "fixgw_md_slow_consumer_events_total", action="conflate"):
         assert i < 900, "never conflated (within the demo's 1000 open orders per account)"
         flow.limit("CLIENT5", "1", Decimal("80.00") + TICK * (i % 500), 1)  # the client reads nothing meanwhile
         i += 1

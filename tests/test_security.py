@@ -71,7 +71,7 @@ def audited(gw: GatewayProcess, **want: Any) -> Callable[[], bool]:
 
 
 def failures(gw: GatewayProcess, reason: str) -> float:
-    return metric_value(gw.metrics(), "fix_logon_failures_total", reason=reason)
+    return metric_value(gw.metrics(), "fixgw_fix_logon_failures_total", reason=reason)
 
 
 def verified(gw: GatewayProcess, result: str = "ok") -> float:

@@ -49,24 +49,24 @@ def position(cfg: VenueConfig) -> int:
         db.close()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def trades_stored(cfg: VenueConfig) -> int:
+def store_trades(cfg: VenueConfig) -> int:
     try:
         db = open_backend(cfg)
     except StoreError:
-        return 0
+        return 0  # not created yet
     try:
         return int(db.fetch("SELECT count(*) FROM trades")[0][0])
     except Exception:  # the follower has not migrated yet
         return 0
     finally:
         db.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def caught_up(cfg: VenueConfig) -> bool:
@@ -251,7 +251,7 @@ def test_gateway_killed_mid_load_store_catches_up_after_restart(store_backend: t
         store_pid = http_json(store_http(gw) + "/status")["pid"]
         # Killed mid-load once the store holds 100 trades: the minimum the check below asks for, however slowly
         # a busy machine lets the load start (a byte count of journal undershot it under load).
-        wait_until(lambda: trades_stored(cfg) >= 100, 20, "100 trades in the store")
+        wait_until(lambda: store_trades(cfg) >= 100, 20, "100 trades in the store")
         assert load.poll() is None, "the load ended before the kill"
         gw.kill()
         # The orphaned store notices, writes what the journal holds (up to a record the kill may have torn) and
