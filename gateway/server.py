@@ -37,6 +37,7 @@ from gateway import failpoint
 from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
+from gateway.conn_guard import ConnectionGuard
 from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
@@ -54,6 +55,7 @@ IDLE_SPINS = int(os.environ.get("FIXGW_IDLE_SPINS", "0"))
 # housekeeping (heartbeats, draining a slow reader's queue). Each turn polls every session socket twice (QuickFIX
 # and the waiter): at 1,000 sessions a 2 ms bound cost ~20% more gateway CPU per market-data message than 10 ms.
 IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
+GUARD_WAIT = 0.001  # the longest sleep while a new connection's first message is awaited (its Logon's latency)
 
 ORDER_ENTRY_TYPES = frozenset("DFGHq")
 MARKET_DATA_TYPES = frozenset("V")
@@ -100,6 +102,7 @@ class Gateway:
         self.feeds = MarketDataService(self)
         self.app = FixApplication(self)
         self.acceptor: Any = None
+        self.guard: ConnectionGuard | None = None
         self.ready = False
         self.stopping = False
         self._deferred: list[Callable[[], None]] = []
@@ -141,6 +144,8 @@ class Gateway:
         else:
             self.acceptor = fix.SocketAcceptor(self.app, store, settings)
         self.acceptor.poll()  # the first poll binds the ports
+        ports = {self.cfg.order_entry_port, self.cfg.market_data.port, *(s.port for s in self.cfg.sessions)}
+        self.guard = ConnectionGuard(ports, self.cfg.logon_timeout, self.log)
         # After a crash every session is disconnected: apply cancel-on-disconnect now (a no-op after a clean stop,
         # which already applied it). The reports are stored and delivered when each session logs on again.
         if self._unsent:  # journaled before the crash but never sent: send (store) them now, in order
@@ -214,12 +219,14 @@ class Gateway:
 
     def run(self) -> None:
         """The loop: poll the acceptor, run deferred work and timers, until :meth:`request_stop`."""
-        acceptor, app = self.acceptor, self.app
+        acceptor, app, guard = self.acceptor, self.app, self.guard
+        assert guard is not None
         waiter = SocketWaiter()
         idle = 0
         next_timer_check = 0.0
         while not self.stopping:
             before = app.callbacks
+            guard.turn()  # before every poll: QuickFIX must never see a partial first message (see conn_guard)
             acceptor.poll()
             if self._deferred:
                 self._run_deferred()
@@ -242,8 +249,9 @@ class Gateway:
                 idle += 1
                 if idle > IDLE_SPINS:
                     # Quiet for a while: sleep in the kernel until a socket has input (or IDLE_WAIT passes, for
-                    # timers and for QuickFIX's own heartbeat and write housekeeping).
-                    waiter.wait(IDLE_WAIT)
+                    # timers and for QuickFIX's own heartbeat and write housekeeping). A connection the guard holds
+                    # back does not wake the wait: look at it again soon.
+                    waiter.wait(GUARD_WAIT if guard.pending else IDLE_WAIT)
         self._shutdown()
 
     def request_stop(self, *_: Any) -> None:
