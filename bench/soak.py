@@ -55,6 +55,7 @@ from bench.fixwire import LatencyHistogram
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
 from gateway.hotmetrics import HotCounter, HotHistogram
+from gateway.memtrace import growth
 from gateway.metrics import Metrics
 from tests.gateway_process import ROOT, GatewayProcess, free_port, make_config
 
@@ -167,6 +168,15 @@ def proc_stats(pid: int) -> dict[str, float]:
     }
 
 
+def fix_messages_sent(store: Path) -> int:
+    """Messages the venue has sent on every session (each FileStore keeps them all; seqnums: "sender : target")."""
+    total = 0
+    for path in store.glob("*.seqnums"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(path.read_text().split(":")[0]) - 1
+    return total
+
+
 def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -276,6 +286,7 @@ class Sampler:
             "fds": int(stats["fds"]),
             "journal_mb": round(dir_bytes(self.data_dir / "journal") / 1e6, 1),
             "fix_store_mb": round(dir_bytes(self.data_dir / "store") / 1e6, 1),
+            "fix_messages_stored": fix_messages_sent(self.data_dir / "store"),
             "audit_mb": round((self.data_dir / "audit.jsonl").stat().st_size / 1e6, 1),
             "latency_p50_us": hist.percentile(50),
             "latency_p99_us": hist.percentile(99),
@@ -343,7 +354,8 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     try:
         config, ports, sessions = write_config(work, ns)
-        env = {"FIXGW_TRACEMALLOC": str(ns.out / "tracemalloc")} if ns.tracemalloc else {}
+        traces = ns.out / "tracemalloc"
+        env = {"FIXGW_TRACEMALLOC": str(traces), "FIXGW_TRACEMALLOC_EVERY": str(ns.sample)} if ns.tracemalloc else {}
         gw = GatewayProcess(config, ports, work / "gateway.log", env)
         gw.start()
         common = {"heartbeat": 30, "relogon_every": ns.relogon_every, "away": ns.away}
@@ -414,6 +426,10 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
     report.update(command=ns.command, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                   machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                   workdir=str(work) if ns.keep else None)  # fmt: skip
+    if ns.tracemalloc:
+        snaps = sorted(traces.glob("*.tracemalloc"))
+        if len(snaps) >= 2:
+            report["tracemalloc_growth"] = growth(snaps[min(len(snaps) - 1, 1)], snaps[-1])
     (ns.out / "soak.json").write_text(json.dumps(report, indent=2) + "\n")
     if ns.plot:
         plot(sampler.rows, ns.out / "soak.png", report)

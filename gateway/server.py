@@ -33,7 +33,7 @@ from engine import (
     Side,
     TimeInForce,
 )
-from gateway import failpoint
+from gateway import failpoint, memtrace
 from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
 from gateway.config import Role, VenueConfig, quickfix_settings
@@ -563,6 +563,7 @@ def serve(cfg: VenueConfig) -> int:
     signal.signal(signal.SIGINT, gw.request_stop)
     signal.signal(signal.SIGTERM, gw.request_stop)
     gw.every(1.0, gw.refresh_book_gauges)
+    memtrace.install(gw)  # FIXGW_TRACEMALLOC: diagnosis of memory growth only
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()
     # Everything is flushed and closed by now. Skip interpreter finalisation: tearing down the SWIG objects of the
