@@ -25,6 +25,7 @@ One :class:`Loop` (``selectors``) drives every session of the process; nothing h
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
 import random
 import selectors
@@ -679,6 +680,7 @@ class MdClient(Conn):
     symbols: tuple[str, ...] = ("AAPL",)
     books: dict[bytes, Book] = field(default_factory=dict)
     subscribed: bool = False
+    lag: float = 0.0  # the largest delay seen between a sampled X's SendingTime and its reading, seconds
 
     ERRORS = (*Conn.ERRORS, "rpt_gaps", "rpt_dups", "snapshot_mismatches", "foreign_entries", "md_rejects")
 
@@ -715,6 +717,8 @@ class MdClient(Conn):
 
     def on_x(self, msg: bytes) -> None:
         self.counts["X"] += 1
+        if not self.counts["X"] & 63:  # now and then: how late this client reads what the venue sent
+            self.lag = max(self.lag, lag_seconds(msg))
         start = msg.find(b"\x01268=") + 1
         body = msg[start : msg.rfind(TRAILER) + 1]
         entries = X_CACHE.get(body)
@@ -763,6 +767,15 @@ class MdClient(Conn):
                 self.counts["rpt_dups"] += 1
                 self.sample(f"{symbol!r} snapshot at RptSeq {rpt} behind the book ({book.rpt})")
         book.bids, book.asks, book.rpt, book.snapshot_rpt = bids, asks, rpt, rpt
+
+
+def lag_seconds(msg: bytes) -> float:
+    """Now minus the message's SendingTime (52, UTC)."""
+    sent = field_value(msg, b"52")
+    if sent is None:
+        return 0.0
+    when = datetime.datetime.strptime(sent.decode()[:21], "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=datetime.UTC)
+    return time.time() - when.timestamp()
 
 
 def sum_counts(conns: Iterable[Conn]) -> dict[str, int]:

@@ -81,8 +81,10 @@ GATEWAY_METRICS = {
     "business_rejects": "business_rejects",
     "slow_consumer_events": "slow_consumers",
     "journal_fsyncs": "journal_fsyncs",
-    "order_latency": "order_latency",
+    "gateway_order_latency": "order_latency",
+    "md_publish": "md_publish_latency",
 }
+HISTOGRAMS = ("gateway_order_latency", "md_publish")  # reported as the mean over each interval
 
 
 def exported_names() -> dict[str, str]:
@@ -272,8 +274,9 @@ class Sampler:
         stats = proc_stats(self.gw.proc.pid)
         metrics = parse_metrics(self.gw.metrics())
         hist = LatencyHistogram()
-        requests, client_cpu, relogons = 0, 0.0, 0
+        requests, client_cpu, relogons, lag = 0, 0.0, 0, 0.0
         for c, s in zip(self.children, samples, strict=True):
+            lag = max(lag, s["lag_s"])
             hist.merge(s["latency"])
             client_cpu += s["cpu_s"]
             relogons += s["relogons"]
@@ -295,17 +298,18 @@ class Sampler:
             "clients_cpu_pct": round(100 * (client_cpu - self.last.get("client_cpu", 0)) / elapsed, 1),
             "load1": loadavg(),
             "relogons": relogons,
+            "md_read_lag_ms_max": round(lag * 1000, 1),
         }
+        last = self.last
+        self.last = {"t": now, "requests": requests, "cpu": stats["cpu_s"], "client_cpu": client_cpu}
         for column, name in self.names.items():
-            row[column] = metrics.get(name, 0.0)
-        latency = self.names["order_latency"]
-        count, total = metrics.get(latency, 0.0), metrics.get(latency.removesuffix("_count") + "_sum", 0.0)
-        row.pop("order_latency")
-        row["gateway_order_latency_mean_us"] = round(
-            1e6 * (total - self.last.get("lat_sum", 0)) / max(count - self.last.get("lat_count", 0), 1), 1
-        )
-        self.last = {"t": now, "requests": requests, "cpu": stats["cpu_s"], "client_cpu": client_cpu,
-                     "lat_sum": total, "lat_count": count}  # fmt: skip
+            if column not in HISTOGRAMS:
+                row[column] = metrics.get(name, 0.0)
+                continue
+            count, total = metrics.get(name, 0.0), metrics.get(name.removesuffix("_count") + "_sum", 0.0)
+            new = count - last.get(column + "_count", 0.0)
+            row[column + "_mean_us"] = round(1e6 * (total - last.get(column + "_sum", 0.0)) / new, 1) if new else None
+            self.last[column + "_count"], self.last[column + "_sum"] = count, total
         self.rows.append(row)
         self.histograms.append(hist)
         return row

@@ -277,7 +277,11 @@ class Child:
             if isinstance(c, OeClient):
                 hist.merge(c.latency.counts)
                 c.latency = LatencyHistogram()
-        return {"event": "sample", "latency": hist.to_json(), "counts": sum_counts(self.conns),
+        readers = [c for c in self.conns if isinstance(c, MdClient)]
+        lag = max((c.lag for c in readers), default=0.0)
+        for c in readers:
+            c.lag = 0.0
+        return {"event": "sample", "latency": hist.to_json(), "counts": sum_counts(self.conns), "lag_s": lag,
                 "relogons": self.cycler.done, "skipped": self.skipped, "cpu_s": round(cpu_seconds(), 3)}  # fmt: skip
 
     def result(self, truth: dict[str, Any]) -> dict[str, Any]:
