@@ -490,7 +490,7 @@ class OeClient(Conn):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("requests", "reports", "cancel_rejects", "cod_cancels", "trades", "self_trade_cancels"):
+        for name in ("requests", "reports", "cancel_rejects", "cancels", "cod_cancels", "trades"):
             self.counts.setdefault(name, 0)
         self.rng = random.Random(self.seed)
         self._acct = self.account.encode()
@@ -572,9 +572,11 @@ class OeClient(Conn):
             return
         if exec_type == b"F":
             self.counts["trades"] += 1
-        elif exec_type == b"4" and f.get(b"58") == COD_TEXT:
-            self.counts["cod_cancels"] += 1
-            self.on_cod_cancel(oid)
+        elif exec_type == b"4":
+            self.counts["cancels"] += 1
+            if f.get(b"58") == COD_TEXT:
+                self.counts["cod_cancels"] += 1
+                self.on_cod_cancel(oid)
         order = self.orders.by_id.get(oid)
         if order is None and exec_type != b"0":
             self.counts["unknown_order_reports"] += 1
@@ -675,9 +677,11 @@ class Book:
 
 @dataclass(eq=False)
 class MdClient(Conn):
-    """A market-data session subscribed (full depth, bids, offers, trades) to some symbols, one book each."""
+    """A market-data session subscribed (bids, offers, trades; ``depth`` levels a side) to some symbols, one book
+    each (a depth-limited view deletes the levels that leave its top N, so a book keyed by price stays exact)."""
 
     symbols: tuple[str, ...] = ("AAPL",)
+    depth: int = 0  # MarketDepth (264): 0 full depth, N the top N levels a side
     books: dict[bytes, Book] = field(default_factory=dict)
     subscribed: bool = False
     lag: float = 0.0  # the largest delay seen between a sampled X's SendingTime and its reading, seconds
@@ -694,8 +698,8 @@ class MdClient(Conn):
         self.books = {s.encode(): Book() for s in self.symbols}
         self.send(
             b"V",
-            b"262=%s-sub\x01263=1\x01264=0\x01265=1\x01267=3\x01269=0\x01269=1\x01269=2\x01146=%d\x01%s"
-            % (self.comp_id.encode(), len(self.symbols), symbols),
+            b"262=%s-sub\x01263=1\x01264=%d\x01265=1\x01267=3\x01269=0\x01269=1\x01269=2\x01146=%d\x01%s"
+            % (self.comp_id.encode(), self.depth, len(self.symbols), symbols),
         )
 
     def on_logon(self) -> None:

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fixwire import LatencyHistogram
+from bench.soak_clients import view_key
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
 from gateway.hotmetrics import HotCounter, HotHistogram
@@ -60,6 +61,9 @@ from gateway.metrics import Metrics
 from tests.gateway_process import ROOT, GatewayProcess, free_port, make_config
 
 PASSWORD = "soakpass"
+# What the venue keeps for good per unit of traffic, measured alone by bench/retention.py (BENCHMARKS.md, Soak):
+FILESTORE_BYTES_PER_MESSAGE = 63  # QuickFIX FileStore's in-memory index, per message sent on any session
+ENGINE_BYTES_PER_ORDER = 530  # the engine's order history (Order, ClOrdIDs), per accepted order (soak mix)
 SYMBOLS = ("AAPL", "MSFT", "BTC-USD")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -134,7 +138,8 @@ def write_config(directory: Path, ns: argparse.Namespace) -> tuple[Path, dict[st
         port = md_ports[(n - 1) % len(md_ports)]
         tables[f"SOAKMD{n}"] = {"role": "market_data", "port": port, "password_hash": pw_hash}
         symbols = [SYMBOLS[(n - 1 + k) % len(SYMBOLS)] for k in range(ns.md_symbols)]
-        md.append({"comp_id": f"SOAKMD{n}", "password": PASSWORD, "port": port, "symbols": symbols})
+        depth = ns.md_top_depth if n > ns.md_sessions - ns.md_top_sessions else 0
+        md.append({"comp_id": f"SOAKMD{n}", "password": PASSWORD, "port": port, "symbols": symbols, "depth": depth})
     tables["SOAKTRUTH"] = {"role": "market_data", "password_hash": pw_hash}
     overrides = {
         "journal.durability": ns.durability,
@@ -315,19 +320,21 @@ class Sampler:
         return row
 
 
-def truth_books(port: int) -> dict[str, Any]:
-    """Every symbol's book as the venue publishes it (snapshot request on the subscribers' view)."""
+def truth_books(port: int, depths: set[int]) -> dict[str, Any]:
+    """Every view's book as the venue publishes it (a snapshot request on the subscribers' views), by
+    ``SYMBOL@DEPTH``; full depth always (the order-entry sessions' orders are compared with it)."""
     out = {}
     client = MarketDataClient("127.0.0.1", port, "SOAKTRUTH", PASSWORD)
     client.logon()
     try:
         for symbol in SYMBOLS:
-            snap = client.fetch_snapshot(symbol, 0, ("0", "1", "2"), timeout=30)
-            out[symbol] = {
-                "rpt": snap.rpt_seq,
-                "bids": [[str(lv.price), str(lv.size)] for lv in snap.bids],
-                "asks": [[str(lv.price), str(lv.size)] for lv in snap.asks],
-            }
+            for depth in sorted(depths | {0}):
+                snap = client.fetch_snapshot(symbol, depth, ("0", "1", "2"), timeout=30)
+                out[view_key(symbol, depth)] = {
+                    "rpt": snap.rpt_seq,
+                    "bids": [[str(lv.price), str(lv.size)] for lv in snap.bids],
+                    "asks": [[str(lv.price), str(lv.size)] for lv in snap.asks],
+                }
     finally:
         client.close(unsubscribe=False)
     return out
@@ -336,7 +343,8 @@ def truth_books(port: int) -> dict[str, Any]:
 def compare_levels(truth: dict[str, Any], levels: list[list[str]]) -> list[str]:
     """Differences between the venue's books and the order-entry sessions' open orders, by level."""
     venue: dict[tuple[str, str, Decimal], Decimal] = {}
-    for symbol, book in truth.items():
+    for symbol in SYMBOLS:
+        book = truth[view_key(symbol, 0)]
         for side, which in (("1", "bids"), ("2", "asks")):
             for price, size in book[which]:
                 venue[(symbol, side, Decimal(price))] = Decimal(size)
@@ -401,7 +409,7 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
         for c in children:
             c.send({"cmd": "stop"})
         stopped = {id(c): c.wait("stopped", 300) for c in children}
-        truth = truth_books(ports["market_data"])
+        truth = truth_books(ports["market_data"], {int(s.get("depth", 0)) for s in sessions["md"]})
         for c in children:
             c.send({"cmd": "finish", "truth": truth})
         results = [c.wait("result", 120) for c in children]
@@ -511,6 +519,7 @@ def verdict(
         "rss_mb_end": rss_end,
         "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 2) if rss_start else None,
         "rss_mb_per_hour": slope_per_hour([(r["minute"], r["rss_mb"]) for r in warm]),
+        **retention(warm[0], rows[-1]),
         "latency_window_samples": window,
         "p99_us_start": p99_start,
         "p99_us_end": p99_end,
@@ -552,6 +561,24 @@ def verdict(
             "fix_store_mb_end": rows[-1]["fix_store_mb"],
             "audit_mb_end": rows[-1]["audit_mb"],
         },
+    }
+
+
+def retention(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """How much of the RSS growth between two samples the two known retentions explain (bench/retention.py):
+    QuickFIX's FileStore index (every message sent, every session) and the engine's order history."""
+    messages = last["fix_messages_stored"] - first["fix_messages_stored"]
+    orders = last["orders_accepted"] - first["orders_accepted"]
+    store_mb = messages * FILESTORE_BYTES_PER_MESSAGE / 2**20
+    engine_mb = orders * ENGINE_BYTES_PER_ORDER / 2**20
+    grown = last["rss_mb"] - first["rss_mb"]
+    return {
+        "fix_messages_stored_after_warmup": messages,
+        "orders_accepted_after_warmup": orders,
+        "rss_growth_mb": round(grown, 1),
+        "explained_by_fix_store_mb": round(store_mb, 1),
+        "explained_by_engine_history_mb": round(engine_mb, 1),
+        "rss_growth_unexplained_mb": round(grown - store_mb - engine_mb, 1),
     }
 
 
@@ -627,6 +654,10 @@ def summary(report: dict[str, Any]) -> str:
         f"{s['p50_us_end']} µs |",
         f"| order -> report p99, first vs last {s['latency_window_samples']} samples | {s['p99_us_start']} -> "
         f"{s['p99_us_end']} µs ({s['p99_drift_pct']}%) |",
+        f"| RSS growth explained by the FIX store's index / the engine's order history / not explained | "
+        f"{s['explained_by_fix_store_mb']} / {s['explained_by_engine_history_mb']} / "
+        f"{s['rss_growth_unexplained_mb']} MB ({s['fix_messages_stored_after_warmup']:,} FIX messages stored, "
+        f"{s['orders_accepted_after_warmup']:,.0f} orders accepted after warm-up) |",
         f"| open descriptors | {s['fds_start']} -> {s['fds_end']} |",
         f"| stability | {'OK' if report['stability_ok'] else 'FAIL'} (targets: RSS < 5%, p99 drift <= 20%) |",
         f"| requests, reports, trades | {t['requests']:,}, {t['reports']:,}, {t['trades_reported']:,} "
@@ -647,6 +678,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oe-sessions", type=int, default=8)
     p.add_argument("--md-sessions", type=int, default=50)
     p.add_argument("--md-symbols", type=int, default=1, help="symbols each market-data session subscribes to")
+    p.add_argument("--md-top-sessions", type=int, default=0, help="market-data sessions on a depth-limited view")
+    p.add_argument("--md-top-depth", type=int, default=1, help="MarketDepth of those sessions (the others: full)")
     p.add_argument("--md-ports", type=int, default=2)
     p.add_argument("--oe-procs", type=int, default=1)
     p.add_argument("--md-procs", type=int, default=1)

@@ -141,7 +141,7 @@ class Child:
                     )
                 )
             else:
-                self.conns.append(MdClient(**common, symbols=tuple(s["symbols"])))
+                self.conns.append(MdClient(**common, symbols=tuple(s["symbols"]), depth=int(s.get("depth", 0))))
         per_session = int(spec.get("working_set", 0)) / max(len(self.conns), 1)
         self.target = max(per_session, 1.0)
         self.cycler = Cycler(self.conns, float(spec.get("relogon_every", 0)), float(spec.get("away", 1)))
@@ -301,33 +301,38 @@ class Child:
     def compare(self, truth: dict[str, Any]) -> dict[str, Any]:
         """Wait until every book has reached the truth's RptSeq, then compare bids and offers."""
         want = {
-            sym.encode(): (
+            key: (
                 int(t["rpt"]),
                 {Decimal(p): Decimal(q) for p, q in t["bids"]},
                 {Decimal(p): Decimal(q) for p, q in t["asks"]},
             )
-            for sym, t in truth.items()
+            for key, t in truth.items()
         }
 
         def caught_up() -> bool:
-            return all(b.rpt >= want[s][0] for c in self.conns for s, b in c.books.items() if s in want)
+            return all(b.rpt >= want[view_key(s, c.depth)][0] for c in self.conns for s, b in c.books.items())
 
         self.loop.run_until(caught_up, 60)
         exact, total = 0, 0
         bad: list[str] = []
         for c in self.conns:
             for sym, book in c.books.items():
-                rpt, bids, asks = want[sym]
+                rpt, bids, asks = want[view_key(sym, c.depth)]
                 total += 1
                 got_bids, got_asks = book.as_decimal()
                 if book.rpt == rpt and got_bids == bids and got_asks == asks:
                     exact += 1
                 elif len(bad) < 5:
                     bad.append(
-                        f"{c.comp_id} {sym.decode()}: RptSeq {book.rpt} (venue {rpt}), "
+                        f"{c.comp_id} {view_key(sym, c.depth)}: RptSeq {book.rpt} (venue {rpt}), "
                         f"{len(got_bids)}/{len(bids)} bid and {len(got_asks)}/{len(asks)} offer levels"
                     )
         return {"books_exact": exact, "books_total": total, "book_mismatch_samples": bad}
+
+
+def view_key(symbol: bytes | str, depth: int) -> str:
+    """How the driver names a view in the truth it sends: ``SYMBOL@DEPTH``."""
+    return f"{symbol.decode() if isinstance(symbol, bytes) else symbol}@{depth}"
 
 
 def main(argv: list[str] | None = None) -> int:

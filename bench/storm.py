@@ -23,8 +23,9 @@ One run (the venue in its own process, every client session in this one, :mod:`b
 Checks (each a count that must be zero, see :func:`check`): the session-level checks of :mod:`bench.fixwire`;
 every order-entry session received exactly ``--orders`` cancel-on-disconnect reports per disconnect (its Day orders,
 never its GTC order) and has only its GTC order left; the venue's audit trail has exactly one
-``cancel_on_disconnect`` cancel per order and disconnect, and its operational log one ``cancel_on_disconnect``
-line per session and disconnect; every book equal to the venue's after every round; every canary order answered.
+``cancel_on_disconnect`` cancel per order and disconnect, its operational log one ``cancel_on_disconnect`` line
+per session and disconnect, and its ExecutionReport metric (ExecType canceled) exactly the cancellations the
+clients received; every book equal to the venue's after every round; every canary order answered.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ from bench.fixwire import UP, LatencyHistogram, Loop, MdClient, OeClient, sum_co
 from bench.soak import exported_names, parse_metrics
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
-from tests.gateway_process import GatewayProcess, make_config
+from tests.gateway_process import GatewayProcess, make_config, metric_value
 
 PASSWORD = "stormpass"
 LOGGED_ON = exported_names()["sessions_logged_on"]
+EXECUTIONS = exported_names()["executions"]  # by exec_type: "canceled" counts every cancellation
 SYMBOLS = ("AAPL", "MSFT", "BTC-USD")
 
 
@@ -307,7 +309,7 @@ def log_cod(log_text: str) -> Counter[str]:
     return out
 
 
-def check(storm: Storm, data_dir: Path, log_text: str) -> None:
+def check(storm: Storm, data_dir: Path, log_text: str, cancels_metric: float) -> None:
     """The venue-side checks, after it has stopped (its audit trail is complete then)."""
     ns = storm.ns
     audit, logged = audit_cod(data_dir), log_cod(log_text)
@@ -319,6 +321,10 @@ def check(storm: Storm, data_dir: Path, log_text: str) -> None:
             storm.error("log_cod", f"{c.comp_id}: {logged[c.comp_id]} cancel_on_disconnect log lines, not {ns.rounds}")
     if audit["CANARY"] or logged["CANARY"]:
         storm.error("audit_cod", "the canary (cancel-on-disconnect off) had orders cancelled on disconnect")
+    assert storm.canary is not None
+    reported = sum(c.counts["cancels"] for c in [*storm.oe, storm.canary.client])
+    if cancels_metric != reported:
+        storm.error("metrics_cancels", f"the venue counts {cancels_metric:.0f} cancellations, the clients {reported}")
 
 
 def run(ns: argparse.Namespace) -> dict[str, Any]:
@@ -334,11 +340,12 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.monotonic() - t0
         assert storm.canary is not None
         canary = storm.canary.client
+        cancels_metric = metric_value(gw.metrics(), EXECUTIONS, exec_type="canceled")
         exit_code = gw.stop()
     finally:
         if gw.proc is not None and gw.proc.poll() is None:
             gw.kill()
-    check(storm, work / "data", gw.log_text())
+    check(storm, work / "data", gw.log_text(), cancels_metric)
     counts = sum_counts(storm.sessions)
     errors: dict[str, int] = {k: v for k, v in storm.errors.items() if v}
     for s in [*storm.sessions, canary]:
