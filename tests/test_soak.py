@@ -20,9 +20,9 @@ pytestmark = pytest.mark.timeout(150)
 
 def test_a_short_soak_loses_nothing(tmp_path: Path) -> None:
     ns = soak.parse_args(
-        ["--minutes", "0.2", "--rate", "120", "--oe-sessions", "3", "--md-sessions", "6", "--md-ports", "2",
+        ["--minutes", "0.15", "--rate", "120", "--oe-sessions", "3", "--md-sessions", "6", "--md-ports", "2",
          "--md-symbols", "2", "--md-top-sessions", "2", "--md-top-depth", "2", "--working-set", "60",
-         "--sample", "3", "--warmup-minutes", "0", "--window", "1", "--relogon-every", "2", "--away", "0.5",
+         "--sample", "2", "--warmup-minutes", "0", "--window", "1", "--relogon-every", "2", "--away", "0.5",
          "--md-snapshot-interval", "1", "--snapshot-every", "800", "--out", str(tmp_path / "out"),
          "--workdir", str(tmp_path)]
     )  # fmt: skip
