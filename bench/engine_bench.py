@@ -31,7 +31,11 @@ from decimal import Decimal
 from engine import (
     CancelOrder,
     Command,
+    Fund,
     Instrument,
+    Ledger,
+    LedgerSetup,
+    Market,
     MatchingEngine,
     NewOrder,
     OrdType,
@@ -113,10 +117,31 @@ def standard_mix(n: int, seed: int) -> list[Command]:
 
 
 FREEZE_EVERY = 10_000  # as the gateway does: see gateway.server.GC_FREEZE_EVERY
+ACCOUNTS = tuple(f"O{i}" for i in range(200))
+# The bench instrument's money: BENCH shares against USD in micro-dollars (a tick of 0.01 x a lot of 1 = 10,000
+# units), a 1 bp maker rebate and a 5 bp taker fee; every account funded far beyond what the mix can spend, so that
+# the ledger's work is measured, not refusals.
+BENCH_MARKET = Market("BENCH", "BENCH", "USD", base_per_lot=1, quote_per_tick_lot=10_000, maker_ppm=-100, taker_ppm=500)
+LEDGERS = ("none", "no-funds-checks", "funds-checks")
 
 
-def throughput(commands: list[Command]) -> float:
-    engine = MatchingEngine([INSTRUMENT])
+def make_engine(ledger: str = "none") -> MatchingEngine:
+    """The bench engine: bare (``none``), or with a funded ledger, with or without funds checks."""
+    if ledger == "none":
+        return MatchingEngine([INSTRUMENT])
+    setup = LedgerSetup(
+        {"USD": 6, "BENCH": 0}, {"BENCH": BENCH_MARKET}, ACCOUNTS, funds_checks=ledger == "funds-checks"
+    )
+    engine = MatchingEngine([INSTRUMENT], ledger=Ledger(setup))
+    for account in ACCOUNTS:
+        engine.process(Fund("bench", account, "USD", 10**18, f"usd-{account}"))
+        engine.process(Fund("bench", account, "BENCH", 10**12, f"bench-{account}"))
+    engine.commands_processed = 0
+    return engine
+
+
+def throughput(commands: list[Command], ledger: str = "none") -> float:
+    engine = make_engine(ledger)
     process = engine.process
     gc.collect()
     t0 = time.perf_counter()
@@ -129,8 +154,8 @@ def throughput(commands: list[Command]) -> float:
     return rate
 
 
-def latencies(commands: list[Command]) -> dict[str, float]:
-    engine = MatchingEngine([INSTRUMENT])
+def latencies(commands: list[Command], ledger: str = "none") -> dict[str, float]:
+    engine = make_engine(ledger)
     process = engine.process
     clock = time.perf_counter_ns
     samples = []
@@ -171,7 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--resting", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--ledger", choices=(*LEDGERS, "compare"), default="none",
+        help="the engine without a ledger (default), with one (with or without funds checks), or all three "
+        "interleaved in one run (compare)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.ledger == "compare":
+        return compare(args)
     t0 = time.perf_counter()
     commands = standard_mix(args.commands, args.seed)
     print(json.dumps({"generated": len(commands), "seconds": round(time.perf_counter() - t0, 2)}), flush=True)
@@ -196,6 +228,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| commands/s, median of {args.runs} (min to max) | {statistics.median(rates):,.0f} ({spread}) |")
     print(f"| latency per command p50 / p99 / p99.9 | {lat['p50']:.1f} / {lat['p99']:.1f} / {lat['p99.9']:.1f} µs |")
     print(f"| memory per resting order ({mem['resting_orders']:,} resting) | {mem['bytes_per_order']:.0f} bytes |")
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    """The standard mix through the bare engine and through the engine with its ledger, without and with funds
+    checks: ``--runs`` rounds, the three interleaved in each round so they share the machine's state."""
+    commands = standard_mix(args.commands, args.seed)
+    rates: dict[str, list[float]] = {name: [] for name in LEDGERS}
+    for run in range(args.runs):
+        for name in LEDGERS:
+            rates[name].append(throughput(commands, name))
+        print(json.dumps({"run": run + 1, **{k: round(v[-1]) for k, v in rates.items()}}), flush=True)
+    lat = {name: latencies(commands, name) for name in LEDGERS}
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    ratios = [c / n for c, n in zip(rates["funds-checks"], rates["no-funds-checks"], strict=True)]
+    print()
+    print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(f"Command: python -m bench.engine_bench --ledger compare --commands {args.commands} --runs {args.runs}")
+    print()
+    print("| engine | commands/s, median of runs (min to max) | p50 / p99 / p99.9 µs | vs no ledger |")
+    print("|---|---|---|---|")
+    for name in LEDGERS:
+        r, q = rates[name], lat[name]
+        print(f"| {name} | {med[name]:,.0f} ({min(r):,.0f} to {max(r):,.0f}) | {q['p50']:.1f} / {q['p99']:.1f} / "
+              f"{q['p99.9']:.1f} | {med[name] / med['none']:.2f} |")  # fmt: skip
+    print()
+    print(f"funds checks on / off, same round: median {statistics.median(ratios):.3f} "
+          f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)})")  # fmt: skip
     return 0
 
 

@@ -14,7 +14,12 @@ Targets:
                    gateway's requirements allow;
 * ``gw-off``       the gateway, journal off;
 * ``gw-group``     the gateway, group commit (the shipped default);
-* ``gw-fsync``     the gateway, fsync per command.
+* ``gw-fsync``     the gateway, fsync per command;
+* ``gw-group-nofunds``   group commit with the ledger's funds checks off (``risk.funds_checks = false``: no holds);
+* ``gw-group-noledger``  group commit with no ledger at all (no ``[assets]``: matching only, no money).
+
+Every account is funded far beyond what the load spends and no pre-trade limit is set, so that every order is
+measured the same way with or without the ledger.
 
 The gateway runs the demo configuration with its own data directory, cancel-on-disconnect off (so the load
 generator's logout does not turn into a mass cancel inside the CPU sample) and the default logging.
@@ -39,16 +44,23 @@ FLOOR_SAME_CMD = (
     f"--dictionary {REPO / 'fix_specs' / 'FIX44-venue.xml'}"
 )
 TARGETS = ("floor", "floor-same", "gw-off", "gw-group", "gw-fsync")
+LEDGER_VARIANTS = ("nofunds", "noledger")  # target suffixes: gw-group-nofunds, gw-group-noledger
 
 
-def gateway_config(tmp: Path, durability: str) -> Path:
+def gateway_config(tmp: Path, variant: str) -> Path:
+    """The config of target ``gw-<variant>``: ``<durability>`` or ``<durability>-nofunds|noledger``."""
     from gateway.bench_tool import gateway_template
     from gateway.config import DEFAULT_CONFIG
 
+    durability, _, ledger = variant.partition("-")
     text = gateway_template(DEFAULT_CONFIG.read_text())
     text = text.replace('durability = "group"', f'durability = "{durability}"')
     text = text.replace("cancel_on_disconnect = true", "cancel_on_disconnect = false")
-    path = tmp / f"gateway-{durability}.toml"
+    if ledger == "nofunds":
+        text = text.replace("funds_checks = true", "funds_checks = false")
+    elif ledger == "noledger":  # without an [assets] table the venue keeps no ledger
+        text = text.replace("\n[assets]", "\n[no_assets]")
+    path = tmp / f"gateway-{variant}.toml"
     path.write_text(text)
     return path
 
@@ -113,6 +125,10 @@ def summary(runs: list[dict[str, object]], targets: list[str], rates: list[str],
                     rows.append(f"| {gw} / {floor} | {best[gw] / best[floor]:.2f} |")  # type: ignore[operator]
         if best.get("gw-off") and best.get("gw-group"):
             rows.append(f"| gw-group / gw-off | {best['gw-group'] / best['gw-off']:.2f} |")  # type: ignore[operator]
+        for variant in LEDGER_VARIANTS:
+            other = f"gw-group-{variant}"
+            if best.get(other) and best.get("gw-group"):
+                rows.append(f"| gw-group / {other} | {best['gw-group'] / best[other]:.2f} |")  # type: ignore[operator]
     return "\n".join(rows)
 
 

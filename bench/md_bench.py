@@ -105,6 +105,7 @@ def write_config(
         "journal.snapshot_every": 0,
         "market_data.snapshot_interval": 0.0,
         "venue.log_level": "warning",
+        "risk.max_messages_per_second": 0,  # the load generator sends as fast as it is told
     }
     if max_backlog is not None:
         overrides["market_data.max_backlog"] = max_backlog

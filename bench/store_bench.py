@@ -63,7 +63,7 @@ def run_once(target: str, ns: argparse.Namespace, tmp: Path, pg: PgServer | None
     http_port = free_port()
     overrides: dict[str, Any] = {
         "order_entry.cancel_on_disconnect": False, "store.enabled": target != "none", "store.http_port": http_port,
-        "venue.log_format": "json",
+        "venue.log_format": "json", "risk.max_messages_per_second": 0,
     }  # fmt: skip
     if target == "postgresql":
         assert pg is not None

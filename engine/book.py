@@ -15,6 +15,8 @@ from engine.instruments import Instrument
 from engine.order import Level, Order
 from engine.types import Side
 
+_BUY = Side.BUY
+
 
 def first_key(levels: SortedDict) -> int:
     """The best key of a non-empty side, O(1).
@@ -59,16 +61,16 @@ class OrderBook:
         self.volume = 0
 
     def side(self, side: Side) -> SortedDict:
-        return self.bids if side is Side.BUY else self.asks
+        return self.bids if side is _BUY else self.asks
 
     @staticmethod
     def key(side: Side, price: int) -> int:
         """The sort key of ``price`` on ``side``: best first on both sides."""
-        return -price if side is Side.BUY else price
+        return -price if side is _BUY else price
 
     def best(self, side: Side) -> Level | None:
         """Best level on ``side``. O(1)."""
-        levels = self.bids if side is Side.BUY else self.asks
+        levels = self.bids if side is _BUY else self.asks
         return levels[first_key(levels)] if levels else None
 
     def bbo(self) -> BBO:

@@ -14,11 +14,16 @@ import orjson
 from engine.commands import (
     CancelOrder,
     Command,
+    Configure,
     ExpireDayOrders,
+    Fund,
+    Kill,
     MassCancel,
     NewOrder,
     QueryOrder,
+    QueryPositions,
     ReplaceOrder,
+    SetLimits,
 )
 from engine.types import OrdType, Reason, Side, TimeInForce
 
@@ -34,10 +39,13 @@ def _side(value: int | None) -> Side | None:
 def to_tuple(cmd: Command) -> list[Any]:
     """The command as a JSON-able list (orjson writes an IntEnum as its integer value)."""
     if type(cmd) is NewOrder:
-        return [
+        fields = [
             "N", cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif,
             cmd.price, cmd.qty, cmd.post_only, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None,
         ]  # fmt: skip
+        if cmd.parties:  # only then: records without parties stay as they always were
+            fields.append(cmd.parties)
+        return fields
     if type(cmd) is CancelOrder:
         return ["C", cmd.owner, cmd.clordid, cmd.orig_clordid, cmd.order_id, cmd.ts]
     if type(cmd) is ReplaceOrder:
@@ -52,6 +60,16 @@ def to_tuple(cmd: Command) -> list[Any]:
         return ["Q", cmd.owner, cmd.clordid, cmd.order_id, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
     if type(cmd) is ExpireDayOrders:
         return ["E", cmd.ts]
+    if type(cmd) is Configure:
+        return ["S", cmd.setup, cmd.ts]
+    if type(cmd) is Fund:
+        return ["F", cmd.request_id, cmd.account, cmd.asset, cmd.amount, cmd.funding_id, cmd.ts]
+    if type(cmd) is SetLimits:
+        return ["L", cmd.request_id, cmd.account, cmd.symbol, cmd.limits, cmd.ts]
+    if type(cmd) is Kill:
+        return ["K", cmd.request_id, cmd.account, cmd.owner, cmd.revive, cmd.ts]
+    if type(cmd) is QueryPositions:
+        return ["P", cmd.owner, cmd.req_id, cmd.account, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
     raise TypeError(f"not a command: {cmd!r}")
 
 
@@ -66,7 +84,8 @@ def from_tuple(t: list[Any]) -> Command:
     if kind == "N":
         reject = _REASONS[t[12]] if t[12] is not None else None
         side, ord_type, tif = _SIDES[t[5]], _ORD_TYPES[t[6]], _TIFS[t[7]]
-        return NewOrder(t[1], t[2], t[3], t[4], side, ord_type, tif, t[8], t[9], t[10], t[11], reject)
+        parties = t[13] if len(t) > 13 else ""
+        return NewOrder(t[1], t[2], t[3], t[4], side, ord_type, tif, t[8], t[9], t[10], t[11], reject, parties)
     if kind == "C":
         return CancelOrder(t[1], t[2], t[3], t[4], t[5])
     if kind == "R":
@@ -78,6 +97,16 @@ def from_tuple(t: list[Any]) -> Command:
         return QueryOrder(t[1], t[2], t[3], t[4], reject)
     if kind == "E":
         return ExpireDayOrders(t[1])
+    if kind == "S":
+        return Configure(t[1], t[2])
+    if kind == "F":
+        return Fund(t[1], t[2], t[3], t[4], t[5], t[6])
+    if kind == "L":
+        return SetLimits(t[1], t[2], t[3], t[4], t[5])
+    if kind == "K":
+        return Kill(t[1], t[2], t[3], t[4], t[5])
+    if kind == "P":
+        return QueryPositions(t[1], t[2], t[3], t[4], _REASONS[t[5]] if t[5] is not None else None)
     raise ValueError(f"unknown command kind {kind!r}")
 
 

@@ -9,6 +9,7 @@ client CompID); ``account`` is the trading account, used for self-trade preventi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from engine.types import OrdType, Reason, Side, TimeInForce
 
@@ -29,6 +30,9 @@ class NewOrder:
     edge_reject: Reason | None = None
     """Set by the FIX edge when the order failed a check that needs decimals (tick/lot grid, unsupported
     enumerations): the engine then rejects it with this reason, so every ExecID comes from one sequence."""
+    parties: str = ""
+    """Who is behind the order (trader, client...) as the edge received it: opaque to the engine, which keeps it
+    on the order so that every report about the order can carry it."""
 
 
 @dataclass(slots=True)
@@ -94,4 +98,66 @@ class ExpireDayOrders:
     ts: int = 0
 
 
-Command = NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder | ExpireDayOrders
+@dataclass(slots=True)
+class Configure:
+    """The venue's money rules (:class:`engine.ledger.LedgerSetup` as a plain dict): journaled at start-up whenever
+    the configuration changed them, so that a replay applies each day's rules from the day it came into force."""
+
+    setup: dict[str, Any]
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class Fund:
+    """Operator: deposit (``amount`` > 0) or withdraw (``amount`` < 0) ``amount`` units of ``asset``. A
+    ``funding_id`` already applied is refused, so a repeated request is never applied twice."""
+
+    request_id: str
+    account: str
+    asset: str
+    amount: int
+    funding_id: str
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class SetLimits:
+    """Operator: the pre-trade limits of ``account`` (the venue default if None) in ``symbol``, as
+    :meth:`engine.ledger.Limits.to_list` (``None`` entries: no limit)."""
+
+    request_id: str
+    account: str | None
+    symbol: str
+    limits: list[int | None]
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class Kill:
+    """Operator: kill (``revive`` False) or revive an ``account`` or a session (``owner``). Killing cancels every
+    working order of it and refuses its new orders until it is revived."""
+
+    request_id: str
+    account: str | None = None
+    owner: str | None = None
+    revive: bool = False
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class QueryPositions:
+    """RequestForPositions: ``account``'s balances and positions, answered to ``owner``."""
+
+    owner: str
+    req_id: str
+    account: str
+    ts: int = 0
+    edge_reject: Reason | None = None
+    """Set by the FIX edge when the request cannot be answered (another session's account, an unsupported kind of
+    request): the engine refuses it with this reason, so the answer's id still comes from the engine's sequence."""
+
+
+OperatorCommand = Configure | Fund | SetLimits | Kill
+Command = (
+    NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder | ExpireDayOrders | OperatorCommand | QueryPositions
+)

@@ -39,6 +39,8 @@ class Execution:
     trade_id: int = 0
     aggressor: bool = False
     reason: Reason | None = None
+    fee: int = 0
+    """On a fill: the fee this order paid for it, in quote-asset units (negative: a rebate)."""
 
 
 @dataclass(slots=True)
@@ -115,5 +117,57 @@ class StatUpdate:
     rpt_seq: int
 
 
-Event = Execution | CancelReject | MassCancelReport | BookUpdate | TradePrint | StatUpdate
+@dataclass(slots=True)
+class OperatorResult:
+    """The outcome of an operator command: applied, or refused with ``reason``."""
+
+    seq: int
+    request_id: str
+    action: str
+    applied: bool
+    reason: Reason | None
+    ts: int
+    cancelled: int = 0  # orders a kill cancelled
+
+
+@dataclass(slots=True)
+class Balance:
+    """One asset of an account, in the asset's units."""
+
+    asset: str
+    available: int
+    held: int
+
+
+@dataclass(slots=True)
+class PositionView:
+    """One instrument position of an account: ``net`` lots, cost basis and PnL in quote units, ``mark`` the last
+    trade price in ticks (None before the instrument's first trade)."""
+
+    symbol: str
+    net: int
+    cost: int
+    realized: int
+    fees: int
+    mark: int | None
+
+
+@dataclass(slots=True)
+class PositionsReport:
+    """Answer to :class:`~engine.commands.QueryPositions`; ``seq`` numbers the answer, ``reason`` refuses it."""
+
+    seq: int
+    owner: str
+    req_id: str
+    account: str
+    balances: list[Balance]
+    positions: list[PositionView]
+    reason: Reason | None
+    ts: int
+
+
+Event = (
+    Execution | CancelReject | MassCancelReport | BookUpdate | TradePrint | StatUpdate | OperatorResult
+    | PositionsReport
+)
 MarketDataEvent = BookUpdate | TradePrint | StatUpdate

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.types import OrdStatus, OrdType, Side, TimeInForce
+
+# Enum members as module names: `OrdStatus.NEW` costs ~0.1-0.25 us per access in Python 3.11, a name ~0.02 us, and
+# both lines below run for every new order and every cancel or replace.
+_NEW = OrdStatus.NEW
+_PARTIALLY_FILLED = OrdStatus.PARTIALLY_FILLED
 
 
 class Order:
@@ -24,6 +31,8 @@ class Order:
         "ord_type",
         "order_id",
         "owner",
+        "parties",
+        "pos",
         "post_only",
         "prev",
         "price",
@@ -47,6 +56,7 @@ class Order:
         price: int | None,
         qty: int,
         post_only: bool,
+        parties: str = "",
     ) -> None:
         self.order_id = order_id
         self.owner = owner
@@ -59,12 +69,14 @@ class Order:
         self.price = price
         self.qty = qty
         self.post_only = post_only
+        self.parties = parties  # opaque to the engine (NewOrder.parties)
         self.leaves = qty
         self.cum = 0
         self.notional = 0
-        self.status = OrdStatus.NEW
+        self.status = _NEW
         self.prev: Order | None = None
         self.next: Order | None = None
+        self.pos: Any = None  # the account's engine.ledger.Position in this instrument, once the ledger admits it
 
     def __repr__(self) -> str:
         return (
@@ -75,7 +87,8 @@ class Order:
     @property
     def is_open(self) -> bool:
         """True while the order can still trade (resting, or being matched)."""
-        return self.status is OrdStatus.NEW or self.status is OrdStatus.PARTIALLY_FILLED
+        status = self.status
+        return status is _NEW or status is _PARTIALLY_FILLED
 
 
 class Level:

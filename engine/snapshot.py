@@ -2,8 +2,9 @@
 
 A snapshot holds every order of the day (resting and done, so status requests and duplicate-ClOrdID checks keep
 working), each book's resting orders in exact price-time order, the ClOrdID memory of every owner, the id counters,
-and each instrument's statistics and RptSeq. ``load_state(dump_state(e))`` behaves exactly like ``e`` for any
-command that follows; the journal tests check that event for event.
+each instrument's statistics and RptSeq, and the ledger (balances, holds, positions, limits, funding ids, kills).
+``load_state(dump_state(e))`` behaves exactly like ``e`` for any command that follows; the journal tests check that
+event for event.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sortedcontainers import SortedDict
 
 from engine.engine import MatchingEngine
 from engine.instruments import Instrument
+from engine.ledger import Ledger
 from engine.order import Level, Order
 from engine.types import OrdStatus, OrdType, SelfTradePrevention, Side, TimeInForce
 
@@ -24,7 +26,7 @@ FORMAT = 1
 def dump_state(engine: MatchingEngine) -> dict[str, Any]:
     orders = [
         [o.order_id, o.owner, o.clordid, o.account, o.symbol, int(o.side), int(o.ord_type), int(o.tif), o.price,
-         o.qty, o.post_only, o.leaves, o.cum, o.notional, o.status.value]
+         o.qty, o.post_only, o.leaves, o.cum, o.notional, o.status.value, *((o.parties,) if o.parties else ())]
         for o in engine.orders.values()
     ]  # fmt: skip
     books = {}
@@ -48,6 +50,7 @@ def dump_state(engine: MatchingEngine) -> dict[str, Any]:
         "orders": orders,
         "clordids": {owner: {c: o.order_id for c, o in ids.items()} for owner, ids in engine.clordids.items()},
         "books": books,
+        "ledger": engine.ledger.dump() if engine.ledger is not None else None,
     }
 
 
@@ -58,7 +61,8 @@ def load_state(
 ) -> MatchingEngine:
     if state.get("format") != FORMAT:
         raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
-    engine = MatchingEngine(instruments, self_trade_prevention)
+    ledger = state.get("ledger")
+    engine = MatchingEngine(instruments, self_trade_prevention, Ledger.load(ledger) if ledger else None)
     engine.commands_processed = state["commands_processed"]
     engine.next_order_id = state["next_order_id"]
     engine.next_seq = state["next_seq"]
@@ -67,10 +71,11 @@ def load_state(
     # Enum lookups by table: calling Side(1) etc. costs ~0.5 us each, a lot across a million orders.
     sides, types = {s.value: s for s in Side}, {t.value: t for t in OrdType}
     tifs, statuses = {t.value: t for t in TimeInForce}, {s.value: s for s in OrdStatus}
+    # An order's row ends with its parties only when it has some.
     for (oid, owner, clordid, account, symbol, side, ord_type, tif, price, qty, post_only, leaves, cum, notional,
-         status) in state["orders"]:  # fmt: skip
+         status, *parties) in state["orders"]:  # fmt: skip
         order = Order(oid, owner, clordid, account, symbol, sides[side], types[ord_type], tifs[tif], price, qty,
-                      post_only)  # fmt: skip
+                      post_only, parties[0] if parties else "")  # fmt: skip
         order.leaves, order.cum, order.notional, order.status = leaves, cum, notional, statuses[status]
         orders[oid] = order
     engine.clordids = {owner: {c: orders[oid] for c, oid in ids.items()} for owner, ids in state["clordids"].items()}
@@ -87,4 +92,9 @@ def load_state(
         book.rpt_seq = data["rpt_seq"]
         book.last_px, book.open, book.high, book.low = data["last_px"], data["open"], data["high"], data["low"]
         book.volume = data["volume"]
+    if engine.ledger is not None:  # every working order reaches its account's position again
+        ledger = engine.ledger
+        for order in orders.values():
+            if order.is_open:
+                order.pos = ledger.position(ledger.accounts[order.account], order.symbol)
     return engine

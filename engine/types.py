@@ -117,6 +117,23 @@ class Reason(Enum):
     MARKET_REMAINDER = ("market_remainder", "unfilled quantity of market order expired: no more liquidity")
     FOK_NOT_FILLED = ("fok_not_filled", "fill-or-kill order could not be filled completely")
     END_OF_DAY = ("end_of_day", "day order expired at end of trading day")
+    KILL_SWITCH = ("kill_switch", "cancelled by the kill switch")
+    # Pre-trade risk (new orders: ExecutionReport 150=8; replaces: OrderCancelReject), in the order they are checked
+    ACCOUNT_KILLED = ("account_killed", "account or session disabled by the kill switch")
+    RISK_ORDER_QTY = ("risk_order_qty", "order quantity above the account's limit")
+    RISK_ORDER_NOTIONAL = ("risk_order_notional", "order notional above the account's limit")
+    RISK_OPEN_ORDERS = ("risk_open_orders", "too many open orders for the account in this instrument")
+    RISK_POSITION = ("risk_position", "order would take the account's position beyond its limit")
+    INSUFFICIENT_FUNDS = ("insufficient_funds", "insufficient funds")
+    # RequestForPositions refused (RequestForPositionsAck 728)
+    POSITIONS_UNSUPPORTED = (
+        "positions_unsupported",
+        "only snapshot requests for positions are supported: PosReqType 0, SubscriptionRequestType 0 or absent",
+    )
+    # Operator actions refused (answered on the operator channel, not over FIX)
+    UNKNOWN_ASSET = ("unknown_asset", "unknown asset")
+    INVALID_AMOUNT = ("invalid_amount", "amount must not be zero")
+    DUPLICATE_FUNDING_ID = ("duplicate_funding_id", "funding id already applied")
 
     def __init__(self, code: str, text: str) -> None:
         self.code = code

@@ -22,6 +22,10 @@ Decisions (documented in docs/rules-of-engagement.md):
   dropped) or ``conflate`` (no more incrementals until the probe is answered, then fresh snapshots). A session that
   answers every probe within the interval keeps up, however busy the feed.
 * Messages of one engine command that touch several symbols (a mass cancel) go out as one X per symbol.
+
+What the service gets from the process that runs it is the keyword arguments of :class:`MarketDataService` (the
+books to read, the instruments, the scheduler of the loop's thread, metrics and a logger) and the sessions it is
+told about (:class:`MarketDataSession`); it sends through QuickFIX itself, by SessionID.
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import quickfix as fix
 
+from engine import Instrument, OrderBook
 from engine.events import MarketDataEvent
 from feeds import messages
 from feeds.views import ALL_ENTRY_TYPES, BookView
@@ -44,7 +50,9 @@ from gateway import failpoint
 from gateway.fixcodes import MDReqRejReason
 
 if TYPE_CHECKING:
-    from gateway.server import Gateway, SessionState
+    from gateway.config import MarketDataConfig
+    from gateway.metrics import Metrics
+    from gateway.scheduler import Scheduler
 
 SUBSCRIBE_SNAPSHOT, SUBSCRIBE_UPDATES, UNSUBSCRIBE = "0", "1", "2"
 
@@ -69,6 +77,24 @@ PROBE_INTERVAL = 1.0
 PROBE_PREFIX = "probe-"
 
 
+class MarketDataSession(Protocol):
+    """What the service reads of a market-data session (the gateway's ``SessionState`` is one)."""
+
+    @property
+    def comp_id(self) -> str: ...
+
+    @property
+    def session_id(self) -> Any:  # quickfix.SessionID
+        ...
+
+    @property
+    def logged_on(self) -> bool: ...
+
+    @property
+    def fresh_logon(self) -> bool:  # the current Logon carried ResetSeqNumFlag=Y
+        ...
+
+
 @dataclass
 class Subscription:
     md_req_id: str
@@ -79,7 +105,7 @@ class Subscription:
 class Subscriber:
     """A market-data session and what the venue has queued for it."""
 
-    state: SessionState
+    state: MarketDataSession
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     queued: int = 0  # messages given to the publisher for this session, ever
     handed: int = 0  # of those, the ones the publisher has handed to QuickFIX (written by the publisher thread only)
@@ -101,15 +127,16 @@ class Publisher(threading.Thread):
     It counts what it has handed over for each subscriber (:attr:`Subscriber.handed`) and notes when it hands over a
     probe: the slow-consumer check measures the client, not this queue."""
 
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, latency: Any, log: Any) -> None:
         super().__init__(name="md-publisher", daemon=True)
         self.queue: queue.SimpleQueue[tuple[Any, tuple[Subscriber, ...], float, str] | None] = queue.SimpleQueue()
-        self.gw = gw
+        self.latency = latency  # histogram: engine event -> handed to QuickFIX
+        self.log = log
         self._stall = failpoint.publisher_stall()  # tests only: fall behind on purpose
 
     def run(self) -> None:
         send = fix.Session.sendToTarget
-        latency = self.gw.metrics.md_publish_latency
+        latency = self.latency
         while (job := self.queue.get()) is not None:
             msg, targets, t0, probe_id = job
             if self._stall and t0:
@@ -119,7 +146,7 @@ class Publisher(threading.Thread):
                 try:
                     send(msg, sub.state.session_id)
                 except Exception as exc:  # never let the publisher die
-                    self.gw.log.warning("md_send_failed", session=sub.state.comp_id, error=repr(exc))
+                    self.log.warning("md_send_failed", session=sub.state.comp_id, error=repr(exc))
                 sub.handed += 1
                 if probe_id:
                     sub.probe_handed = (probe_id, time.monotonic())
@@ -134,14 +161,27 @@ class Publisher(threading.Thread):
 class MarketDataService:
     """Subscriptions of every market-data session and the views they share."""
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.cfg = gw.cfg.market_data
+    def __init__(
+        self,
+        cfg: MarketDataConfig,
+        *,
+        books: Mapping[str, OrderBook],
+        instruments: Mapping[str, Instrument],
+        scheduler: Scheduler,
+        metrics: Metrics,
+        log: Any,
+    ) -> None:
+        self.cfg = cfg
+        self.books = books  # read only: the engine's, on the same thread
+        self.instruments = instruments
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.log = log
         self.subscribers: dict[str, Subscriber] = {}
         self.views: dict[tuple[str, int, frozenset[str]], BookView] = {}
         self.view_subscribers: dict[tuple[str, int, frozenset[str]], dict[str, Subscriber]] = defaultdict(dict)
         self.views_by_symbol: dict[str, list[BookView]] = defaultdict(list)
-        self.publisher = Publisher(gw)
+        self.publisher = Publisher(metrics.md_publish_latency, log)
         self._probe_ids = itertools.count(1)
 
     # ------------------------------------------------------------------ lifecycle
@@ -149,8 +189,8 @@ class MarketDataService:
     def start(self) -> None:
         self.publisher.start()
         if self.cfg.snapshot_interval > 0:
-            self.gw.every(self.cfg.snapshot_interval, self.periodic_snapshots)
-        self.gw.every(PROBE_INTERVAL, self.probe)
+            self.scheduler.every(self.cfg.snapshot_interval, self.periodic_snapshots)
+        self.scheduler.every(PROBE_INTERVAL, self.probe)
 
     def stop(self) -> None:
         self.publisher.stop()
@@ -160,7 +200,7 @@ class MarketDataService:
             sub.queued += 1
         self.publisher.queue.put((msg, tuple(subs), t0, probe_id))
 
-    def on_logon(self, state: SessionState) -> None:
+    def on_logon(self, state: MarketDataSession) -> None:
         sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
         if state.fresh_logon and sub.subscriptions:
             # ResetSeqNumFlag=Y: the client starts afresh and cannot recover anything by resend, so subscriptions
@@ -171,16 +211,16 @@ class MarketDataService:
         sub.acknowledged = sub.handed
         if sub.dormant and sub.subscriptions:
             sub.dormant = False
-            self.gw._deferred.append(lambda: self._resnapshot(sub))
+            self.scheduler.defer(lambda: self._resnapshot(sub))
 
-    def on_logout(self, state: SessionState) -> None:
+    def on_logout(self, state: MarketDataSession) -> None:
         sub = self.subscribers.get(state.comp_id)
         if sub is not None:
             sub.probe = None
 
     # ------------------------------------------------------------------ requests
 
-    def on_request(self, msg: Any, state: SessionState) -> None:
+    def on_request(self, msg: Any, state: MarketDataSession) -> None:
         sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
         req_id = msg.getField(262)
         req_type = msg.getField(263)
@@ -190,8 +230,8 @@ class MarketDataService:
                 return self._reject(sub, req_id, RequestReject.UNKNOWN_ID, req_id)
             for view in subscription.views:
                 self._detach(view, sub)
-            self.gw.metrics.md_subscriptions.dec()
-            self.gw.log.info("md_unsubscribe", session=state.comp_id, md_req_id=req_id)
+            self.metrics.md_subscriptions.dec()
+            self.log.info("md_unsubscribe", session=state.comp_id, md_req_id=req_id)
             return
         if req_type not in (SUBSCRIBE_SNAPSHOT, SUBSCRIBE_UPDATES):
             return self._reject(sub, req_id, RequestReject.REQUEST_TYPE, req_type)
@@ -208,7 +248,7 @@ class MarketDataService:
         if bad or not entry_types:
             return self._reject(sub, req_id, RequestReject.ENTRY_TYPE, ",".join(bad) or "(none)")
         symbols = _group_values(msg, 146, 55)
-        unknown = [s for s in symbols if s not in self.gw.engine.books]
+        unknown = [s for s in symbols if s not in self.books]
         if unknown or not symbols:
             return self._reject(sub, req_id, RequestReject.UNKNOWN_SYMBOL, ",".join(unknown) or "(none)")
         types = frozenset(entry_types)
@@ -220,15 +260,15 @@ class MarketDataService:
             sub.subscriptions[req_id] = Subscription(req_id, views)
             for view in views:
                 self.view_subscribers[view.key][state.comp_id] = sub
-            self.gw.metrics.md_subscriptions.inc()
-        self.gw.log.info(
+            self.metrics.md_subscriptions.inc()
+        self.log.info(
             "md_subscribe", session=state.comp_id, md_req_id=req_id, symbols=symbols, depth=depth,
             entry_types=sorted(types), updates=req_type == SUBSCRIBE_UPDATES,
         )  # fmt: skip
 
     def _reject(self, sub: Subscriber, req_id: str, why: RequestReject, what: str = "") -> None:
         reason, text = why.code.value, why.text.format(what)
-        self.gw.log.info("md_request_rejected", session=sub.state.comp_id, md_req_id=req_id, reason=reason, text=text)
+        self.log.info("md_request_rejected", session=sub.state.comp_id, md_req_id=req_id, reason=reason, text=text)
         self._enqueue(messages.request_reject(req_id, reason, text), [sub])
 
     def _view(self, symbol: str, depth: int, types: frozenset[str], register: bool) -> BookView:
@@ -236,9 +276,9 @@ class MarketDataService:
         key = (symbol, depth, types)
         view = self.views.get(key)
         if view is None and not register:
-            return BookView(self.gw.engine.books[symbol], depth, types)
+            return BookView(self.books[symbol], depth, types)
         if view is None:
-            view = self.views[key] = BookView(self.gw.engine.books[symbol], depth, types)
+            view = self.views[key] = BookView(self.books[symbol], depth, types)
             self.views_by_symbol[symbol].append(view)
         return view
 
@@ -253,9 +293,9 @@ class MarketDataService:
                 self.views_by_symbol[view.symbol].remove(view)
 
     def _send_snapshot(self, sub: Subscriber, req_id: str, view: BookView) -> None:
-        ins = self.gw.instruments[view.symbol]
+        ins = self.instruments[view.symbol]
         self._enqueue(messages.snapshot(ins, req_id, view.rpt_seq, view.snapshot()), [sub])
-        self.gw.metrics.md_messages.labels("W").inc()
+        self.metrics.md_messages.labels("W").inc()
 
     # ------------------------------------------------------------------ publishing
 
@@ -269,7 +309,7 @@ class MarketDataService:
             views = self.views_by_symbol.get(symbol)
             if not views:
                 continue
-            ins = self.gw.instruments[symbol]
+            ins = self.instruments[symbol]
             for view in views:
                 entries = view.updates(evs)
                 if not entries:
@@ -277,7 +317,7 @@ class MarketDataService:
                 targets = [s for s in self.view_subscribers[view.key].values() if not (s.conflating or s.dormant)]
                 if targets:
                     self._enqueue(messages.incremental(ins, entries), targets, t0)
-                    self.gw.metrics.md_messages.labels("X").inc()
+                    self.metrics.md_messages.labels("X").inc()
                 for s in targets:
                     if not s.state.logged_on and s.backlog >= self.cfg.replay_window:
                         s.dormant = True
@@ -297,7 +337,7 @@ class MarketDataService:
 
     # ------------------------------------------------------------------ gap recovery and slow consumers
 
-    def on_resend(self, msg: Any, state: SessionState) -> None:
+    def on_resend(self, msg: Any, state: MarketDataSession) -> None:
         """Called from toApp for every resent message: too old -> DoNotSend (gap fill) and fresh snapshots."""
         sub = self.subscribers.get(state.comp_id)
         session = fix.Session.lookupSession(state.session_id)
@@ -307,7 +347,7 @@ class MarketDataService:
         if session.getExpectedSenderNum() - seq > self.cfg.replay_window:
             if not sub.resnapshot_pending:
                 sub.resnapshot_pending = True
-                self.gw._deferred.append(lambda: self._resnapshot(sub))
+                self.scheduler.defer(lambda: self._resnapshot(sub))
             raise fix.DoNotSend()
 
     def probe(self, now: float = 0.0) -> None:
@@ -340,7 +380,7 @@ class MarketDataService:
             and (now - handed[1] >= PROBE_INTERVAL)
         )
 
-    def on_heartbeat(self, msg: Any, state: SessionState) -> None:
+    def on_heartbeat(self, msg: Any, state: MarketDataSession) -> None:
         sub = self.subscribers.get(state.comp_id)
         if sub is None or sub.probe is None or not msg.isSetField(112) or msg.getField(112) != sub.probe[0]:
             return
@@ -349,25 +389,25 @@ class MarketDataService:
         if sub.conflating and sub.backlog <= self.cfg.max_backlog // 2:
             sub.conflating = False
             self._resnapshot(sub)
-            self.gw.log.info("md_conflation_ended", session=state.comp_id)
+            self.log.info("md_conflation_ended", session=state.comp_id)
 
     def _drop_subscriptions(self, sub: Subscriber) -> None:
         for subscription in list(sub.subscriptions.values()):
             sub.subscriptions.pop(subscription.md_req_id)
             for view in subscription.views:
                 self._detach(view, sub)
-            self.gw.metrics.md_subscriptions.dec()
+            self.metrics.md_subscriptions.dec()
 
     def _slow_consumer(self, sub: Subscriber) -> None:
         policy = self.cfg.slow_consumer.value
         if policy == "conflate":
             if not sub.conflating:
                 sub.conflating = True
-                self.gw.metrics.slow_consumers.labels("conflate").inc()
-                self.gw.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
+                self.metrics.slow_consumers.labels("conflate").inc()
+                self.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
             return
-        self.gw.metrics.slow_consumers.labels("logout").inc()
-        self.gw.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
+        self.metrics.slow_consumers.labels("logout").inc()
+        self.log.warning("md_slow_consumer", session=sub.state.comp_id, backlog=sub.backlog, action=policy)
         self._drop_subscriptions(sub)
         session = fix.Session.lookupSession(sub.state.session_id)
         if session is not None:

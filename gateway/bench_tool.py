@@ -36,7 +36,13 @@ MODULES = {
     "soak": "bench.soak",
     "storm": "bench.storm",
 }
-_PORTS = {"order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@"}
+_PORTS = {
+    "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",
+}  # fmt: skip
+
+
+# Every account funded far beyond what a benchmark's load spends: no order is refused for funds.
+BENCH_FUNDS = '{ USD = "1000000000000", BTC = "10000000", AAPL = "1000000000", MSFT = "1000000000" }'
 
 
 def gateway_template(venue_toml: str) -> str:
@@ -46,7 +52,7 @@ def gateway_template(venue_toml: str) -> str:
     for line in venue_toml.splitlines():
         stripped = line.strip()
         if stripped.startswith("["):
-            section = stripped.strip("[]")
+            section = stripped[1 : stripped.index("]")]  # a header may carry a comment after it
         key = stripped.split("=", 1)[0].strip() if "=" in stripped else ""
         if section == "venue" and key == "data_dir":
             line = 'data_dir = "@WORKDIR@/data"'
@@ -58,6 +64,17 @@ def gateway_template(venue_toml: str) -> str:
             line = f"port = {_PORTS[section]}"
         elif section == "store" and key == "enabled":
             line = "enabled = false  # the gateway alone (bench/store_bench.py measures it with the store)"
+        elif section == "operator" and key == "port":
+            line = "port = 0  # no operator channel in a benchmark"
+        elif section == "risk" and key == "max_messages_per_second":
+            line = "max_messages_per_second = 0  # the load generator sends as fast as the gateway goes"
+        elif section.startswith("sessions.DROP"):  # a drop copy stores a copy of every report: not in a benchmark
+            line = f"# {line}" if stripped else line
+        elif section.startswith("risk.limits") and key:
+            line = f"# {line}  (no pre-trade limits in a benchmark: every order is measured, none refused)"
+        elif section == "accounts" and key == "opening_balance":
+            line = f"opening_balance = {BENCH_FUNDS}"
+
         out.append(line)
     text = "\n".join(out) + "\n"
     missing = [token for token in ("@WORKDIR@", "@REPO@", *_PORTS.values()) if token not in text]

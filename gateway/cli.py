@@ -6,6 +6,7 @@
     fixgw simulate   random, realistic order flow through real FIX sessions
     fixgw bench      the benchmarks in bench/ (engine, gateway, floor)
     fixgw journal    print, verify, or replay a command journal
+    fixgw admin      operator actions on the running venue: deposits, withdrawals, limits, kill switch, accounts
     fixgw store      the post-trade store: follow the journal into a SQL database (fixgw serve starts it)
     fixgw trades     trades from the store;  fixgw orders: orders;  fixgw stats: 24-hour statistics
 
@@ -69,6 +70,12 @@ def _journal(args: argparse.Namespace) -> int:
     from gateway import journal_tool
 
     return journal_tool.main(args)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from gateway import admin_cli
+
+    return admin_cli.main(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -151,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("which", choices=sorted(bench_tool.MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
     p.set_defaults(func=_bench)
+
+    from gateway import admin_cli
+
+    p = sub.add_parser(
+        "admin", help="operator actions on the running venue (funds, limits, kill switch, accounts)",
+        description=admin_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    admin_cli.add_arguments(p)
+    p.set_defaults(func=_admin)
 
     p = sub.add_parser(
         "journal", help="print, verify or replay a command journal", description=journal_tool.__doc__,

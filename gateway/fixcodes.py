@@ -20,7 +20,9 @@ from engine.types import Reason
 class OrdRejReason(IntEnum):
     """OrdRejReason (103): on ExecutionReport ``150=8`` and on the status answer (``150=I``) for an unknown order."""
 
+    BROKER_CREDIT = 0  # "Broker / Exchange option": the kill switch
     UNKNOWN_SYMBOL = 1
+    ORDER_EXCEEDS_LIMIT = 3  # pre-trade risk: a limit or the funds
     UNKNOWN_ORDER = 5
     DUPLICATE_ORDER = 6
     UNSUPPORTED_ORDER_CHARACTERISTIC = 11
@@ -35,6 +37,7 @@ class CxlRejReason(IntEnum):
 
     TOO_LATE_TO_CANCEL = 0
     UNKNOWN_ORDER = 1
+    BROKER_CREDIT = 2  # "Broker / Exchange option": a replace refused by pre-trade risk
     DUPLICATE_CL_ORD_ID = 6
     OTHER = 99
 
@@ -89,12 +92,61 @@ class LastLiquidityInd(StrEnum):
 
 
 @unique
+class CommType(StrEnum):
+    """CommType (13) on a fill: the fee (Commission 12, in CommCurrency 479) is an amount, not a rate."""
+
+    ABSOLUTE = "3"
+
+
+@unique
+class PosReqResult(IntEnum):
+    """PosReqResult (728) on RequestForPositionsAck (AO) and PositionReport (AP)."""
+
+    VALID_REQUEST = 0
+    NO_POSITIONS_FOUND_THAT_MATCH_CRITERIA = 2
+    NOT_AUTHORIZED_TO_REQUEST_POSITIONS = 3
+    REQUEST_FOR_POSITION_NOT_SUPPORTED = 4
+
+
+@unique
+class PosReqStatus(IntEnum):
+    """PosReqStatus (729) on RequestForPositionsAck (AO)."""
+
+    COMPLETED = 0
+    REJECTED = 2
+
+
+@unique
+class PosType(StrEnum):
+    """PosType (703) in a PositionReport's NoPositions entry: TQ for an instrument, TOT for an asset balance."""
+
+    TRANSACTION_QUANTITY = "TQ"
+    TOTAL_TRANSACTION_QTY = "TOT"
+
+
+@unique
+class PosAmtType(StrEnum):
+    """PosAmtType (707) in a PositionReport's NoPosAmt entry."""
+
+    FINAL_MARK_TO_MARKET_AMOUNT = "FMTM"  # unrealized PnL at the mark price
+    CASH_AMOUNT = "CASH"  # realized PnL (instrument), or the balance (asset)
+
+
+@unique
+class SettlPriceType(IntEnum):
+    """SettlPriceType (731): the venue has no settlement cycle; its prices are theoretical (a mark)."""
+
+    THEORETICAL = 2
+
+
+@unique
 class BusinessRejectReason(IntEnum):
     """BusinessRejectReason (380) on BusinessMessageReject (j)."""
 
     OTHER = 0
     UNSUPPORTED_MESSAGE_TYPE = 3
     CONDITIONALLY_REQUIRED_FIELD_MISSING = 5  # sent by QuickFIX when the order path raises FieldNotFound
+    NOT_AUTHORIZED = 6  # an application message on a drop-copy session
 
 
 @unique
@@ -120,6 +172,12 @@ FIX_TAGS: dict[type, int] = {
     LastLiquidityInd: 851,
     BusinessRejectReason: 380,
     MDReqRejReason: 281,
+    CommType: 13,
+    PosReqResult: 728,
+    PosReqStatus: 729,
+    PosType: 703,
+    PosAmtType: 707,
+    SettlPriceType: 731,
 }
 """The tag of each table above."""
 
@@ -134,13 +192,15 @@ class RejectCodes:
     """OrderCancelReject (9)"""
     mass_rej: MassCancelRejectReason | None = None
     """OrderMassCancelReport 531=0"""
+    pos_rej: PosReqResult | None = None
+    """RequestForPositionsAck (AO) 729=2"""
 
 
-_O, _C, _M = OrdRejReason, CxlRejReason, MassCancelRejectReason
+_O, _C, _M, _P = OrdRejReason, CxlRejReason, MassCancelRejectReason, PosReqResult
 _NONE = RejectCodes()  # cancel and expiry reasons: Text only
 REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.UNKNOWN_SYMBOL: RejectCodes(_O.UNKNOWN_SYMBOL, _C.OTHER, _M.INVALID_OR_UNKNOWN_SECURITY),
-    Reason.UNKNOWN_ACCOUNT: RejectCodes(ord_rej=_O.UNKNOWN_ACCOUNT),
+    Reason.UNKNOWN_ACCOUNT: RejectCodes(ord_rej=_O.UNKNOWN_ACCOUNT, pos_rej=_P.NOT_AUTHORIZED_TO_REQUEST_POSITIONS),
     Reason.DUPLICATE_CLORDID: RejectCodes(ord_rej=_O.DUPLICATE_ORDER),
     Reason.INVALID_QUANTITY: RejectCodes(_O.INCORRECT_QUANTITY, _C.OTHER),
     Reason.QUANTITY_OFF_LOT: RejectCodes(_O.INCORRECT_QUANTITY, _C.OTHER),
@@ -172,6 +232,18 @@ REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.MARKET_REMAINDER: _NONE,
     Reason.FOK_NOT_FILLED: _NONE,
     Reason.END_OF_DAY: _NONE,
+    Reason.KILL_SWITCH: _NONE,
+    Reason.ACCOUNT_KILLED: RejectCodes(ord_rej=_O.BROKER_CREDIT),  # a kill leaves no working order to replace
+    Reason.RISK_ORDER_QTY: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.RISK_ORDER_NOTIONAL: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.RISK_OPEN_ORDERS: RejectCodes(ord_rej=_O.ORDER_EXCEEDS_LIMIT),
+    Reason.RISK_POSITION: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.INSUFFICIENT_FUNDS: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
+    Reason.POSITIONS_UNSUPPORTED: RejectCodes(pos_rej=_P.REQUEST_FOR_POSITION_NOT_SUPPORTED),
+    # Operator refusals: answered on the operator channel, never in a FIX message
+    Reason.UNKNOWN_ASSET: _NONE,
+    Reason.INVALID_AMOUNT: _NONE,
+    Reason.DUPLICATE_FUNDING_ID: _NONE,
 }
 """Every Reason, with the code each message gives it; where FIX 4.4 has no specific value the code is OTHER (99)
 and the Text is specific."""

@@ -34,7 +34,7 @@ def install(gw: Any) -> None:
         traced, _peak = tracemalloc.get_traced_memory()
         gw.log.info("tracemalloc_snapshot", path=str(path), traced_mb=round(traced / 1e6, 1))
 
-    gw.every(float(os.environ.get(EVERY_ENV, "60")), dump)
+    gw.scheduler.every(float(os.environ.get(EVERY_ENV, "60")), dump)
     gw.log.warning("tracemalloc_on", directory=str(directory))
 
 

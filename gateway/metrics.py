@@ -107,6 +107,34 @@ class Metrics:
         self.md_subscriptions = Gauge("md_subscriptions", "Active market-data subscriptions", registry=r)
         self.journal_commands = hot_counter("journal_commands_total", "Commands appended to the journal", [])
         self.journal_fsyncs = Counter("journal_fsyncs_total", "Journal fsync calls", registry=r)
+        # The ledger (gauges refreshed once a second by the gateway loop) and pre-trade risk.
+        self.risk_refusals = hot_counter(
+            "fixgw_risk_refusals_total", "Orders and replaces refused by a pre-trade risk check", ["check"]
+        )
+        self.ledger_available = Gauge(
+            "fixgw_ledger_available", "Sum of every trading account's available balance (in the asset)", ["asset"],
+            registry=r,
+        )  # fmt: skip
+        self.ledger_held = Gauge(
+            "fixgw_ledger_held", "Sum of every trading account's held balance (in the asset)", ["asset"], registry=r
+        )
+        self.ledger_fee_account = Gauge(
+            "fixgw_ledger_fee_account", "Balance of the fee account: fees net of rebates (in the asset)", ["asset"],
+            registry=r,
+        )  # fmt: skip
+        self.ledger_imbalance = Gauge(
+            "fixgw_ledger_imbalance",
+            "Accounts + fee account - (deposits - withdrawals), per asset: anything but 0 is a bug",
+            ["asset"],
+            registry=r,
+        )
+        self.rate_limit_logouts = Counter(
+            "fixgw_rate_limit_logouts_total", "Sessions logged out for exceeding the message rate", ["session"],
+            registry=r,
+        )  # fmt: skip
+        self.operator_actions = Counter(
+            "fixgw_operator_actions_total", "Operator requests by action and result", ["action", "result"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

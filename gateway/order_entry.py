@@ -10,14 +10,25 @@ the gateway's one entry into the engine, and turn the events into replies to the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, Reason
+from engine import (
+    CancelReject,
+    Command,
+    Event,
+    Execution,
+    MassCancel,
+    MassCancelReport,
+    PositionsReport,
+    QueryOrder,
+    Reason,
+)  # fmt: skip
 from engine.events import BookUpdate, StatUpdate, TradePrint
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
+from gateway.positions import CUSTOMER, PositionFormatter, positions_request
 
 if TYPE_CHECKING:
     from gateway.server import SessionState
@@ -38,7 +49,8 @@ class Outbox:
 
 
 class OrderEntry:
-    """The order-entry requests (D, F, G, H, q), cancel-on-disconnect, and the replies their events cause."""
+    """The order-entry requests (D, F, G, H, q, and AN with a ledger), cancel-on-disconnect, and the replies their
+    events cause."""
 
     def __init__(
         self,
@@ -47,12 +59,20 @@ class OrderEntry:
         apply: Callable[[Command], list[Event]],
         owners: dict[str, SessionState],
         outbox: Outbox,
+        accepted: Callable[[str, str], bool],
+        positions: PositionFormatter | None = None,
+        drop_copies: list[tuple[frozenset[str] | None, SessionState]] | None = None,
     ) -> None:
         self.translator = translator
         self.recorder = recorder
         self.apply = apply  # the gateway's one entry into the engine (journal, engine, metrics)
         self.owners = owners  # CompID -> session: where an order's reports go
         self.outbox = outbox
+        self.accepted = accepted  # (owner, ClOrdID) -> the venue has accepted an order or request with that ClOrdID
+        self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
+        # Drop-copy sessions and the accounts each covers (None: every account): each gets a copy of every
+        # ExecutionReport and OrderCancelReject of its accounts, in the order the owners get them.
+        self.drop_copies = drop_copies or []
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
             "F": self.cancel,
@@ -60,11 +80,17 @@ class OrderEntry:
             "H": self.status,
             "q": self.mass_cancel,
         }
+        if positions is not None:
+            self.handlers["AN"] = self.positions
 
     def new_order(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
-        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
-        self.dispatch(self.apply(cmd), echo)
+        if msg.get("97") == "Y" and self.accepted(state.comp_id, msg["11"]):
+            # PossResend of an order the venue already has: answered with its status, never executed twice
+            self.dispatch(self.apply(QueryOrder(state.comp_id, msg["11"], None, time.time_ns())))
+        else:
+            cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
+            self.dispatch(self.apply(cmd), echo)
         self.outbox.started.append(t0)
 
     def cancel(self, msg: dict[str, str], state: SessionState) -> None:
@@ -94,6 +120,11 @@ class OrderEntry:
             events.sort(key=lambda e: not isinstance(e, MassCancelReport))
             self.dispatch(events, request_type=request_type)
 
+    def positions(self, msg: dict[str, str], state: SessionState) -> None:
+        """RequestForPositions (AN): the account's balances and positions, or the reason it is refused."""
+        query = positions_request(msg, state.comp_id, state.accounts, time.time_ns())
+        self.dispatch(self.apply(query), account_type=msg.get("581", CUSTOMER))
+
     def cancel_on_disconnect(self, comp_id: str) -> int:
         """Cancel the session's resting DAY orders; their reports are stored for its next logon. Returns the count."""
         cmd = MassCancel(comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
@@ -102,24 +133,44 @@ class OrderEntry:
         self.dispatch(events)
         return report.cancelled if isinstance(report, MassCancelReport) else 0
 
-    def dispatch(self, events: list[Any], echo: Echo | None = None, request_type: str = "7") -> None:
+    def dispatch(
+        self, events: list[Any], echo: Echo | None = None, request_type: str = "7", account_type: str = CUSTOMER
+    ) -> None:
         """Turn one command's events into FIX messages to their owners, audit lines and market data."""
         md: list[Any] = []
         t = self.translator
         for ev in events:
             if isinstance(ev, Execution):
-                self._reply(ev.order.owner, "8", t.execution_report(ev, echo))
+                report = t.execution_report(ev, echo)
+                self._reply(ev.order.owner, "8", report)
+                if self.drop_copies:
+                    self._copy((ev.order.account,), "8", report)
                 self.recorder.execution(ev)
             elif isinstance(ev, _MD_EVENTS):
                 md.append(ev)
             elif isinstance(ev, CancelReject):
-                self._reply(ev.owner, "9", t.cancel_reject(ev))
+                reject = t.cancel_reject(ev)
+                self._reply(ev.owner, "9", reject)
+                if self.drop_copies:  # the order's account; for an unknown order, the requesting session's accounts
+                    owner = self.owners.get(ev.owner)
+                    accounts = (ev.order.account,) if ev.order is not None else owner.accounts if owner else ()
+                    self._copy(accounts, "9", reject)
                 self.recorder.cancel_reject(ev)
             elif isinstance(ev, MassCancelReport):
                 self._reply(ev.owner, "r", t.mass_cancel_report(ev, request_type))
                 self.recorder.mass_cancel(ev)
+            elif isinstance(ev, PositionsReport) and self.positions_formatter is not None:
+                ack, *reports = self.positions_formatter.messages(ev, account_type)
+                self._reply(ev.owner, "AO", ack)
+                for report in reports:
+                    self._reply(ev.owner, "AP", report)
         if md:
             self.outbox.market_data.append(md)
+
+    def _copy(self, accounts: Iterable[str], msg_type: str, msg: Any) -> None:
+        for covered, state in self.drop_copies:
+            if covered is None or any(a in covered for a in accounts):
+                self.outbox.replies.append((msg, state, msg_type))
 
     def _reply(self, owner: str, msg_type: str, msg: Any) -> None:
         state = self.owners.get(owner)

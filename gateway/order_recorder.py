@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import CancelReject, ExecType, Execution, MassCancelReport, OrdStatus, Side
+from engine import CancelReject, ExecType, Execution, MassCancelReport, OrdStatus, Reason, Side
 from gateway.logs import AuditTrail
 from gateway.metrics import Metrics
 from gateway.orders import InstrumentTexts
@@ -19,6 +19,11 @@ _AUDIT_EVENTS = {e: "order_" + e.name.lower() for e in ExecType}
 _STATUS_NAMES = {s: s.name for s in OrdStatus}
 _SIDE_NAMES = {s: s.name for s in Side}
 _NEW, _REJECTED = ExecType.NEW, ExecType.REJECTED
+RISK_CHECKS = frozenset({
+    Reason.ACCOUNT_KILLED, Reason.RISK_ORDER_QTY, Reason.RISK_ORDER_NOTIONAL, Reason.RISK_OPEN_ORDERS,
+    Reason.RISK_POSITION, Reason.INSUFFICIENT_FUNDS,
+})  # fmt: skip
+"""The reasons of the pre-trade risk checks (counted by check in ``fixgw_risk_refusals_total``)."""
 
 
 class OrderRecorder:
@@ -27,7 +32,7 @@ class OrderRecorder:
     def __init__(self, metrics: Metrics, audit: AuditTrail, texts: dict[str, InstrumentTexts]) -> None:
         self.metrics = metrics
         self.audit = audit
-        self.texts = texts  # shared with the OrderTranslator: the same cached price and quantity strings
+        self.texts = texts  # shared with the OrderTranslator: the same cached price, quantity and fee strings
         self._labelled: dict[tuple[Any, str], Any] = {}
 
     def execution(self, ex: Execution) -> None:
@@ -53,6 +58,8 @@ class OrderRecorder:
             if ex.last_qty:
                 last_qty = line["last_qty"] = qty[ex.last_qty]
                 line["last_px"], line["trade_id"] = texts.price[ex.last_px], ex.trade_id
+                if texts.fee is not None:
+                    line["fee"] = texts.fee[ex.fee]
                 if ex.aggressor:  # one trade, counted once: on the aggressor's side
                     child(m.trades, symbol).inc()
                     child(m.traded_quantity, symbol).inc(float(last_qty))
@@ -60,6 +67,8 @@ class OrderRecorder:
             line["reason"] = ex.reason.code
             if et is _REJECTED:
                 child(m.orders_rejected, ex.reason.code).inc()
+                if ex.reason in RISK_CHECKS:
+                    child(m.risk_refusals, ex.reason.code).inc()
         elif et is _NEW:
             child(m.orders_accepted, symbol).inc()
         self.audit.write(line)
@@ -74,6 +83,8 @@ class OrderRecorder:
 
     def cancel_reject(self, ev: CancelReject) -> None:
         self._child(self.metrics.cancel_rejects, ev.reason.code).inc()
+        if ev.reason in RISK_CHECKS:
+            self._child(self.metrics.risk_refusals, ev.reason.code).inc()
         self.audit.record(
             "cancel_reject", session=ev.owner, clordid=ev.clordid, orig_clordid=ev.orig_clordid,
             order_id=ev.order.order_id if ev.order else None, replace=ev.is_replace, reason=ev.reason.code,

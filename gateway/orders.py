@@ -39,6 +39,7 @@ from engine import (
 from engine.instruments import parse_decimal
 from gateway.fixcodes import (
     REJECT_CODES,
+    CommType,
     CxlRejResponseTo,
     ExecInst,
     LastLiquidityInd,
@@ -46,6 +47,7 @@ from gateway.fixcodes import (
     MassCancelResponse,
 )
 from gateway.fixtime import format_utc
+from gateway.parties import PartiesCheck, parties_text
 
 # FIX tags used here.
 ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, EXEC_INST = 1, 6, 11, 14, 17, 18
@@ -56,6 +58,7 @@ MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_RESPONSE, MASS_CANCEL_REJECT_REASON, TOTAL
 LAST_LIQUIDITY_IND, SECONDARY_EXEC_ID = 851, 527  # the trade id goes in SecondaryExecID
 
 POST_ONLY = ExecInst.PARTICIPATE_DO_NOT_INITIATE.value
+_ABSOLUTE = CommType.ABSOLUTE.value
 _TRADE, _REJECTED = ExecType.TRADE, ExecType.REJECTED  # names, not Enum attribute lookups (~0.25 us each)
 _ZERO = Decimal(0)
 SOH = "\x01"
@@ -78,6 +81,7 @@ _POST_ONLY_FIELD = f"18={POST_ONLY}\x01"
 _MAKER, _TAKER = LastLiquidityInd.ADDED_LIQUIDITY.value, LastLiquidityInd.REMOVED_LIQUIDITY.value
 _BY_SYMBOL, _ALL_ORDERS = MassCancelRequestType.CANCEL_ORDERS_FOR_A_SECURITY, MassCancelRequestType.CANCEL_ALL_ORDERS
 _UNKNOWN_ORDER_ECHO = {"38": "0", "40": _ORD_TYPE_TEXT[OrdType.LIMIT], "59": _DAY}  # the status answer's placeholders
+PARTIES = "parties"  # fields_of's key for the Parties block's FIX text (a dict keeps only one value per tag)
 # Distinct values remembered per table (four tables per instrument): at most ~1 MB per instrument, however many
 # different prices clients send; a few thousand prices around the touch is what real flow revisits.
 MEMO_LIMIT = 2_000
@@ -119,14 +123,20 @@ class InstrumentTexts:
     ``ticks_of[text]`` and ``lots_of[text]`` are a client's price and quantity in ticks and lots, or the
     :class:`~engine.types.Reason` the value is refused for (not a number, not positive, off the grid)."""
 
-    __slots__ = ("instrument", "lots_of", "price", "qty", "ticks_of")
+    __slots__ = ("fee", "fee_asset", "instrument", "lots_of", "price", "qty", "ticks_of")
 
-    def __init__(self, instrument: Instrument) -> None:
+    def __init__(self, instrument: Instrument, fee: FeeText | None = None) -> None:
         self.instrument = instrument
         self.price: dict[int, str] = _Memo(instrument.price_str)
         self.qty: dict[int, str] = _Memo(instrument.qty_str)
         self.ticks_of: dict[str, int | Reason] = _GridMemo(self._ticks)
         self.lots_of: dict[str, int | Reason] = _GridMemo(self._lots)
+        # A fill's fee (quote-asset units) as decimal text, and that asset; None: the venue keeps no ledger
+        self.fee: dict[int, str] | None = None
+        self.fee_asset = ""
+        if fee is not None:
+            self.fee_asset, text = fee
+            self.fee = _Memo(text)
 
     def avg_price(self, notional: int, cum: int) -> str:
         """AvgPx (6): the memoised price text when the fills average to a whole tick (always for a single fill)."""
@@ -153,7 +163,8 @@ def _grid_units(
 
 
 def fields_of(msg: fix.Message) -> dict[str, str]:
-    """Every field of ``msg`` as {tag: value} (last one wins; groups are not needed on the order path).
+    """Every field of ``msg`` as {tag: value} (last one wins), and the Parties block's text under :data:`PARTIES`
+    when there is one: it is the only group the order path uses.
 
     One ``toString()`` and a split cost ~4 us; eight raw ``getField`` calls ~13 us, through the SWIG wrapper ~50.
     When no value contains "=" (one "=" per field), tags and values alternate in one split: half the cost of
@@ -162,8 +173,20 @@ def fields_of(msg: fix.Message) -> dict[str, str]:
     text = _qf.Message_toString(msg)
     if text.count("=") == text.count(SOH):
         tags_and_values = iter(text.replace("=", SOH).split(SOH))  # ends with the "" after the last SOH
-        return dict(zip(tags_and_values, tags_and_values))  # noqa: B905 (pairs; the odd "" is dropped)
-    return dict(pair.split("=", 1) for pair in text.split(SOH)[:-1])
+        fields = dict(zip(tags_and_values, tags_and_values))  # noqa: B905 (pairs; the odd "" is dropped)
+    else:
+        fields = dict(pair.split("=", 1) for pair in text.split(SOH)[:-1])
+    if "453" in fields:
+        fields[PARTIES] = parties_text(text)
+    return fields
+
+
+class GroupedText(str):
+    """An ExecutionReport's FIX text that carries a repeating group (Parties). Text without a group is parsed for
+    sending without the dictionary, the cheapest way; QuickFIX then writes fields in tag order, which would tear a
+    group apart (QuickFIX notes, pitfall 7). This type tells the sender to parse with the dictionary instead."""
+
+    __slots__ = ()
 
 
 def _need(f: dict[str, str], tag: int) -> str:
@@ -192,6 +215,9 @@ def _refused(owner: str, clordid: str, orig: str | None, is_replace: bool, reaso
     )
 
 
+FeeText = tuple[str, Callable[[int], str]]
+"""An instrument's fee asset (its quote asset) and how an amount of it in units is written (decimal text)."""
+
 Echo = dict[str, str]
 """The client's own fields ({tag: text}) that a reject must echo even if they could not be converted: OrderQty (38),
 Price (44), Side (54), OrdType (40), TimeInForce (59, default "0") and Symbol (55). For a new order it is the
@@ -201,9 +227,11 @@ order's own field dict, so accepting an order builds nothing extra."""
 class OrderTranslator:
     """Parses order-entry messages into commands and renders order events as FIX messages."""
 
-    def __init__(self, instruments: dict[str, Instrument]) -> None:
+    def __init__(self, instruments: dict[str, Instrument], fees: dict[str, FeeText] | None = None) -> None:
         self.instruments = instruments
-        self.texts = {symbol: InstrumentTexts(ins) for symbol, ins in instruments.items()}
+        fees = fees or {}
+        self.texts = {symbol: InstrumentTexts(ins, fees.get(symbol)) for symbol, ins in instruments.items()}
+        self.check_parties = PartiesCheck()
 
     # ---------------------------------------------------------------- inbound
 
@@ -233,9 +261,10 @@ class OrderTranslator:
         grid = self.texts.get(symbol)
         if reject is None and grid is not None:
             lots, ticks, reject = self._convert(grid, qty_text, get("44"))
+        parties = f.get(PARTIES)
         cmd = NewOrder(
             owner, f["11"], account, symbol, side, ord_type or OrdType.LIMIT, tif or TimeInForce.DAY,
-            ticks, lots, post_only, ts, reject,
+            ticks, lots, post_only, ts, reject, "" if parties is None else self.check_parties(parties),
         )  # fmt: skip
         return cmd, f
 
@@ -354,6 +383,8 @@ class OrderTranslator:
                 p.append(
                     f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01"
                 )
+                if texts.fee is not None:  # the fee of this fill, in the quote asset (negative: a rebate)
+                    p.append(f"12={texts.fee[ex.fee]}\x0113={_ABSOLUTE}\x01479={texts.fee_asset}\x01")
         else:  # reject of an order that never existed: echo what the client sent
             if echo is not None:
                 p.append(f"38={echo['38']}\x01")
@@ -366,6 +397,9 @@ class OrderTranslator:
             if exec_type is _REJECTED or not order.order_id:
                 p.append(f"103={_ORD_REJ_TEXT[ex.reason]}\x01")
             p.append(f"58={ex.reason.text}\x01")
+        if order.parties:  # every report about the order carries the Parties block it was entered with
+            p.append(f"{order.parties}60={format_utc(ex.ts)}\x0110=000\x01")
+            return GroupedText("".join(p))
         p.append(f"60={format_utc(ex.ts)}\x0110=000\x01")
         return "".join(p)
 

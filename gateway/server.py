@@ -1,12 +1,17 @@
 """The gateway process: one QuickFIX ``SocketAcceptor`` driven by one thread that also owns the engine.
 
 Threading model (LMAX-style single writer). The main thread calls ``acceptor.poll()`` in a loop; every QuickFIX
-callback, and so every engine command, runs on that thread, in the order the acceptor delivers messages. Timers
-(periodic market-data snapshots, deferred cancel-on-disconnect, journal flushes) run between polls on the same
-thread, so nothing needs a lock and the events of one session are never reordered. ``poll()`` never blocks, so when
-a poll finds nothing to do the loop sleeps in the kernel until a socket has input (:mod:`gateway.waiter`).
+callback, and so every engine command, runs on that thread, in the order the acceptor delivers messages. Timers and
+deferred work (periodic market-data snapshots, cancel-on-disconnect, audit flushes: :mod:`gateway.scheduler`) run
+between polls on the same thread, so nothing needs a lock and the events of one session are never reordered.
+``poll()`` never blocks, so when a poll finds nothing to do the loop sleeps in the kernel until a socket has input
+(:mod:`gateway.waiter`).
 
 Data flows one way: FIX in -> validate -> engine command -> events -> ExecutionReports and market-data out.
+
+The parts: :mod:`gateway.order_entry` (order-entry requests and their replies), :mod:`feeds.service` (market-data
+sessions), :mod:`gateway.persistence` (recovery, journal, snapshots), :mod:`gateway.scheduler` (timers, deferred
+work); this module holds the loop, the QuickFIX callbacks and the hand-over of replies.
 """
 
 from __future__ import annotations
@@ -17,33 +22,29 @@ import resource
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import _quickfix as _qf
 import quickfix as fix
 
-from engine import (
-    Command,
-    Event,
-    Execution,
-    MatchingEngine,
-    Side,
-    TimeInForce,
-)
+from engine import Command, Event, Side, TimeInForce
+from feeds.service import MarketDataService
 from gateway import failpoint, memtrace
+from gateway.accounts import Accounts, fee_texts, position_formatter
 from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
-from gateway.config import Role, VenueConfig, quickfix_settings
+from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
 from gateway.conn_guard import ConnectionGuard
-from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
 from gateway.order_recorder import OrderRecorder
-from gateway.orders import OrderTranslator, fields_of
+from gateway.orders import GroupedText, OrderTranslator, fields_of
+from gateway.persistence import Persistence
+from gateway.scheduler import TIMER_CHECK_INTERVAL, Scheduler
 from gateway.waiter import SocketWaiter
 
 ENGINE_SAMPLE_MASK = 15  # time one engine command in 16 for the engine_command_seconds histogram
@@ -57,9 +58,13 @@ IDLE_SPINS = int(os.environ.get("FIXGW_IDLE_SPINS", "0"))
 IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
 GUARD_WAIT = 0.001  # the longest sleep while a new connection's first message is awaited (its Logon's latency)
 
-ORDER_ENTRY_TYPES = frozenset("DFGHq")
+# The Logout Text for a HeartBtInt outside the session's bounds (after QuickFIX's "Rejected Logon Attempt: "; RoE 2.1).
+HEARTBEAT_REFUSAL = "HeartBtInt (108) must be between {} and {} seconds"
+ORDER_ENTRY_TYPES = frozenset({"D", "F", "G", "H", "q", "AN"})
+RATE_LIMIT_TEXT = "message rate limit exceeded"
 MARKET_DATA_TYPES = frozenset("V")
 _ORDER_ENTRY = Role.ORDER_ENTRY
+_DROP_COPY = Role.DROP_COPY
 
 
 @dataclass
@@ -72,21 +77,34 @@ class SessionState:
     accounts: frozenset[str]
     cancel_on_disconnect: bool
     logged_on: bool = False
-    fresh_logon: bool = False  # the current Logon carried ResetSeqNumFlag=Y
+    fresh_logon: bool = False  # the current Logon reset the sequence numbers (ResetSeqNumFlag=Y, or ResetOnLogon)
+    reset_on_logon: bool = False
+    heartbeat: tuple[int, int] = (1, 2**31 - 1)  # HeartBtInt (108) bounds, seconds
+    recent: deque[float] | None = None  # arrival times of the last messages, for the message-rate limit
+    throttled: bool = False  # logged out for exceeding the message rate: ignore the rest of this connection
     received: dict[str, Any] = field(default_factory=dict)  # msg type -> metrics child (cached labels)
     sent: dict[str, Any] = field(default_factory=dict)
 
 
 class Gateway:
-    """Owns the engine, the acceptor, the market-data service, metrics and logs; runs the single-threaded loop."""
+    """Owns the engine, the acceptor, the market-data service, metrics and logs; runs the single-threaded loop.
+
+    Constructing it rebuilds the engine from disk (:class:`~gateway.persistence.Persistence`); :meth:`start` opens
+    the ports, :meth:`run` is the loop.
+    """
 
     def __init__(self, cfg: VenueConfig, metrics: Metrics | None = None) -> None:
         self.cfg = cfg
         self.log = get_logger("gateway")
         self.metrics = metrics or Metrics()
-        self.engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
+        self.scheduler = Scheduler(self.log)
+        self.persistence = Persistence(cfg, self.log)
+        # The engine as the disk left it (its books stay the same objects from here on), and the reports journaled
+        # before a crash but never handed to QuickFIX: start() sends them.
+        self.engine, self._unsent = self.persistence.recover()
+        self.journal = self.persistence.journal  # None if durability is off; appended to for every command
         self.instruments = {i.symbol: i for i in cfg.instruments}
-        self.translator = OrderTranslator(self.instruments)
+        self.translator = OrderTranslator(self.instruments, fee_texts(cfg))
         self.auth = Authenticator({s.comp_id: s.password_hash for s in cfg.sessions})
         self.audit = AuditTrail(cfg.data_dir / "audit.jsonl")
         self.recorder = OrderRecorder(self.metrics, self.audit, self.translator.texts)
@@ -94,32 +112,45 @@ class Gateway:
         self.by_owner: dict[str, SessionState] = {}
         for s in cfg.sessions:
             sid = fix.SessionID("FIX.4.4", cfg.comp_id, s.comp_id)
-            state = SessionState(s.comp_id, s.role, sid, frozenset(s.accounts), s.cancel_on_disconnect)
+            state = SessionState(
+                s.comp_id, s.role, sid, frozenset(s.accounts), s.cancel_on_disconnect,
+                reset_on_logon=s.reset_on_logon, heartbeat=(s.heartbeat_min, s.heartbeat_max),
+            )  # fmt: skip
             self.sessions[sid.toString()] = state
             self.by_owner[s.comp_id] = state
-        from feeds.service import MarketDataService  # feeds depends on gateway helpers; import late
-
-        self.feeds = MarketDataService(self)
+        self.feeds = MarketDataService(
+            cfg.market_data,
+            books=self.engine.books,
+            instruments=self.instruments,
+            scheduler=self.scheduler,
+            metrics=self.metrics,
+            log=self.log,
+        )
         self.app = FixApplication(self)
         self.acceptor: Any = None
         self.guard: ConnectionGuard | None = None
         self.ready = False
         self.stopping = False
-        self._deferred: list[Callable[[], None]] = []
-        self._timers: list[tuple[float, float, Callable[[float], None]]] = []
         self.metrics_server: MetricsServer | None = None
-        self.journal: Journal | None = None
-        self.durability = Durability(cfg.journal.durability)
         # Replies are held until the end of the loop turn (after the group commit, if any), then handed to QuickFIX
         # together: measured ~30% more orders/s than sending from inside each callback (BENCHMARKS.md).
         self.outbox = Outbox()
-        self.orders = OrderEntry(self.translator, self.recorder, self.apply, self.by_owner, self.outbox)
+        drop_copies = [
+            (None if ALL_ACCOUNTS in s.accounts else s.accounts, s) for s in self.sessions.values()
+            if s.role is Role.DROP_COPY
+        ]  # fmt: skip
+        self.orders = OrderEntry(
+            self.translator, self.recorder, self.apply, self.by_owner, self.outbox,
+            lambda owner, clordid: clordid in self.engine.clordids.get(owner, ()), position_formatter(cfg), drop_copies,
+        )  # fmt: skip
+        self.accounts = Accounts(
+            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.after_commit, self.metrics, self.audit,
+            self.log,
+        )  # fmt: skip
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
+        self._dictionary = fix.DataDictionary(str(cfg.dictionary))  # to parse reports that carry a group
         self._after_flush: list[Callable[[], None]] = []
-        self._snapshot_pid = 0
-        self._last_snapshot_at = 0
-        self._unsent: list[Execution] = []
         self._commands = 0
         self._frozen_at = 0
         self._journaled = self.metrics.journal_commands
@@ -131,8 +162,6 @@ class Gateway:
         """Open the stores, start listening and serving metrics. Returns once the acceptor listens."""
         data = self.cfg.data_dir
         (data / "store").mkdir(parents=True, exist_ok=True)
-        if self.durability is not Durability.OFF:
-            self._recover()
         _raise_fd_limit()
         settings_path = data / "quickfix.cfg"
         settings_path.write_text(quickfix_settings(self.cfg))
@@ -152,6 +181,7 @@ class Gateway:
             self.log.warning("resending_unsent_reports", count=len(self._unsent))
             self.orders.dispatch(self._unsent)
             self._unsent = []
+        self.accounts.configure()  # the money rules and opening balances, journaled, before any logon
         resting_day = {o.owner for o in self.engine.orders.values() if o.is_open and o.tif is TimeInForce.DAY}
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect and state.comp_id in resting_day:
@@ -165,7 +195,8 @@ class Gateway:
             )
             self.metrics_server.start()
         self.feeds.start()
-        self.every(0.2, lambda _: self.audit.flush())
+        self.accounts.start(self.scheduler)
+        self.scheduler.every(0.2, lambda _: self.audit.flush())
         gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
         self.log.info(
@@ -173,53 +204,16 @@ class Gateway:
             order_entry_port=self.cfg.order_entry_port,
             market_data_port=self.cfg.market_data.port,
             metrics_port=self.metrics_server.port if self.metrics_server else None,
+            operator_port=self.accounts.operator_port,
             sessions=len(self.sessions),
+            profile=self.cfg.profile,
         )
-
-    @property
-    def journal_path(self) -> Path:
-        return self.cfg.data_dir / "journal" / "commands.journal"
-
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.cfg.data_dir / "journal" / "snapshots"
-
-    def _recover(self) -> None:
-        """Rebuild the engine from snapshot + journal (cutting a bad tail), then open the journal for append."""
-        t0 = time.perf_counter()
-        store = self.cfg.data_dir / "store"
-        last_sent = {
-            s.comp_id: last_exec_id(store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body")
-            for s in self.sessions.values()
-            if s.role is Role.ORDER_ENTRY
-        }
-        engine, report = recover(
-            self.journal_path, self.snapshot_dir, self.cfg.instruments, self.cfg.self_trade_prevention,
-            last_sent=last_sent,
-        )  # fmt: skip
-        self.engine = engine
-        self._unsent = report.unsent
-        self._last_snapshot_at = engine.commands_processed
-        if report.error:
-            self.log.error(
-                "journal_tail_cut", error=report.error, cut_bytes=report.cut_bytes, kept_bytes=report.journal_end
-            )
-        for note in report.notes:
-            self.log.warning("journal_note", note=note)
-        self.log.info(
-            "recovered", snapshot=report.snapshot.name if report.snapshot else None, replayed=report.replayed,
-            commands=engine.commands_processed, resting=sum(1 for o in engine.orders.values() if o.is_open),
-            seconds=round(time.perf_counter() - t0, 3),
-        )  # fmt: skip
-        self.journal = Journal(self.journal_path, self.durability)
-
-    def every(self, interval: float, action: Callable[[float], None]) -> None:
-        """Run ``action(now)`` on the gateway thread every ``interval`` seconds."""
-        self._timers.append((time.monotonic() + interval, interval, action))
 
     def run(self) -> None:
         """The loop: poll the acceptor, run deferred work and timers, until :meth:`request_stop`."""
-        acceptor, app, guard = self.acceptor, self.app, self.guard
+        acceptor, app, scheduler, engine, persistence, guard = (
+            self.acceptor, self.app, self.scheduler, self.engine, self.persistence, self.guard
+        )  # fmt: skip
         assert guard is not None
         waiter = SocketWaiter()
         idle = 0
@@ -228,21 +222,21 @@ class Gateway:
             before = app.callbacks
             guard.turn()  # before every poll: QuickFIX must never see a partial first message (see conn_guard)
             acceptor.poll()
-            if self._deferred:
-                self._run_deferred()
+            if scheduler.deferred:
+                scheduler.run_deferred()
             if self.outbox.replies or self.outbox.market_data or self._after_flush:
                 self._flush()
-            if self._snapshot_due():
-                self._snapshot()
-            if self.engine.commands_processed - self._frozen_at >= GC_FREEZE_EVERY:
+            if engine.commands_processed >= persistence.next_snapshot_at:
+                persistence.snapshot(engine)
+            if engine.commands_processed - self._frozen_at >= GC_FREEZE_EVERY:
                 # Resting orders live long: take them out of the cyclic GC's sight so that a full collection
                 # never walks a million of them (a pause of 100+ ms). The engine makes no reference cycles.
                 gc.freeze()
-                self._frozen_at = self.engine.commands_processed
+                self._frozen_at = engine.commands_processed
             now = time.monotonic()
             if now >= next_timer_check:
-                self._run_timers(now)
-                next_timer_check = now + 0.05
+                scheduler.run_timers(now)
+                next_timer_check = now + TIMER_CHECK_INTERVAL
             if app.callbacks != before:
                 idle = 0
             else:
@@ -258,23 +252,6 @@ class Gateway:
         """Signal-safe: ask the loop to shut down gracefully."""
         self.stopping = True
 
-    def _run_deferred(self) -> None:
-        work, self._deferred = self._deferred, []
-        for action in work:
-            try:
-                action()
-            except Exception as exc:
-                self.log.error("deferred_failed", error=repr(exc), exc_info=exc)
-
-    def _run_timers(self, now: float) -> None:
-        for i, (due, interval, action) in enumerate(self._timers):
-            if now >= due:
-                self._timers[i] = (now + interval, interval, action)
-                try:
-                    action(now)
-                except Exception as exc:
-                    self.log.error("timer_failed", error=repr(exc), exc_info=exc)
-
     def _shutdown(self, grace: float = 5.0) -> None:
         """Log every session out with a Text, apply cancel-on-disconnect, flush, stop."""
         self.ready = False
@@ -286,17 +263,14 @@ class Gateway:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(s.logged_on for s in self.sessions.values()):
             self.acceptor.poll()
-            self._run_deferred()
+            self.scheduler.run_deferred()
             time.sleep(0.001)
-        self._run_deferred()
+        self.scheduler.run_deferred()
         self._flush()
         self.feeds.stop()
+        self.accounts.stop()
         self.acceptor.stop(True)
-        if self.journal is not None:
-            offset = self.journal.offset
-            self.journal.close()
-            self._reap_snapshot(block=True)
-            write_snapshot(self.engine, self.snapshot_dir, offset)  # makes the next start fast
+        self.persistence.close(self.engine)
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.audit.close()
@@ -315,6 +289,9 @@ class Gateway:
         self.log.info("logon", session=state.comp_id, role=state.role.value)
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logon(state)
+        elif self.cfg.max_messages_per_second:  # a new connection starts with a clean slate
+            state.recent = deque(maxlen=self.cfg.max_messages_per_second)
+            state.throttled = False
 
     def on_logout(self, sid: Any) -> None:
         state = self.sessions.get(sid.toString())
@@ -323,11 +300,18 @@ class Gateway:
         state.logged_on = False
         self.metrics.sessions_logged_on.labels(state.role.value).dec()
         self.log.info("logout", session=state.comp_id, role=state.role.value)
+        if not self.stopping:
+            # A session the venue logged out itself (message rate, slow consumer) was disabled by QuickFIX's
+            # Session.logout(), which would refuse every later Logon ("Session is not enabled for logon"): the
+            # connection is over, so the session may log on again.
+            session = fix.Session.lookupSession(sid)
+            if session is not None and not session.isEnabled():
+                session.logon()
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logout(state)
         elif state.cancel_on_disconnect:
             # Not from inside the callback: the session is mid-disconnect. Next turn of the loop.
-            self._deferred.append(lambda: self._cancel_on_disconnect(state))
+            self.scheduler.defer(lambda: self._cancel_on_disconnect(state))
 
     def from_admin(self, msg: Any, sid: Any) -> None:
         msg_type = msg.getHeader().getField(35)
@@ -337,12 +321,17 @@ class Gateway:
             username = msg.getField(553) if msg.isSetField(553) else None
             password = msg.getField(554) if msg.isSetField(554) else None
             why = self.auth.check(comp_id, username, password)
+            failure = "bad_credentials"
+            if why is None and state is not None:
+                low, high = state.heartbeat
+                if not low <= int(msg.getField(108)) <= high:  # an INT: the dictionary has checked it
+                    why, failure = HEARTBEAT_REFUSAL.format(low, high), "bad_heartbeat"
             if why is not None:
-                self.metrics.logon_failures.labels("bad_credentials").inc()
+                self.metrics.logon_failures.labels(failure).inc()
                 self.log.warning("logon_refused", session=comp_id, reason=why)
                 raise fix.RejectLogon(why)
             if state is not None:  # a sequence reset starts the session afresh: nothing carries over
-                state.fresh_logon = msg.isSetField(141) and msg.getField(141) == "Y"
+                state.fresh_logon = state.reset_on_logon or (msg.isSetField(141) and msg.getField(141) == "Y")
         elif msg_type == "0" and state is not None and state.role is Role.MARKET_DATA:
             self.feeds.on_heartbeat(msg, state)
         elif msg_type == "2" and state is not None:
@@ -392,6 +381,12 @@ class Gateway:
         state = self.sessions[_qf.SessionID_toString(sid)]
         fields: dict[str, str] | None = None
         if state.role is _ORDER_ENTRY:
+            recent = state.recent
+            if recent is not None:  # the message-rate limit: at most maxlen messages in any rolling second
+                now = time.monotonic()
+                if state.throttled or (len(recent) == recent.maxlen and now - recent[0] < 1.0):
+                    return self._throttle(state)
+                recent.append(now)
             fields = fields_of(msg)
             msg_type = fields["35"]
         else:
@@ -406,6 +401,8 @@ class Gateway:
                 return handler(fields, state)
             if msg_type in MARKET_DATA_TYPES:
                 return self.business_reject(msg, sid, BusinessReject.MARKET_DATA_ON_ORDER_ENTRY)
+        elif state.role is _DROP_COPY:
+            return self.business_reject(msg, sid, BusinessReject.DROP_COPY_READ_ONLY)
         else:
             if msg_type in MARKET_DATA_TYPES:
                 if self.journal is not None and self.journal.unsynced:
@@ -417,6 +414,21 @@ class Gateway:
             if msg_type in ORDER_ENTRY_TYPES:
                 return self.business_reject(msg, sid, BusinessReject.ORDERS_ON_MARKET_DATA)
         raise fix.UnsupportedMessageType()
+
+    def _throttle(self, state: SessionState) -> None:
+        """The session sent more than its message rate allows: log it out, with a Text that says so, and ignore
+        whatever else arrives on this connection (as Binance does; never slowed silently)."""
+        if state.throttled:
+            return
+        state.throttled = True
+        limit = self.cfg.max_messages_per_second
+        self.metrics.rate_limit_logouts.labels(state.comp_id).inc()
+        self.log.warning("rate_limit_logout", session=state.comp_id, limit=limit)
+        session = fix.Session.lookupSession(state.session_id)
+        if session is not None:  # after the turn's replies: the answers to what was accepted come before the Logout
+            self._after_flush.append(
+                lambda: session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
+            )
 
     # ------------------------------------------------------------------ the engine and the hand-over
 
@@ -438,6 +450,10 @@ class Gateway:
             child = self._engine_latency[kind] = self.metrics.engine_latency.labels(kind)
         child.observe(elapsed)
         return events
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` at the end of this loop turn, once its journal records are durable (group commit)."""
+        self._after_flush.append(action)
 
     def _flush(self) -> None:
         """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""
@@ -462,33 +478,6 @@ class Gateway:
         for action in after:
             action()
 
-    def _snapshot_due(self) -> bool:
-        every = self.cfg.journal.snapshot_every
-        done = self.engine.commands_processed - self._last_snapshot_at
-        return self.journal is not None and every > 0 and done >= every
-
-    def _snapshot(self) -> None:
-        """Fork a child that writes the engine state; at most one at a time."""
-        assert self.journal is not None
-        if not self._reap_snapshot(block=False):
-            return
-        self.journal.commit()
-        self._last_snapshot_at = self.engine.commands_processed
-        self._snapshot_pid = fork_snapshot(self.engine, self.snapshot_dir, self.journal.offset)
-        self.log.info("snapshot_started", commands=self.engine.commands_processed, offset=self.journal.offset)
-
-    def _reap_snapshot(self, block: bool) -> bool:
-        """True if no snapshot child is running (any finished one is collected)."""
-        if not self._snapshot_pid:
-            return True
-        pid, status = os.waitpid(self._snapshot_pid, 0 if block else os.WNOHANG)
-        if pid == 0:
-            return False
-        self._snapshot_pid = 0
-        if status != 0:
-            self.log.error("snapshot_failed", status=status)
-        return True
-
     def _cancel_on_disconnect(self, state: SessionState) -> None:
         cancelled = self.orders.cancel_on_disconnect(state.comp_id)
         if cancelled:
@@ -497,6 +486,9 @@ class Gateway:
     def _send_now(self, msg: Any, state: SessionState, msg_type: str) -> None:
         if type(msg) is str:  # an ExecutionReport's text: parsed into one reused Message (saves building one)
             _qf.Message_setString(self._report, msg, False)
+            msg = self._report
+        elif type(msg) is GroupedText:  # with a repeating group: only the dictionary knows where it ends
+            _qf.Message_setString(self._report, msg, False, self._dictionary)
             msg = self._report
         _qf.Session_sendToTarget(msg, state.session_id)  # quickfix.Session.sendToTarget without the wrapper
         counter = state.sent.get(msg_type)
@@ -562,7 +554,7 @@ def serve(cfg: VenueConfig) -> int:
     # quickfix resets SIGINT on import: install handlers only now.
     signal.signal(signal.SIGINT, gw.request_stop)
     signal.signal(signal.SIGTERM, gw.request_stop)
-    gw.every(1.0, gw.refresh_book_gauges)
+    gw.scheduler.every(1.0, gw.refresh_book_gauges)
     memtrace.install(gw)  # FIXGW_TRACEMALLOC: diagnosis of memory growth only
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()

@@ -34,19 +34,23 @@ def _toml_value(value: Any) -> str:
 
 
 def dump_toml(data: dict[str, Any]) -> str:
-    """TOML for the venue config's shape: tables of scalars, and tables of tables (instruments, sessions)."""
+    """TOML for a nested dict of tables and scalars (every nested dict becomes a table of its own)."""
     lines: list[str] = []
-    for section, table in data.items():
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
-        if scalars or not subtables:
-            lines.append(f"[{section}]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+
+    def table(path: list[str], body: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        if scalars or not any(isinstance(v, dict) for v in body.values()):
+            lines.append("[" + ".".join(_toml_value(part) if i else part for i, part in enumerate(path)) + "]")
+            lines.extend(
+                f"{_toml_value(k) if not k.isidentifier() else k} = {_toml_value(v)}" for k, v in scalars.items()
+            )
             lines.append("")
-        for name, sub in subtables.items():
-            lines.append(f'[{section}."{name}"]')
-            lines += [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
-            lines.append("")
+        for k, v in body.items():
+            if isinstance(v, dict):
+                table([*path, k], v)
+
+    for section, body in data.items():
+        table([section], body)
     return "\n".join(lines)
 
 
@@ -55,7 +59,7 @@ def make_config(
 ) -> tuple[Path, dict[str, int]]:
     """The demo config with its own data dir and free ports; ``overrides`` maps 'section.key' to a value and
     ``sessions`` adds or replaces session tables."""
-    ports = {"order_entry": free_port(), "market_data": free_port(), "metrics": free_port()}
+    ports = {name: free_port() for name in ("order_entry", "market_data", "metrics", "operator", "drop_copy")}
     data = tomllib.loads(DEMO_CONFIG.read_text())
     values: dict[str, Any] = {
         "venue.data_dir": str(directory / "data"),
@@ -65,6 +69,9 @@ def make_config(
         "market_data.port": ports["market_data"],
         "market_data.snapshot_interval": 0.0,
         "metrics.port": ports["metrics"],
+        "operator.port": ports["operator"],
+        "drop_copy.port": ports["drop_copy"],
+        "risk.max_messages_per_second": 0,  # flows in tests go as fast as they can; the limit's own test sets it
         "store.enabled": False,  # the store tests turn it on
         "store.http_port": free_port(),
     }
@@ -93,6 +100,10 @@ class GatewayProcess:
     @property
     def md_port(self) -> int:
         return self.ports["market_data"]
+
+    @property
+    def dc_port(self) -> int:
+        return self.ports["drop_copy"]
 
     @property
     def metrics_url(self) -> str:

@@ -18,7 +18,7 @@ import pytest
 from engine import ExecType, OrdStatus, OrdType, Reason, Side, TimeInForce
 from engine.events import Stat
 from feeds import service, views
-from gateway import fixcodes
+from gateway import fixcodes, parties
 from gateway.fixcodes import REJECT_CODES, CxlRejReason, MassCancelRejectReason, OrdRejReason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,10 +121,12 @@ def test_every_reason_has_its_codes_in_each_message() -> None:
         assert codes.ord_rej is None or isinstance(codes.ord_rej, OrdRejReason), reason
         assert codes.cxl_rej is None or isinstance(codes.cxl_rej, CxlRejReason), reason
         assert codes.mass_rej is None or isinstance(codes.mass_rej, MassCancelRejectReason), reason
-    cancel_reasons = {r for r, c in REJECT_CODES.items() if (c.ord_rej, c.cxl_rej, c.mass_rej) == (None, None, None)}
+        assert codes.pos_rej is None or isinstance(codes.pos_rej, fixcodes.PosReqResult), reason
+    cancel_reasons = {r for r, c in REJECT_CODES.items() if c == fixcodes.RejectCodes()}
     assert cancel_reasons == {
         Reason.CLIENT_REQUEST, Reason.MASS_CANCEL, Reason.CANCEL_ON_DISCONNECT, Reason.SELF_TRADE,
-        Reason.IOC_REMAINDER, Reason.MARKET_REMAINDER, Reason.FOK_NOT_FILLED, Reason.END_OF_DAY,
+        Reason.IOC_REMAINDER, Reason.MARKET_REMAINDER, Reason.FOK_NOT_FILLED, Reason.END_OF_DAY, Reason.KILL_SWITCH,
+        Reason.UNKNOWN_ASSET, Reason.INVALID_AMOUNT, Reason.DUPLICATE_FUNDING_ID,
     }  # fmt: skip
 
 
@@ -140,6 +142,7 @@ def _reason_mismatches(codes: dict[Reason, fixcodes.RejectCodes]) -> list[str]:
             (rc.ord_rej, OrdRejReason),
             (rc.cxl_rej, CxlRejReason),
             (rc.mass_rej, MassCancelRejectReason),
+            (rc.pos_rej, fixcodes.PosReqResult),
         ):
             meant = SYNONYMS.get(reason, reason).name
             if meant in cls.__members__ and code is not None and code.name != meant:
@@ -165,3 +168,15 @@ def test_tables_are_enumerations_of_distinct_values() -> None:
     for cls in [*fixcodes.FIX_TAGS, *ENGINE_TAGS]:
         assert issubclass(cls, Enum)
         assert len({m.value for m in cls.__members__.values()}) == len(cls.__members__), cls
+
+
+@pytest.mark.parametrize(
+    ("tag", "accepted"),
+    [(447, parties.PARTY_ID_SOURCES), (452, parties.PARTY_ROLES), (803, parties.PARTY_SUB_ID_TYPES)],
+)
+def test_party_values_accepted_are_exactly_fix_44s(
+    enums: dict[int, dict[str, str]], tag: int, accepted: object
+) -> None:
+    """QuickFIX does not check values inside groups, so the venue checks the Parties block's itself: every FIX 4.4
+    value of PartyIDSource, PartyRole and PartySubIDType, and nothing else."""
+    assert set(enums[tag]) == accepted

@@ -1,0 +1,137 @@
+"""``fixgw admin``: the operator's commands, sent to the running venue over its operator channel.
+
+    fixgw admin deposit ACC1 USD 1000 --funding-id wire-0001
+    fixgw admin withdraw ACC1 USD 250 --funding-id wd-0001
+    fixgw admin limits ACC1 AAPL max_order_qty=500 max_position=none     (--default instead of an account: venue-wide)
+    fixgw admin kill ACC1            fixgw admin kill --session CLIENT1
+    fixgw admin revive ACC1          fixgw admin revive --session CLIENT1
+    fixgw admin accounts             fixgw admin account ACC1
+
+The channel's address comes from the venue config (``[operator]``, the demo config by default) and the token from
+``--token``, else ``$FIXGW_OPERATOR_TOKEN``, else the demo token. Every answer says what was applied or exactly why
+not; ``--json`` prints it as the venue sent it. Exit status: 0 applied, 1 refused by the venue, 2 usage or
+connection error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from gateway.cli_support import CLIError
+from gateway.operator import OperatorError, call
+
+DEMO_TOKEN = "demo-operator-token"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="venue config TOML (default: the shipped demo config)")
+    p.add_argument("--url", help="operator channel URL (default: from the config's [operator] table)")
+    p.add_argument("--token", help="operator token (default: $FIXGW_OPERATOR_TOKEN, else the demo token)")
+    p.add_argument("--json", action="store_true", help="print the venue's answer as JSON")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action in ("deposit", "withdraw"):
+        q = sub.add_parser(action, help=f"{action} an amount of an asset")
+        q.add_argument("account")
+        q.add_argument("asset")
+        q.add_argument("amount", help="decimal amount, e.g. 1000 or 0.5")
+        q.add_argument("--funding-id", required=True, help="unique id of this transfer: a repeated id is not applied")
+    q = sub.add_parser("limits", help="change pre-trade limits (NAME=VALUE, VALUE 'none' removes a limit)")
+    q.add_argument("account", nargs="?", help="the account (omit with --default)")
+    q.add_argument("symbol")
+    q.add_argument("changes", nargs="+", metavar="NAME=VALUE")
+    q.add_argument("--default", action="store_true", help="change the venue-wide default instead of one account")
+    for action in ("kill", "revive"):
+        q = sub.add_parser(action, help=f"{action} an account or (--session) a session")
+        q.add_argument("account", nargs="?")
+        q.add_argument("--session", help="a session's CompID instead of an account")
+    sub.add_parser("accounts", help="every account's balances and kill state")
+    q = sub.add_parser("account", help="one account: balances, positions and PnL, limits")
+    q.add_argument("account")
+
+
+def main(args: argparse.Namespace) -> int:
+    url = args.url or _url_from_config(args.config)
+    token = args.token or os.environ.get("FIXGW_OPERATOR_TOKEN") or DEMO_TOKEN
+    action, params = _request(args)
+    try:
+        answer = call(url, token, action, params)
+    except OperatorError as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print(render(action, answer))
+    return 0 if answer.get("ok") else 1
+
+
+def _url_from_config(path: str | None) -> str:
+    from gateway.config import load_config
+
+    cfg = load_config(path)
+    if not cfg.operator.port:
+        raise CLIError("the venue config has no operator channel (operator.port = 0)")
+    return f"http://{cfg.operator.host}:{cfg.operator.port}"
+
+
+def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    action = args.action
+    if action in ("deposit", "withdraw"):
+        return action, {"account": args.account, "asset": args.asset, "amount": args.amount,
+                        "funding_id": args.funding_id}  # fmt: skip
+    if action == "limits":
+        if args.default == (args.account is not None):
+            raise CLIError("name an account, or give --default for the venue-wide limits (not both)")
+        changes = {}
+        for item in args.changes:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise CLIError(f"expected NAME=VALUE, got {item!r}")
+            changes[name] = None if value.lower() == "none" else value
+        return action, {"account": args.account, "symbol": args.symbol, "changes": changes}
+    if action in ("kill", "revive"):
+        if (args.account is None) == (args.session is None):
+            raise CLIError("name an account or give --session COMPID (exactly one)")
+        return action, {"account": args.account} if args.account else {"session": args.session}
+    if action == "account":
+        return action, {"account": args.account}
+    return action, {}
+
+
+def render(action: str, answer: dict[str, Any]) -> str:
+    """A short human reading of the venue's answer."""
+    if not answer.get("ok"):
+        return f"refused: {answer.get('error')}"
+    if action in ("deposit", "withdraw"):
+        return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']} "
+                f"(funding id {answer['funding_id']})")  # fmt: skip
+    if action == "limits":
+        who = answer["account"] or "venue default"
+        items = ", ".join(f"{k}={v if v is not None else 'none'}" for k, v in answer["limits"].items())
+        return f"applied: limits of {who} in {answer['symbol']}: {items}"
+    if action in ("kill", "revive"):
+        who = answer.get("account") or f"session {answer.get('session')}"
+        extra = f", {answer['cancelled']} working order(s) cancelled" if action == "kill" else ""
+        return f"applied: {action} {who}{extra}"
+    if action == "accounts":
+        lines = []
+        for row in [*answer["accounts"], answer["fee_account"]]:
+            flag = " KILLED" if row.get("killed") else ""
+            balances = "  ".join(f"{a} {b['available']} (held {b['held']})" for a, b in row["balances"].items())
+            lines.append(f"{row['account']}{flag}: {balances or 'no balances'}")
+        if answer.get("killed_sessions"):
+            lines.append(f"killed sessions: {', '.join(answer['killed_sessions'])}")
+        return "\n".join(lines)
+    if action == "account":
+        lines = [f"{answer['account']}{' KILLED' if answer['killed'] else ''}"]
+        for a, b in answer["balances"].items():
+            lines.append(f"  {a}: available {b['available']}  held {b['held']}")
+        for p in answer["positions"]:
+            lines.append(
+                f"  {p['symbol']}: net {p['net']}  avg {p['avg_cost']}  mark {p['mark']}  realized {p['realized_pnl']}"
+                f"  unrealized {p['unrealized_pnl']}  fees {p['fees']}  open orders {p['open_orders']}"
+            )
+        return "\n".join(lines)
+    return json.dumps(answer)

@@ -1,0 +1,202 @@
+"""The operator's actions, carried out on the gateway loop: requests from the operator channel in, answers out.
+
+Every action that changes the venue (deposit, withdraw, limits, kill, revive) becomes an engine command that goes
+through the gateway's one entry into the engine, so it is journaled before it runs and recovery restores it exactly;
+the orders a kill cancels are reported to their owners like any other cancellation. Reads (accounts, account) look
+at the engine between commands, so they see one consistent state. Each answer says what was applied, or exactly why
+not; each applied change is an audit line, and so is each refused one (`operator_refused`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine import Command, Event, Fund, Kill, MatchingEngine, OperatorResult, SetLimits
+from engine.ledger import LIMIT_NAMES, Ledger, Limits
+from gateway.money import Assets, limits_of, limits_text
+from gateway.operator import OperatorRequest
+from gateway.positions import average_cost, unrealized_pnl
+
+CHANGES = frozenset({"deposit", "withdraw", "limits", "kill", "revive"})
+ACTIONS = CHANGES | {"accounts", "account"}
+
+
+class OperatorDesk:
+    """Answers :class:`~gateway.operator.OperatorRequest` objects on the gateway thread."""
+
+    def __init__(
+        self,
+        engine: Callable[[], MatchingEngine],
+        apply: Callable[[Command], list[Event]],
+        dispatch: Callable[[list[Event]], None],
+        assets: Assets,
+        audit: Callable[[dict[str, Any]], None],
+        sessions: frozenset[str] = frozenset(),
+    ) -> None:
+        self._engine = engine  # the engine is replaced by recovery: always ask for the current one
+        self.apply = apply
+        self.dispatch = dispatch
+        self.assets = assets
+        self.audit = audit
+        self.sessions = sessions  # the order-entry CompIDs a kill may name
+        self._ids = 0
+        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "deposit": self.deposit,
+            "withdraw": self.withdraw,
+            "limits": self.limits,
+            "kill": self.kill,
+            "revive": self.kill,
+            "accounts": self.accounts,
+            "account": self.account,
+        }
+
+    @property
+    def ledger(self) -> Ledger:
+        ledger = self._engine().ledger
+        assert ledger is not None
+        return ledger
+
+    def handle(self, request: OperatorRequest) -> dict[str, Any]:
+        """Carry out one request and return its answer; never raises. The caller hands the answer over once the
+        journal record of the change is durable (after the loop turn's commit)."""
+        params = dict(request.params)
+        if request.action == "revive":
+            params["revive"] = True
+        try:
+            reply = self._handlers[request.action](params)
+        except (KeyError, ValueError, TypeError) as exc:
+            text = f"missing parameter {exc}" if isinstance(exc, KeyError) else str(exc)
+            reply = {"ok": False, "error": text}
+        if not reply.get("ok") and request.action in CHANGES:  # refused changes are on the record too
+            self.audit({"event": "operator_refused", "action": request.action, "params": request.params,
+                        "error": reply.get("error"), "reason": reply.get("reason")})  # fmt: skip
+        return reply
+
+    def _request_id(self) -> str:
+        self._ids += 1
+        return f"op-{time.time_ns()}-{self._ids}"
+
+    def _run(self, cmd: Command, what: dict[str, Any]) -> dict[str, Any]:
+        events = self.apply(cmd)
+        result = next(e for e in events if isinstance(e, OperatorResult))
+        self.dispatch([e for e in events if not isinstance(e, OperatorResult)])
+        if not result.applied:
+            assert result.reason is not None
+            return {"ok": False, "error": result.reason.text, "reason": result.reason.code, **what}
+        answer = {"ok": True, "applied": result.action, **what}
+        if result.action == "kill":
+            answer["cancelled"] = result.cancelled
+        self.audit({"event": f"operator_{result.action}", **what, "request_id": result.request_id})
+        return answer
+
+    # ------------------------------------------------------------------ changes
+
+    def deposit(self, p: dict[str, Any], sign: int = 1) -> dict[str, Any]:
+        account, asset, funding_id = str(p["account"]), str(p["asset"]), str(p["funding_id"])
+        acct = self.ledger.accounts.get(account)
+        if acct is None:
+            raise ValueError(f"unknown account {account!r}")
+        amount = self.assets.to_units(asset, str(p["amount"]))
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        cmd = Fund(self._request_id(), account, asset, sign * amount, funding_id, time.time_ns())
+        what = {"account": account, "asset": asset, "amount": self.assets.text(asset, amount), "funding_id": funding_id}
+        answer = self._run(cmd, what)
+        if answer.get("reason") == "insufficient_funds":  # say how much there is to withdraw
+            available = self.assets.text(asset, acct.available.get(asset, 0))
+            answer["available"] = available
+            answer["error"] += f": {account} has {available} {asset} available"
+        return answer
+
+    def withdraw(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self.deposit(p, -1)
+
+    def limits(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Change some limits of an account (or, with ``"account": null``, the venue default) in one instrument;
+        ``changes`` maps limit names to decimal text, or to null/"none" to remove a limit."""
+        account = p.get("account")
+        symbol = str(p["symbol"])
+        engine = self._engine()
+        if symbol not in engine.books:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        ledger = self.ledger
+        instrument, market = engine.books[symbol].instrument, ledger.markets[symbol]
+        if account is not None and account not in ledger.accounts:
+            raise ValueError(f"unknown account {account!r}")
+        current = ledger.defaults[symbol] if account is None else ledger.limits(ledger.accounts[account], symbol)
+        changes = limits_of(dict(p.get("changes", {})), instrument, market, self.assets, "limits")
+        given = {name for name in dict(p.get("changes", {}))}
+        merged = [
+            new if name in given else old
+            for name, old, new in zip(LIMIT_NAMES, current.to_list(), changes.to_list(), strict=True)
+        ]
+        cmd = SetLimits(self._request_id(), account, symbol, merged, time.time_ns())
+        text = limits_text(Limits.from_list(merged), instrument, market, self.assets)
+        return self._run(cmd, {"account": account, "symbol": symbol, "limits": text})
+
+    def kill(self, p: dict[str, Any]) -> dict[str, Any]:
+        account, session = p.get("account"), p.get("session")
+        if (account is None) == (session is None):
+            raise ValueError("name exactly one of account or session")
+        if account is not None and account not in self.ledger.accounts:
+            raise ValueError(f"unknown account {account!r}")
+        if session is not None and session not in self.sessions:
+            raise ValueError(f"unknown session {session!r}: not an order-entry session of this venue")
+        revive = bool(p.get("revive", False))
+        cmd = Kill(self._request_id(), account, session, revive, time.time_ns())
+        what = {"account": account} if account is not None else {"session": session}
+        return self._run(cmd, what)
+
+    # ------------------------------------------------------------------ reads
+
+    def accounts(self, p: dict[str, Any]) -> dict[str, Any]:
+        ledger = self.ledger
+        rows = []
+        for name, acct in sorted(ledger.accounts.items()):
+            rows.append({"account": name, "killed": acct.killed, "balances": self._balances(acct)})
+        fees = self._balances(ledger.fees)
+        return {"ok": True, "accounts": rows, "fee_account": {"account": ledger.fees.name, "balances": fees},
+                "killed_sessions": sorted(ledger.killed_owners)}  # fmt: skip
+
+    def account(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = str(p["account"])
+        ledger = self.ledger
+        acct = ledger.accounts.get(name)
+        if acct is None:
+            return {"ok": False, "error": f"unknown account {name!r}"}
+        engine = self._engine()
+        positions = []
+        for symbol, pos in sorted(acct.positions.items()):
+            book = engine.books[symbol]
+            ins, market = book.instrument, ledger.markets[symbol]
+            mark = book.last_px
+            unrealized = unrealized_pnl(pos.net, pos.cost, mark, market.quote_per_tick_lot)
+            avg = average_cost(pos.cost, pos.net, market.quote_per_tick_lot, ins.tick_size) if pos.net else None
+            positions.append({
+                "symbol": symbol,
+                "net": ins.qty_str(pos.net),
+                "avg_cost": avg,
+                "mark": ins.price_str(mark) if mark is not None else None,
+                "realized_pnl": self.assets.text(market.quote, pos.realized),
+                "unrealized_pnl": self.assets.text(market.quote, unrealized),
+                "fees": self.assets.text(market.quote, pos.fees),
+                "open_orders": pos.open_orders,
+            })  # fmt: skip
+        limits = {
+            symbol: limits_text(ledger.limits(acct, symbol), engine.books[symbol].instrument, market, self.assets)
+            for symbol, market in ledger.markets.items()
+        }
+        return {"ok": True, "account": name, "killed": acct.killed, "balances": self._balances(acct),
+                "positions": positions, "limits": limits}  # fmt: skip
+
+    def _balances(self, acct: Any) -> dict[str, dict[str, str]]:
+        assets = sorted(set(acct.available) | set(acct.held))
+        return {
+            a: {
+                "available": self.assets.text(a, acct.available.get(a, 0)),
+                "held": self.assets.text(a, acct.held.get(a, 0)),
+            }
+            for a in assets
+        }
