@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -55,10 +56,11 @@ from bench.fixwire import LatencyHistogram
 from bench.soak_clients import view_key
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
+from gateway.bench_tool import bench_venue
 from gateway.hotmetrics import HotCounter, HotHistogram
 from gateway.memtrace import growth
 from gateway.metrics import Metrics
-from tests.gateway_process import ROOT, GatewayProcess, free_port, make_config
+from tests.gateway_process import ROOT, GatewayProcess, dump_toml, free_port, make_config
 
 PASSWORD = "soakpass"
 # What the venue keeps for good per unit of traffic, measured alone by bench/retention.py (BENCHMARKS.md, Soak):
@@ -148,6 +150,7 @@ def write_config(directory: Path, ns: argparse.Namespace) -> tuple[Path, dict[st
         "venue.log_level": "info",
     }
     path, ports = make_config(directory, overrides, tables)
+    path.write_text(dump_toml(bench_venue(tomllib.loads(path.read_text()))))  # funded, no limits, no drop copy
     for s in oe:
         s["port"] = ports["order_entry"]
     return path, ports, {"oe": oe, "md": md}

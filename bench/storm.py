@@ -38,6 +38,7 @@ import socket
 import sys
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,8 @@ from bench.fixwire import UP, LatencyHistogram, Loop, MdClient, OeClient, sum_co
 from bench.soak import exported_names, parse_metrics
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
-from tests.gateway_process import GatewayProcess, make_config, metric_value
+from gateway.bench_tool import bench_venue
+from tests.gateway_process import GatewayProcess, dump_toml, make_config, metric_value
 
 PASSWORD = "stormpass"
 LOGGED_ON = exported_names()["sessions_logged_on"]
@@ -68,7 +70,9 @@ def write_config(directory: Path, ns: argparse.Namespace) -> tuple[Path, dict[st
     tables["STORMTRUTH"] = {"role": "market_data", "password_hash": pw_hash}
     overrides = {"venue.log_level": "info", "market_data.snapshot_interval": 0.0, "journal.snapshot_every": 0,
                  "fix.logon_timeout": ns.logon_timeout}  # fmt: skip
-    return make_config(directory, overrides, tables)
+    path, ports = make_config(directory, overrides, tables)
+    path.write_text(dump_toml(bench_venue(tomllib.loads(path.read_text()))))  # funded, no limits, no drop copy
+    return path, ports
 
 
 @dataclass(eq=False)
