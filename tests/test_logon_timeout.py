@@ -27,7 +27,8 @@ HALF_A_LOGON = b"8=FIX.4.4\x019=71\x0135=A\x0149=CLIENT7\x0156=EXCH\x0134=1\x015
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gw = start_gateway_with(tmp_path_factory.mktemp("gw"), {"fix.logon_timeout": LOGON_TIMEOUT})
+    # HeartBtInt 1 is below the demo's heartbeat_min (5): allowed here so that a silent session is dropped quickly
+    gw = start_gateway_with(tmp_path_factory.mktemp("gw"), {"fix.logon_timeout": LOGON_TIMEOUT, "fix.heartbeat_min": 1})
     yield gw
     assert gw.stop() == 0, gw.log_text()[-3000:]
 
