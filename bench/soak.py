@@ -3,6 +3,7 @@ metrics sampled as it goes; at the end a CSV, a PNG plot and a verdict.
 
     python -m bench.soak                                   # 60 minutes, 1,000 requests/s, 50 market-data sessions
     python -m bench.soak --minutes 2 --rate 200 --md-sessions 10 --sample 10
+    python -m bench.soak --replot bench/results/soak-1h   # soak.png again from soak.csv and soak.json
     fixgw bench soak -- --minutes 10
 
 What runs (all on this machine, each its own process):
@@ -605,8 +606,16 @@ def plot(rows: list[dict[str, Any]], path: Path, report: dict[str, Any]) -> None
     import matplotlib.pyplot as plt
 
     t = [r["minute"] for r in rows]
+    warm = [r for r in rows if r["minute"] >= report["stability"]["warmup_minutes"]] or rows[-1:]
+    for r in rows:  # what RSS would be if it grew only by the two known retentions (bench/retention.py)
+        r["rss_retention_model_mb"] = (
+            warm[0]["rss_mb"] + retention(warm[0], r)["explained_by_fix_store_mb"]
+            + retention(warm[0], r)["explained_by_engine_history_mb"]
+            if r["minute"] >= warm[0]["minute"] else None
+        )  # fmt: skip
     panels = [
-        ("gateway RSS (MB)", [("rss_mb", "RSS")]),
+        ("gateway RSS (MB)", [("rss_mb", "RSS"), ("rss_retention_model_mb", "after warm-up + FIX store index + "
+                                                  "engine order history")]),
         ("open descriptors", [("fds", "gateway")]),
         ("on disk (MB)", [("journal_mb", "journal"), ("fix_store_mb", "FIX store"), ("audit_mb", "audit trail")]),
         ("resting orders", [("resting_orders", "venue")]),
@@ -705,7 +714,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ns
 
 
+def replot(directory: Path) -> Path:
+    """Draw ``soak.png`` again from a run's ``soak.csv`` and ``soak.json``."""
+    report = json.loads((directory / "soak.json").read_text())
+    with (directory / "soak.csv").open() as f:
+        rows = [{k: float(v) if v not in ("", "None") else None for k, v in row.items()} for row in csv.DictReader(f)]
+    plot(rows, directory / "soak.png", report)
+    return directory / "soak.png"
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--replot"] and len(args) == 2:
+        print(replot(Path(args[1])))
+        return 0
     ns = parse_args(argv)
     report = run(ns)
     print(summary(report))
