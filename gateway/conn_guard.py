@@ -14,17 +14,25 @@ mark goes back to one byte and the guard forgets the connection (QuickFIX then r
 A connection still without one ``logon_timeout`` seconds after it was accepted, or with ``MAX_FIRST_MESSAGE``
 bytes and no complete message, is shut down; QuickFIX sees the peer gone and closes the descriptor itself.
 
+A connection the guard did not see accepted (it arrived between the guard's look at the listening socket and the
+acceptor's own, so only the periodic full scan finds it) may already be a logged-on session: the guard leaves alone
+any connection from which bytes have already been read (TCP_INFO's bytes received above what is still buffered).
+Found by the soak: a quiet market-data session, adopted that way after its Logon, was shut down at the logon timeout.
+
 Descriptors belong to QuickFIX: the guard wraps one in a ``socket`` object only for the duration of a call and
 always detaches it (a ``socket`` object that closed a descriptor behind QuickFIX's back would be a disaster).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import select
 import socket
 import stat
+import struct
+import termios
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +41,7 @@ FD_DIR = "/proc/self/fd"
 MAX_FIRST_MESSAGE = 8192  # bytes: a Logon is a few hundred
 HOLD_LOWAT = 65536  # never reached by a first message; larger would make the kernel grow the receive buffer
 FULL_SCAN_EVERY = 10.0  # seconds: also look at descriptor numbers that were closed and reused between two scans
+TCP_INFO_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received (u64) in Linux's struct tcp_info (kernel 4.1+)
 _HEADER = re.compile(rb"8=[^\x01]*\x019=(\d{1,7})\x01")
 
 
@@ -69,6 +78,20 @@ def _with_socket(fd: int, action: Any) -> Any:
         sock.detach()
 
 
+def already_read(sock: socket.socket) -> bool:
+    """True if bytes have been read from the connection (by QuickFIX): it is past its first message. TCP_INFO before
+    FIONREAD: bytes arriving in between can only make a fresh connection look fresher."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_BYTES_RECEIVED + 8)
+        buffered: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return False
+    if len(info) < TCP_INFO_BYTES_RECEIVED + 8:
+        return False  # an older kernel: hold it as a new connection
+    received: int = struct.unpack_from("Q", info, TCP_INFO_BYTES_RECEIVED)[0]
+    return received > buffered
+
+
 def _inode(fd: int) -> int | None:
     """The inode of ``fd`` if it is an open socket, 0 for another open descriptor, None if it is not open."""
     try:
@@ -82,8 +105,11 @@ class ConnectionGuard:
     """Holds back connections on the FIX ports until their first message is complete; drops the ones that take
     longer than ``logon_timeout`` seconds. Call :meth:`turn` on the gateway thread before every acceptor poll."""
 
-    def __init__(self, ports: set[int], logon_timeout: float, log: Any) -> None:
+    def __init__(
+        self, ports: set[int], logon_timeout: float, log: Any, full_scan_every: float = FULL_SCAN_EVERY
+    ) -> None:
         self.ports = ports
+        self.full_scan_every = full_scan_every
         self.logon_timeout = logon_timeout
         self.log = log
         self.pending: dict[int, _Pending] = {}
@@ -119,7 +145,7 @@ class ConnectionGuard:
         inode changed (closed and reused); ``full`` also re-checks numbers that were not sockets."""
         now = time.monotonic()
         if full:
-            self._full_scan_at = now + FULL_SCAN_EVERY
+            self._full_scan_at = now + self.full_scan_every
         listed = {int(name) for name in os.listdir(FD_DIR)}
         for fd in list(self._sockets):
             if fd not in listed:
@@ -149,6 +175,8 @@ class ConnectionGuard:
         try:
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) or sock.getsockname()[1] not in self.ports:
                 return None
+            if already_read(sock):
+                return None  # QuickFIX has read its first message already (accepted behind the guard's back)
             peer = sock.getpeername()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, HOLD_LOWAT)
         except (OSError, IndexError):

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from fixclient import FixSession, field
+from gateway.conn_guard import ConnectionGuard
+from gateway.logs import get_logger
 from tests.conftest import PASSWORDS, start_gateway_with, unique
 from tests.fixtools import new_order, wait_er
 from tests.gateway_process import GatewayProcess
@@ -167,3 +169,35 @@ def test_a_logon_then_silence_ends_with_a_test_request_and_a_disconnect(
     assert field(status, 39) == "4"  # cancelled on disconnect
     back.logout()
     trade_while_waiting(trader, [])
+
+
+def test_a_session_the_guard_finds_after_its_logon_is_left_alone() -> None:
+    """Found by the 1-hour soak: a connection that arrives between the guard's look at the listening socket and the
+    acceptor's own is accepted behind the guard's back and found only by its periodic full scan, possibly after it
+    has logged on. The guard held such a quiet market-data session and shut it down at the logon timeout, in the
+    middle of its session. Here the acceptor's part is played by hand on real sockets: one connection whose Logon was
+    already read, one that has sent nothing; a full scan on every turn."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    guard = ConnectionGuard({port}, logon_timeout=0.3, log=get_logger("test"), full_scan_every=0.0)
+    logged_on_client = socket.create_connection(("127.0.0.1", port))
+    silent_client = socket.create_connection(("127.0.0.1", port))
+    logged_on, _ = listener.accept()
+    silent, _ = listener.accept()
+    logged_on_client.sendall(HALF_A_LOGON)
+    assert logged_on.recv(1 << 16) == HALF_A_LOGON  # what QuickFIX does with a first message
+    try:
+        deadline = time.monotonic() + 10
+        while silent.fileno() in guard.pending or not guard.dropped:
+            assert time.monotonic() < deadline, "the silent connection was not dropped"
+            guard.turn()
+            assert logged_on.fileno() not in guard.pending, "the guard took over a connection past its first message"
+            time.sleep(0.02)
+        assert read_until_closed(silent_client, 5) == b""  # the silent one: dropped at the logon timeout
+        logged_on_client.sendall(b"more")  # the other one: untouched, read as before
+        logged_on.settimeout(5)
+        assert logged_on.recv(16) == b"more"
+        assert logged_on.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 1
+    finally:
+        for s in (listener, logged_on_client, silent_client, logged_on, silent):
+            s.close()
