@@ -428,6 +428,9 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
         children = []
         report["gateway_exit_code"] = gw.stop()
         report["functional_ok"] = report["functional_ok"] and report["gateway_exit_code"] == 0
+        if not report["functional_ok"]:  # the evidence outlives the scratch directory
+            for log in [work / "gateway.log", *work.glob("md*.log"), *work.glob("oe*.log")]:
+                shutil.copy(log, ns.out / log.name)
     except BaseException:
         if gw is not None:
             print(gw.log_text()[-3000:], file=sys.stderr)
@@ -619,7 +622,7 @@ def plot(rows: list[dict[str, Any]], path: Path, report: dict[str, Any]) -> None
         ("open descriptors", [("fds", "gateway")]),
         ("on disk (MB)", [("journal_mb", "journal"), ("fix_store_mb", "FIX store"), ("audit_mb", "audit trail")]),
         ("resting orders", [("resting_orders", "venue")]),
-        ("order -> first report (µs)", [("latency_p50_us", "p50"), ("latency_p99_us", "p99")]),
+        ("order -> first report (µs, log scale)", [("latency_p50_us", "p50"), ("latency_p99_us", "p99")]),
         ("load", [("requests_per_s", "requests/s"), ("gateway_cpu_pct", "gateway CPU %"),
                   ("clients_cpu_pct", "clients CPU %")]),
         ("machine load average (1 min)", [("load1", "load1")]),
@@ -631,6 +634,8 @@ def plot(rows: list[dict[str, Any]], path: Path, report: dict[str, Any]) -> None
             ax.plot(t, [r[key] if r[key] is not None else float("nan") for r in rows], label=label)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
+        if "µs" in title:
+            ax.set_yscale("log")  # milliseconds on a quiet machine, seconds when neighbours take the CPU
         if len(series) > 1:
             ax.legend(fontsize=8)
     for ax in axes[-1]:

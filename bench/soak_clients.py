@@ -55,6 +55,10 @@ class Cycler:
 
     DRAIN_LIMIT = 10.0  # seconds a session may take to get its answers before it logs out anyway
     BACK_LIMIT = 60.0  # seconds to be logged on and in step again
+    # Seconds to wait for the venue's Logout. 5 s was too short in the 1-hour soak on a machine at load 10-14, with
+    # the venue seconds behind: the client closed first, its own Logout unread, and the venue rightly asked for it
+    # again at the next logon (counted as venue_resend_requests).
+    LOGOUT_LIMIT = 30.0
 
     def __init__(self, conns: list[Conn], every: float, away: float) -> None:
         self.conns, self.every, self.away = conns, every, away
@@ -90,7 +94,7 @@ class Cycler:
         elif self.phase == "logout":
             if c.state == DOWN:
                 self.phase, self.phase_at = "away", now
-            elif now - self.phase_at > 5.0:  # no Logout answer: give up on the handshake
+            elif now - self.phase_at > self.LOGOUT_LIMIT:  # no Logout answer: give up on the handshake
                 c.drop()
         elif self.phase == "away":
             if now - self.phase_at >= self.away:

@@ -363,7 +363,7 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
         "command": ns.command,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "settings": {k: v for k, v in vars(ns).items() if k not in ("workdir", "command")},
+        "settings": {k: v for k, v in vars(ns).items() if k not in ("workdir", "command", "json_out")},
         "ok": not errors and exit_code == 0,
         "errors": errors,
         "error_samples": storm.samples[:20],
