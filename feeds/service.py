@@ -14,12 +14,13 @@ Decisions (documented in docs/rules-of-engagement.md):
   incrementals (it will get snapshots when it returns). Subscriptions end on unsubscribe, on a slow-consumer logout,
   and when the gateway stops.
 * Slow consumers are found with TestRequest probes queued behind the data (sent once a session has a quarter of
-  ``max_backlog`` unproven): the Heartbeat that answers a probe proves
-  the client has read everything before it. Messages queued for a session since its last answered probe are its
-  backlog. A session whose probe is still unanswered a probe interval later, with a backlog above ``max_backlog``,
-  is slow and the configured policy applies: ``logout`` (Logout with a Text, subscriptions dropped) or ``conflate``
-  (no more incrementals until the probe is answered, then fresh snapshots). A session that answers every probe
-  within the interval keeps up, however busy the feed.
+  ``max_backlog`` unproven): the Heartbeat that answers a probe proves the client has read everything before it.
+  Messages handed to QuickFIX for a session since its last answered probe are its backlog; messages still in the
+  venue's own publisher queue are not (when the venue itself falls behind, that is not the client's fault). A
+  session whose probe is still unanswered a probe interval after the publisher handed it over, with a backlog above
+  ``max_backlog``, is slow and the configured policy applies: ``logout`` (Logout with a Text, subscriptions
+  dropped) or ``conflate`` (no more incrementals until the probe is answered, then fresh snapshots). A session that
+  answers every probe within the interval keeps up, however busy the feed.
 * Messages of one engine command that touch several symbols (a mass cancel) go out as one X per symbol.
 
 What the service gets from the process that runs it is the keyword arguments of :class:`MarketDataService` (the
@@ -45,6 +46,7 @@ from engine import Instrument
 from engine.events import MarketDataEvent
 from feeds import messages
 from feeds.views import ALL_ENTRY_TYPES, BookState, BookView
+from gateway import failpoint
 from gateway.fixcodes import MDReqRejReason
 
 if TYPE_CHECKING:
@@ -105,37 +107,49 @@ class Subscriber:
 
     state: MarketDataSession
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
-    queued: int = 0  # messages handed to the publisher for this session, ever
+    queued: int = 0  # messages given to the publisher for this session, ever
+    handed: int = 0  # of those, the ones the publisher has handed to QuickFIX (written by the publisher thread only)
     acknowledged: int = 0  # messages the client provably read (answered probe)
     probe: tuple[str, int] | None = None  # outstanding (TestReqID, queued count when sent)
+    probe_handed: tuple[str, float] | None = None  # (TestReqID, when the publisher handed it over), publisher thread
     conflating: bool = False
     dormant: bool = False  # logged out with a full replay window: no incrementals until it returns
     resnapshot_pending: bool = False
 
     @property
     def backlog(self) -> int:
-        return self.queued - self.acknowledged
+        return self.handed - self.acknowledged
 
 
 class Publisher(threading.Thread):
-    """Hands finished messages to QuickFIX, in FIFO order. Mostly waits in ``queue.get`` or inside the binding."""
+    """Hands finished messages to QuickFIX, in FIFO order. Mostly waits in ``queue.get`` or inside the binding.
+
+    It counts what it has handed over for each subscriber (:attr:`Subscriber.handed`) and notes when it hands over a
+    probe: the slow-consumer check measures the client, not this queue."""
 
     def __init__(self, latency: Any, log: Any) -> None:
         super().__init__(name="md-publisher", daemon=True)
-        self.queue: queue.SimpleQueue[tuple[Any, tuple[Any, ...], float] | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[tuple[Any, tuple[Subscriber, ...], float, str] | None] = queue.SimpleQueue()
         self.latency = latency  # histogram: engine event -> handed to QuickFIX
         self.log = log
+        self._stall = failpoint.publisher_stall()  # tests only: fall behind on purpose
 
     def run(self) -> None:
         send = fix.Session.sendToTarget
         latency = self.latency
         while (job := self.queue.get()) is not None:
-            msg, targets, t0 = job
-            for sid in targets:
+            msg, targets, t0, probe_id = job
+            if self._stall and t0:
+                time.sleep(self._stall)
+                self._stall = 0.0
+            for sub in targets:
                 try:
-                    send(msg, sid)
+                    send(msg, sub.state.session_id)
                 except Exception as exc:  # never let the publisher die
-                    self.log.warning("md_send_failed", session=sid.toString(), error=repr(exc))
+                    self.log.warning("md_send_failed", session=sub.state.comp_id, error=repr(exc))
+                sub.handed += 1
+                if probe_id:
+                    sub.probe_handed = (probe_id, time.monotonic())
             if t0:
                 latency.observe(time.perf_counter() - t0)
 
@@ -182,10 +196,10 @@ class MarketDataService:
         if self.publisher.is_alive():  # a gateway without market-data sessions never starts it
             self.publisher.stop()
 
-    def _enqueue(self, msg: Any, subs: list[Subscriber], t0: float = 0.0) -> None:
+    def _enqueue(self, msg: Any, subs: list[Subscriber], t0: float = 0.0, probe_id: str = "") -> None:
         for sub in subs:
             sub.queued += 1
-        self.publisher.queue.put((msg, tuple(s.state.session_id for s in subs), t0))
+        self.publisher.queue.put((msg, tuple(subs), t0, probe_id))
 
     def on_logon(self, state: MarketDataSession) -> None:
         sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
@@ -195,7 +209,7 @@ class MarketDataService:
             self._drop_subscriptions(sub)
             sub.dormant = False
         sub.probe = None
-        sub.acknowledged = sub.queued
+        sub.acknowledged = sub.handed
         if sub.dormant and sub.subscriptions:
             sub.dormant = False
             self.scheduler.defer(lambda: self._resnapshot(sub))
@@ -337,12 +351,13 @@ class MarketDataService:
                 self.scheduler.defer(lambda: self._resnapshot(sub))
             raise fix.DoNotSend()
 
-    def probe(self, _: float = 0.0) -> None:
+    def probe(self, now: float = 0.0) -> None:
         """Queue a TestRequest behind the data of every session with a backlog; act on sessions too far behind."""
+        now = now or time.monotonic()
         for sub in self.subscribers.values():
             if not sub.state.logged_on or not sub.subscriptions:
                 continue
-            if sub.probe is not None and sub.backlog > self.cfg.max_backlog:  # behind for a whole interval
+            if sub.probe is not None and sub.backlog > self.cfg.max_backlog and self._probe_overdue(sub, now):
                 self._slow_consumer(sub)
                 continue
             # Probe only once a quarter of the allowed backlog is unproven: an idle or light session costs no
@@ -353,7 +368,18 @@ class MarketDataService:
                 msg.getHeader().setField(35, "1")
                 msg.setField(112, probe_id)
                 sub.probe = (probe_id, sub.queued + 1)
-                self._enqueue(msg, [sub])
+                self._enqueue(msg, [sub], probe_id=probe_id)
+
+    @staticmethod
+    def _probe_overdue(sub: Subscriber, now: float) -> bool:
+        """The outstanding probe went out (the publisher handed it over) a whole probe interval ago."""
+        handed = sub.probe_handed
+        return (
+            sub.probe is not None
+            and handed is not None
+            and handed[0] == sub.probe[0]
+            and (now - handed[1] >= PROBE_INTERVAL)
+        )
 
     def on_heartbeat(self, msg: Any, state: MarketDataSession) -> None:
         sub = self.subscribers.get(state.comp_id)

@@ -6,6 +6,8 @@
     fixgw bench order-entry [ARGS...]  python -m bench.gateway_bench ARGS (floors and gateway per durability)
     fixgw bench recovery [ARGS...]  python -m bench.recovery_bench ARGS (journal and snapshot recovery time)
     fixgw bench md [ARGS...]        python -m bench.md_bench ARGS      (market-data fan-out)
+    fixgw bench soak [ARGS...]      python -m bench.soak ARGS          (hours of mixed load: RSS, latency, losses)
+    fixgw bench storm [ARGS...]     python -m bench.storm ARGS         (many sessions reconnecting at once)
 
 For ``gateway``, unless ARGS already name a ``--target-cmd``, the driver is given a gateway target: the shipped demo
 config turned into a template (its own data directory and free ports, filled in by the driver), the demo
@@ -20,7 +22,9 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from gateway.cli_support import CLIError
 
@@ -31,14 +35,18 @@ MODULES = {
     "order-entry": "bench.gateway_bench",  # floor, floor-same and the gateway under each durability, in one run
     "recovery": "bench.recovery_bench",
     "md": "bench.md_bench",
+    "soak": "bench.soak",
+    "storm": "bench.storm",
 }
 _PORTS = {
     "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",
 }  # fmt: skip
 
 
-# Every account funded far beyond what a benchmark's load spends: no order is refused for funds.
-BENCH_FUNDS = '{ USD = "1000000000000", BTC = "10000000", AAPL = "1000000000", MSFT = "1000000000" }'
+# Every account funded far beyond what a benchmark's load spends: no order is refused for funds. The sum over all
+# accounts must stay below 2**63 units of each asset (the snapshot's JSON integers): 1e9 USD is 1e15 micro-dollars,
+# so thousands of accounts fit (1e12 USD each overflowed the ledger's net_funding with 10 accounts).
+BENCH_FUNDS = '{ USD = "1000000000", BTC = "10000000", AAPL = "1000000000", MSFT = "1000000000" }'
 
 
 def gateway_template(venue_toml: str) -> str:
@@ -77,6 +85,19 @@ def gateway_template(venue_toml: str) -> str:
     if missing:
         raise CLIError(f"cannot make a gateway config template from the demo config (no {', '.join(missing)})")
     return text
+
+
+def bench_venue(data: dict[str, Any]) -> dict[str, Any]:
+    """A parsed venue config given the benchmark settings of :func:`gateway_template`: every account funded with
+    :data:`BENCH_FUNDS`, no pre-trade limits, no message-rate limit, no drop-copy session, no operator channel."""
+    data.setdefault("accounts", {})["opening_balance"] = tomllib.loads(f"funds = {BENCH_FUNDS}")["funds"]
+    data.setdefault("risk", {}).pop("limits", None)
+    data["risk"]["max_messages_per_second"] = 0
+    data.setdefault("operator", {})["port"] = 0
+    sessions = data.get("sessions", {})
+    for name in [n for n, s in sessions.items() if s.get("role") == "drop_copy"]:
+        del sessions[name]
+    return data
 
 
 def main(args: argparse.Namespace) -> int:

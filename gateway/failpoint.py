@@ -1,4 +1,4 @@
-"""Fault injection for the recovery tests: ``FIXGW_FAILPOINT=exit_after_commit:N``.
+"""Fault injection for tests: ``FIXGW_FAILPOINT=exit_after_commit:N`` or ``FIXGW_FAILPOINT=md_publisher_stall:S``.
 
 The one failure that loses ExecutionReports without losing commands: the process dies after a loop turn's journal
 commit and before the replies of that turn are handed to QuickFIX (so they never reach the sessions' FIX stores).
@@ -7,6 +7,10 @@ happen on demand, right after the commit of the turn in which the N-th command s
 
 Read once at start-up: when the variable is unset nothing is installed and the order path is unchanged; when set,
 the journal's ``commit`` is wrapped (one comparison per loop turn).
+
+``md_publisher_stall:S`` makes the market-data publisher thread sleep S seconds once, before it hands over its first
+incremental refresh: the venue falls behind its own subscribers, which must not be blamed for it
+(:func:`publisher_stall`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,21 @@ from gateway.journal import Journal
 
 VARIABLE = "FIXGW_FAILPOINT"
 EXIT_STATUS = 86  # what the process exits with when the failpoint fires (distinct from crashes and clean stops)
+PUBLISHER_STALL = "md_publisher_stall"
+
+
+def publisher_stall() -> float:
+    """Seconds the market-data publisher is to stall once (``md_publisher_stall:S``), else 0."""
+    name, _, value = os.environ.get(VARIABLE, "").partition(":")
+    if name != PUBLISHER_STALL:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ValueError(f"{VARIABLE}={name}:{value!r}: expected {PUBLISHER_STALL}:SECONDS with SECONDS > 0")
+    return seconds
 
 
 def arm(journal: Journal | None, commands: Callable[[], int]) -> str | None:
@@ -29,8 +48,11 @@ def arm(journal: Journal | None, commands: Callable[[], int]) -> str | None:
     if not spec:
         return None
     name, _, count = spec.partition(":")
+    if name == PUBLISHER_STALL:
+        publisher_stall()  # validates; the publisher installs it
+        return spec
     if name != "exit_after_commit" or not count.isdigit() or int(count) < 1:
-        raise ValueError(f"{VARIABLE}={spec!r}: expected exit_after_commit:N with N >= 1")
+        raise ValueError(f"{VARIABLE}={spec!r}: expected exit_after_commit:N with N >= 1 or {PUBLISHER_STALL}:SECONDS")
     if journal is None:
         raise ValueError(f"{VARIABLE} needs a journal (journal.durability is off)")
     limit = commands() + int(count)

@@ -33,7 +33,7 @@ import quickfix as fix
 
 from engine import Command, Event, Side, TimeInForce
 from feeds.service import MarketDataService
-from gateway import failpoint
+from gateway import failpoint, memtrace
 from gateway.accounts import Accounts, fee_texts, position_formatter
 from gateway.application import BusinessReject, FixApplication
 from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
@@ -678,6 +678,7 @@ def run(gw: Gateway) -> int:
     # quickfix resets SIGINT on import: install handlers only now.
     signal.signal(signal.SIGINT, gw.request_stop)
     signal.signal(signal.SIGTERM, gw.request_stop)
+    memtrace.install(gw)  # FIXGW_TRACEMALLOC: diagnosis of memory growth only
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()
     # Everything is flushed and closed by now. Skip interpreter finalisation: tearing down the SWIG objects of the
