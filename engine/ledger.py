@@ -31,6 +31,9 @@ from engine.order import Order
 from engine.types import OrdType, Reason, Side
 
 PPM = 1_000_000
+# The most units of one asset the venue holds in all (deposits minus withdrawals): the journal and snapshots write
+# integers as 64-bit JSON numbers, so every balance, hold and total must stay below 2**63 (exchange-core: a long).
+MAX_UNITS = 2**63 - 1
 _BUY = Side.BUY
 _MARKET = OrdType.MARKET
 
@@ -512,6 +515,8 @@ class Ledger:
         balance = account.balance(asset)
         if amount < 0 and -amount > balance.available:
             return Reason.INSUFFICIENT_FUNDS
+        if self.net_funding.get(asset, 0) + amount > MAX_UNITS:
+            return Reason.AMOUNT_OUT_OF_RANGE
         self.funding_ids.add(funding_id)
         balance.available += amount
         self.net_funding[asset] = self.net_funding.get(asset, 0) + amount

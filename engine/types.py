@@ -134,6 +134,10 @@ class Reason(Enum):
     UNKNOWN_ASSET = ("unknown_asset", "unknown asset")
     INVALID_AMOUNT = ("invalid_amount", "amount must not be zero")
     DUPLICATE_FUNDING_ID = ("duplicate_funding_id", "funding id already applied")
+    AMOUNT_OUT_OF_RANGE = (
+        "amount_out_of_range",
+        "deposit refused: the asset's total on the venue would exceed 9223372036854775807 units",
+    )
 
     def __init__(self, code: str, text: str) -> None:
         self.code = code

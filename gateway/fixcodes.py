@@ -244,6 +244,7 @@ REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.UNKNOWN_ASSET: _NONE,
     Reason.INVALID_AMOUNT: _NONE,
     Reason.DUPLICATE_FUNDING_ID: _NONE,
+    Reason.AMOUNT_OUT_OF_RANGE: _NONE,
 }
 """Every Reason, with the code each message gives it; where FIX 4.4 has no specific value the code is OTHER (99)
 and the Text is specific."""

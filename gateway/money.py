@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine import Instrument, LedgerSetup, Limits, Market
-from engine.ledger import LIMIT_NAMES
+from engine.ledger import LIMIT_NAMES, MAX_UNITS
 
 PPM_PER_BP = 100
 
@@ -38,6 +38,9 @@ class Assets:
         units, rest = divmod(value, self._units[asset])
         if rest:
             raise ValueError(f"{text} {asset} has more decimals than {asset}'s scale ({self.scales[asset]})")
+        if abs(units) > MAX_UNITS:
+            most = self.text(asset, MAX_UNITS)
+            raise ValueError(f"{text} {asset} is out of range: at most {MAX_UNITS} units ({most})")
         return int(units)
 
     def text(self, asset: str, units: int) -> str:

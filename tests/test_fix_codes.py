@@ -126,7 +126,7 @@ def test_every_reason_has_its_codes_in_each_message() -> None:
     assert cancel_reasons == {
         Reason.CLIENT_REQUEST, Reason.MASS_CANCEL, Reason.CANCEL_ON_DISCONNECT, Reason.SELF_TRADE,
         Reason.IOC_REMAINDER, Reason.MARKET_REMAINDER, Reason.FOK_NOT_FILLED, Reason.END_OF_DAY, Reason.KILL_SWITCH,
-        Reason.UNKNOWN_ASSET, Reason.INVALID_AMOUNT, Reason.DUPLICATE_FUNDING_ID,
+        Reason.UNKNOWN_ASSET, Reason.INVALID_AMOUNT, Reason.DUPLICATE_FUNDING_ID, Reason.AMOUNT_OUT_OF_RANGE,
     }  # fmt: skip
 
 

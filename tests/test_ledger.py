@@ -24,6 +24,7 @@ from engine import (
     TimeInForce,
 )
 from engine.codec import decode, encode
+from engine.ledger import MAX_UNITS
 from engine.snapshot import dump_state, load_state
 from gateway.fixcodes import REJECT_CODES
 from tests.engine_helpers import BTC, BUY, XYZ, buy, executions, sell
@@ -238,6 +239,18 @@ def test_funding_is_idempotent_and_a_withdrawal_cannot_exceed_what_is_available(
     assert result(Fund("r5", "A", "EUR", 1, "x")).reason is Reason.UNKNOWN_ASSET
     assert result(Fund("r6", "nobody", "USD", 1, "y")).reason is Reason.UNKNOWN_ACCOUNT
     assert result(Fund("r7", "A", "USD", 0, "z")).reason is Reason.INVALID_AMOUNT
+    check_invariants(eng)
+
+
+def test_a_deposit_that_would_take_an_assets_total_past_64_bits_is_refused_and_the_state_still_serialises() -> None:
+    eng = funded_engine(usd=100 * USD)
+    room = MAX_UNITS - ledger_of(eng).net_funding["USD"]  # deposits minus withdrawals so far
+    (full,) = eng.process(Fund("r1", "A", "USD", room, "to-the-brim"))
+    assert isinstance(full, OperatorResult) and full.applied
+    (over,) = eng.process(Fund("r2", "B", "USD", 1, "one-more"))
+    assert isinstance(over, OperatorResult) and over.reason is Reason.AMOUNT_OUT_OF_RANGE
+    assert usd(eng, "B")[0] == 100 * USD
+    orjson.dumps(dump_state(eng))  # the snapshot writes 64-bit integers: it would raise past them
     check_invariants(eng)
 
 

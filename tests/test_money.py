@@ -6,7 +6,11 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from engine.ledger import MAX_UNITS
 from gateway.config import DEFAULT_CONFIG, parse_config
+from gateway.money import Assets
 from gateway.positions import average_cost
 
 DEMO = tomllib.loads(DEFAULT_CONFIG.read_text())
@@ -43,3 +47,10 @@ def test_the_average_cost_of_a_position_is_written_like_avgpx() -> None:
     assert average_cost(3 * 10_000 * 100 + 5_000, 3, 10_000, tick) == "1.0016666667"  # a cost basis off the grid
     assert average_cost(2 * 10**11 + 1, 10**9, 2, Decimal(1)) == "100"  # rounds to a whole tick: no dangling point
     assert average_cost(123, 0, 1, tick) == "0"  # flat
+
+
+def test_an_amount_beyond_64_bit_units_is_refused_at_the_edge() -> None:
+    assets = Assets({"USD": 6})
+    assert assets.to_units("USD", "9223372036854.775807") == MAX_UNITS
+    with pytest.raises(ValueError, match=r"9223372036854.775808 USD is out of range: at most 9223372036854775807"):
+        assets.to_units("USD", "9223372036854.775808")
