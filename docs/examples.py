@@ -34,7 +34,7 @@ import simplefix  # noqa: E402
 
 from fixclient import FixSession, field, utc_now  # noqa: E402
 from gateway.operator import call  # noqa: E402
-from tests.gateway_process import GatewayProcess, make_config, metric_value  # noqa: E402
+from tests.gateway_process import GatewayProcess, metric_value, start_on_free_ports  # noqa: E402
 
 DEMO_CONFIG = ROOT / "config" / "venue.toml"
 PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
@@ -494,23 +494,20 @@ def main() -> int:
         # No logon back-off: the wrong password of "Logon refused" must not hold up the logons that follow it.
         overrides = {"market_data.snapshot_interval": 0.0, "market_data.max_backlog": 8, "logon.backoff_base": 0.0,
                      "logon.backoff_max": 0.0}  # fmt: skip
-        config, ports = make_config(Path(tmp), overrides)
-        gw = GatewayProcess(config, ports, Path(tmp) / "gateway.log")
-        # A second venue for the message-rate example, whose limit a few messages reach.
-        slow_dir = Path(tmp) / "rate-limited"
-        slow_dir.mkdir()
-        config, ports = make_config(slow_dir, {"risk.max_messages_per_second": 3})
-        limited = GatewayProcess(config, ports, slow_dir / "gateway.log")
+        started: list[GatewayProcess] = []
         try:
-            gw.start()
+            gw = start_on_free_ports(Path(tmp), overrides, created=started.append)
             run(gw)
-            limited.start()
+            # A second venue for the message-rate example, whose limit a few messages reach.
+            limited = start_on_free_ports(
+                Path(tmp) / "rate-limited", {"risk.max_messages_per_second": 3}, created=started.append
+            )
             run_rate_limit(limited)
         except Exception as exc:
             print(f"docs/examples.py: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         finally:
-            for g in (gw, limited):
+            for g in started:
                 if g.proc is not None:
                     g.stop()
     return 0

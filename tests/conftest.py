@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fixclient import LOGON_REFUSED, FixSession, SessionError
-from tests.gateway_process import GatewayProcess, make_config, metric_value
+from tests.gateway_process import GatewayProcess, metric_value, start_on_free_ports
 from tests.pg_server import PgServer
 
 PASSWORDS = {
@@ -49,21 +49,7 @@ def start_gateway_with(
     env: dict[str, str] | None = None,
 ) -> GatewayProcess:
     """:func:`start_gateway` with session tables (as in :func:`make_config`) and extra environment variables."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for attempt in range(3):
-        config, ports = make_config(directory, overrides, sessions)
-        gw = GatewayProcess(config, ports, directory / "gateway.log", env)
-        _started.append(gw)
-        try:
-            gw.start()
-        except RuntimeError as exc:
-            # A "free" port is free when make_config picks it, not necessarily when the gateway binds it: another
-            # process (a parallel test run) may have taken it meanwhile. Then the venue is not at fault: new ports.
-            if "Address already in use" not in str(exc) or attempt == 2:
-                raise
-            continue
-        return gw
-    raise AssertionError("unreachable")
+    return start_on_free_ports(directory, overrides, sessions, env, created=_started.append)
 
 
 def verify_passwords(gw: GatewayProcess, port: int, passwords: dict[str, str], timeout: float = 30.0) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,32 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if got == want:
             return float(value)
     return 0.0
+
+
+def start_on_free_ports(
+    directory: Path,
+    overrides: dict[str, Any] | None = None,
+    sessions: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    created: Callable[[GatewayProcess], None] | None = None,
+) -> GatewayProcess:
+    """A gateway on the demo config (:func:`make_config`) in ``directory``, started; ``created`` sees each process
+    before it starts (to stop it later whatever happens).
+
+    A "free" port is free when :func:`make_config` picks it, not necessarily when the gateway binds it: another
+    process (a parallel test run) may have taken it meanwhile. Then the venue is not at fault: it is started again
+    on new ports, up to three times."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        config, ports = make_config(directory, overrides, sessions)
+        gw = GatewayProcess(config, ports, directory / "gateway.log", env)
+        if created is not None:
+            created(gw)
+        try:
+            gw.start()
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+            continue
+        return gw
+    raise AssertionError("unreachable")
