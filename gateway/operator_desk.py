@@ -52,8 +52,18 @@ class OperatorDesk:
     @property
     def ledger(self) -> Ledger:
         ledger = self._engine().ledger
-        assert ledger is not None
+        if ledger is None:
+            raise ValueError("the venue keeps no ledger (its config has no [assets])")
         return ledger
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Every action the desk answers (the operator channel refuses the others)."""
+        return frozenset(self._handlers)
+
+    def register(self, action: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer ``action`` with ``handler(params)`` (which may raise KeyError, ValueError or TypeError to refuse)."""
+        self._handlers[action] = handler
 
     def handle(self, request: OperatorRequest) -> None:
         """Carry out one request and answer it; never raises."""

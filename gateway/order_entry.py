@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, PositionsReport, Reason
-from engine.events import BookUpdate, StatUpdate, TradePrint
+from engine.events import (
+    BookUpdate,
+    Imbalance,
+    Indicative,
+    PhaseChange,
+    StatUpdate,
+    TradePrint,
+    TradingDayChange,
+)
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
 from gateway.positions import CUSTOMER, PositionFormatter, positions_request
@@ -23,7 +31,8 @@ from gateway.positions import CUSTOMER, PositionFormatter, positions_request
 if TYPE_CHECKING:
     from gateway.server import SessionState
 
-_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate)
+_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate, Indicative, Imbalance)
+_STATUS_EVENTS = (PhaseChange, TradingDayChange)
 
 
 @dataclass(slots=True)
@@ -57,6 +66,7 @@ class OrderEntry:
         self.owners = owners  # CompID -> session: where an order's reports go
         self.outbox = outbox
         self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
+        self.on_status: Callable[[list[Any]], None] | None = None  # phase changes and new days, for the sessions
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
             "F": self.cancel,
@@ -118,6 +128,7 @@ class OrderEntry:
     ) -> None:
         """Turn one command's events into FIX messages to their owners, audit lines and market data."""
         md: list[Any] = []
+        news: list[Any] = []
         t = self.translator
         for ev in events:
             if isinstance(ev, Execution):
@@ -125,6 +136,9 @@ class OrderEntry:
                 self.recorder.execution(ev)
             elif isinstance(ev, _MD_EVENTS):
                 md.append(ev)
+            elif isinstance(ev, _STATUS_EVENTS):
+                md.append(ev)
+                news.append(ev)
             elif isinstance(ev, CancelReject):
                 self._reply(ev.owner, "9", t.cancel_reject(ev))
                 self.recorder.cancel_reject(ev)
@@ -138,6 +152,8 @@ class OrderEntry:
                     self._reply(ev.owner, "AP", report)
         if md:
             self.outbox.market_data.append(md)
+        if news and self.on_status is not None:
+            self.on_status(news)
 
     def _reply(self, owner: str, msg_type: str, msg: Any) -> None:
         state = self.owners.get(owner)

@@ -1,8 +1,9 @@
 """The venue's sequenced log, as its readers see it: one small interface, and the local journal file behind it.
 
-The post-trade store follows the gateway's command journal through :class:`LogReader` only, so another transport
-(a replicated stream such as NATS JetStream) can take the local file's place without touching the store: it needs
-positions that grow with the log, a way to read the records after one, and a way to wait for more.
+The post-trade store follows the gateway's command journal, in all its segments (one per trading day:
+:mod:`seqlog.segments`), through :class:`LogReader` only, so another transport (a replicated stream such as NATS
+JetStream) can take the local files' place without touching the store: it needs positions that grow with the log, a
+way to read the records after one, and a way to wait for more.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Protocol
 
 from seqlog.filelog import FileLogReader
 from seqlog.records import HEADER, MAX_RECORD, ScanResult, read_records
+from seqlog.segments import first_segment, log_size, read_log, segment_path, segments
 
 Record = tuple[int, int, bytes]
 """``(position, next_position, payload)``: a record and where the one after it starts."""
@@ -31,4 +33,17 @@ class LogReader(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["HEADER", "MAX_RECORD", "FileLogReader", "LogReader", "Record", "ScanResult", "read_records"]
+__all__ = [
+    "HEADER",
+    "MAX_RECORD",
+    "FileLogReader",
+    "LogReader",
+    "Record",
+    "ScanResult",
+    "first_segment",
+    "log_size",
+    "read_log",
+    "read_records",
+    "segment_path",
+    "segments",
+]

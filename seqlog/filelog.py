@@ -1,9 +1,13 @@
-""":class:`FileLogReader`: the local journal file as a :class:`~seqlog.LogReader`.
+""":class:`FileLogReader`: the local journal, in its segments, as a :class:`~seqlog.LogReader`.
 
-The writer (the gateway) appends to the file while this reads it, so the end of the file is a moving target: a
-record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
+The writer (the gateway) appends to the last segment while this reads it, so the end of the log is a moving target:
+a record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
 it whole. A record that is complete but fails its checksum is not returned either; it is reported once through
 ``on_problem`` (the gateway cuts such a tail when it restarts, and then appends good records in its place).
+
+Positions run on across segments (:mod:`seqlog.segments`): at the end of one segment the reader goes on in the
+next. It notices a new segment by the directory's modification time, one ``stat`` per look, so following the log
+costs no more than following one file.
 """
 
 from __future__ import annotations
@@ -14,47 +18,87 @@ from collections.abc import Callable
 from pathlib import Path
 
 from seqlog.records import MAX_RECORD, parse
+from seqlog.segments import segments
 
 CHUNK = 1 << 20  # bytes read per call at most (unless a single record is longer)
 EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is ~90): a small read for a small ask
 # Seconds between size checks while waiting: from POLL_MIN after the last record found, doubling to POLL_MAX while
 # nothing comes. Under load the follower's share of the lag stays ~1 ms; idle, it costs ~0.1% of a core (a fixed
 # 5 ms poll cost ~2%).
+SETTLE_NS = 100_000_000  # a directory mtime younger than this may hide a file created in the same clock tick
 POLL_MIN = 0.002
 POLL_MAX = 0.05
 
 
 class FileLogReader:
-    """Reads records of a journal file from any position; positions are byte offsets."""
+    """Reads records of a journal from any position; positions are byte offsets in the whole log. ``path`` is the
+    log's first segment (``data_dir/journal/commands.journal``), which need not exist yet."""
 
     def __init__(self, path: Path, on_problem: Callable[[str], None] | None = None) -> None:
         self.path = path
+        self._segments: list[tuple[int, Path]] = []
+        self._listed_at: int | None = None  # the directory's mtime (ns) at the last listing of the segments
         self._fd: int | None = None
+        self._fd_base = -1  # the start position of the segment _fd reads
         self._on_problem = on_problem
         self._reported: str | None = None
         self._poll = POLL_MIN
 
-    def _open(self) -> int | None:
-        if self._fd is None:
+    def _refresh(self) -> None:
+        """List the segments again if the directory changed (a segment was created) since the last listing."""
+        try:
+            mtime = os.stat(self.path.parent).st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != self._listed_at or time.time_ns() - mtime < SETTLE_NS:
+            # (a file created in the same tick of the file system's clock as the last listing leaves the mtime as
+            # it was: until the mtime is safely in the past, list again)
+            self._listed_at = mtime
+            self._segments = segments(self.path)
+
+    def _segment(self, position: int) -> tuple[int, int] | None:
+        """(start position, open file) of the segment holding ``position`` (the last one starting at or before it)."""
+        self._refresh()
+        found = None
+        for base, path in self._segments:
+            if base > position:
+                break
+            found = (base, path)
+        if found is None:
+            return None
+        base, path = found
+        if self._fd_base != base:
+            self.close()
             try:
-                self._fd = os.open(self.path, os.O_RDONLY)
+                self._fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:  # the gateway has not written its first record yet
                 return None
-        return self._fd
+            self._fd_base = base
+        assert self._fd is not None
+        return base, self._fd
 
     def size(self) -> int:
-        """Bytes in the file now (0 if it does not exist yet)."""
-        fd = self._open()
-        return 0 if fd is None else os.fstat(fd).st_size
+        """The position after the last byte written (0 if the log does not exist yet)."""
+        self._refresh()
+        if not self._segments:
+            return 0
+        base, path = self._segments[-1]
+        if self._fd is not None and self._fd_base == base:
+            return base + os.fstat(self._fd).st_size
+        try:
+            return base + path.stat().st_size
+        except FileNotFoundError:
+            return base
 
     def read(self, position: int, max_records: int) -> list[tuple[int, int, bytes]]:
-        fd = self._open()
-        if fd is None or max_records <= 0:
+        found = self._segment(position)
+        if found is None or max_records <= 0:
             return []
+        base, fd = found
         out: list[tuple[int, int, bytes]] = []
         want = min(CHUNK, max_records * EXPECTED_RECORD)
         while True:
-            data = os.pread(fd, want, position)
+            data = os.pread(fd, want, position - base)
             problem = parse(data, position, out, max_records)
             if problem is None or len(out) >= max_records:
                 break
@@ -86,3 +130,4 @@ class FileLogReader:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            self._fd_base = -1
