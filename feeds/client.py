@@ -502,7 +502,7 @@ class MarketDataClient:
                 return  # older than what we have: a replayed snapshot
             view.reset(rpt)
             view.snapshots += 1
-            code = _body_field(msg, 326)
+            code = _field(msg, 326)  # (a body field: QuickFIX writes it after the entries, in tag order)
             if code is not None:
                 view.phase = PHASES.get(code, code)
             for e in entries:
