@@ -10,14 +10,27 @@ from typing import Any
 
 import pytest
 
-from engine import EndOfDay, HaltPolicy, Phase, SelfTradePrevention
+from engine import (
+    EndOfDay,
+    ExecType,
+    Execution,
+    HaltPolicy,
+    MatchingEngine,
+    Phase,
+    PhaseCause,
+    SelfTradePrevention,
+    SetPhase,
+)
 from gateway.config import parse_config
 from gateway.journal import Durability, Journal, read_records, recover
 from gateway.schedule import Schedule, parse_protection, parse_schedule
 from seqlog import FileLogReader, read_log, segments
+from store.db import open_backend
 from tests.engine_helpers import INSTRUMENTS, buy, sell
 from tests.gateway_process import DEMO_CONFIG
+from tests.store_support import random_flow, store_config
 from tests.test_durability import random_commands
+from tests.test_store import follow_to_end
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -177,3 +190,38 @@ def test_the_reader_notices_a_new_segment(tmp_path: Path) -> None:
     assert reader.wait(first[-1][1], 2.0)
     second = reader.read(first[-1][1], 10)
     assert [p for p, _, _ in second] == [first[-1][1]]
+
+
+def test_the_store_follows_the_journal_across_its_segments_and_records_auction_trades(tmp_path: Path) -> None:
+    from engine import Execution, SetPhase
+
+    cfg = store_config(tmp_path, "sqlite")
+    path = cfg.data_dir / "journal" / "commands.journal"
+    journal = Journal(path, Durability.WRITE)
+    engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
+    start = 1_800_000_000 * NS
+
+    def phase(to: Phase, ts: int) -> SetPhase:
+        return SetPhase("", "AAPL", to, PhaseCause.SCHEDULE, ts)
+
+    day = [EndOfDay("2027-01-15", start), phase(Phase.CLOSED, start), phase(Phase.PRE_OPEN, start + 1),
+           buy("b1", 10_001, 5, owner="CLIENT1", account="ACC1", symbol="AAPL", ts=start + 2),
+           buy("m1", None, 3, owner="CLIENT1", account="ACC1", symbol="AAPL", ts=start + 3),
+           sell("s1", 9_999, 7, owner="CLIENT2", account="ACC2", symbol="AAPL", ts=start + 4),
+           phase(Phase.CONTINUOUS, start + 5)]  # fmt: skip
+    executions: list[Execution] = []
+    for i, cmd in enumerate([*day, *random_flow(3, 300, start + 10), EndOfDay("2027-01-18", start + 400 * NS),
+                             *random_flow(4, 300, start + 500 * NS)]):  # fmt: skip
+        journal.append(cmd)
+        executions += [e for e in engine.process(cmd) if type(e) is Execution]
+        if isinstance(cmd, EndOfDay) and i > 0:
+            journal.roll(cmd.trading_date)
+    journal.close()
+    assert len(segments(path)) == 2
+    follow_to_end(cfg, path).close()
+    db = open_backend(cfg)
+    rows = db.fetch("SELECT trade_id, aggressor, buy_order_id, sell_order_id FROM trades ORDER BY trade_id")
+    trade_ids = {e.trade_id for e in executions if e.exec_type is ExecType.TRADE}
+    assert [r[0] for r in rows] == sorted(trade_ids)  # every trade of both days, once
+    auction = [r for r in rows if r[1] == "AUCTION"]
+    assert len(auction) == 2 and all(r[2] and r[3] for r in auction)  # m1 x3 then b1 x4 against s1
