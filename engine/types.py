@@ -99,8 +99,6 @@ class PhaseCause(Enum):
     OPERATOR = ("operator", "market operations")
     CIRCUIT_BREAKER = ("circuit_breaker", "volatility circuit breaker")
     HALT_ENDED = ("halt_ended", "end of the volatility halt")
-    AUCTION = ("auction", "auction")
-    END_OF_DAY = ("end_of_day", "end of the trading day")
 
     def __init__(self, code: str, text: str) -> None:
         self.code = code

@@ -205,7 +205,10 @@ class TradingDay:
                 self.outbox.replies.extend((msg, s, "h") for s in targets)
 
     def security_status_request(self, f: dict[str, str], state: SessionState) -> None:
-        """SecurityStatusRequest (e) on an order-entry session: one f (changes reach the session anyway)."""
+        """SecurityStatusRequest (e) on an order-entry session: one f (changes reach the session anyway); an
+        unsubscribe (263=2) is not answered."""
+        if f.get("263") == "2":
+            return
         engine = self._engine()
         symbol, req_id = f.get("55", ""), f.get("324", "")
         book = engine.books.get(symbol)
@@ -217,7 +220,9 @@ class TradingDay:
         self.outbox.replies.append((msg, state, "f"))
 
     def session_status_request(self, f: dict[str, str], state: SessionState) -> None:
-        """TradingSessionStatusRequest (g) on an order-entry session: one h."""
+        """TradingSessionStatusRequest (g) on an order-entry session: one h (263=2: none)."""
+        if f.get("263") == "2":
+            return
         engine = self._engine()
         venue = status.venue_status(engine.books.values())
         msg = status.trading_session_status(venue, engine.trading_date, f.get("335", ""))

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.timeout(120)
 
 RULES = (ROOT / "docs" / "rules-of-engagement.md").read_text()
 README = (ROOT / "README.md").read_text()
-BEFORE_EXAMPLES, EXAMPLES = RULES.split("\n## 11. Example messages\n")
+BEFORE_EXAMPLES, _AFTER = RULES.split("\n## 11. Example messages\n")
+EXAMPLES, _, PHASES_SECTION = _AFTER.partition("\n## 12. ")  # section 12 (trading phases) follows the examples
 
 # What legitimately changes from run to run: timestamps, and so BodyLength and CheckSum.
 _PER_RUN = [
@@ -150,7 +151,7 @@ SENT_VALUES.pop(530)  # inbound: the documents name the values clients may send
 
 def test_every_code_the_documents_mention_is_one_the_venue_sends() -> None:
     """`103=1`, `532=0`... anywhere in sections 1 to 10 must be a value the code's tables hold for that tag."""
-    mentioned = re.findall(r"(?<![\w.=])(\d{2,3})=([0-9A-Z]+)\b", BEFORE_EXAMPLES)
+    mentioned = re.findall(r"(?<![\w.=])(\d{2,3})=([0-9A-Z]+)\b", BEFORE_EXAMPLES + PHASES_SECTION)
     wrong = sorted({f"{tag}={value}" for tag, value in mentioned if value not in SENT_VALUES.get(int(tag), {value})})
     assert not wrong, f"codes documented but never sent: {wrong}"
 

@@ -128,8 +128,9 @@ def test_a_whole_trading_day_over_fix(tmp_path: Path, clients: list[Any]) -> Non
     ):
         new_order(s, cl, side, qty, price, tif=tif)
         wait_er(s, cl, "0")
-    book = wait_book(md, lambda b: b.indicative == (D("100.00"), D(8)) and b.imbalance == (D(7), "buy"))
+    book = wait_book(md, lambda b: len(b.asks) == 2)
     assert book.bids == levels(("101.00", "10")) and book.asks == levels(("100.00", "8"), ("102.00", "6"))
+    assert book.indicative == (D("100.00"), D(8)) and book.imbalance == (D(7), "buy")
 
     # The opening auction: one price, market order first, no LastLiquidityInd, then continuous trading.
     wait_book(md, lambda b: b.phase == "continuous")
