@@ -31,6 +31,8 @@ if str(ROOT) not in sys.path:
 import simplefix  # noqa: E402
 
 from fixclient import FixSession, field, utc_now  # noqa: E402
+from gateway.admin_cli import DEMO_TOKEN  # noqa: E402
+from gateway.operator import call  # noqa: E402
 from tests.gateway_process import GatewayProcess, make_config  # noqa: E402
 
 DEMO_CONFIG = ROOT / "config" / "venue.toml"
@@ -152,7 +154,7 @@ def md_request(
     c.send("V", fields)
 
 
-def run(oe: int, md: int) -> None:
+def run(oe: int, md: int, op: str) -> None:
     c1 = Client(oe, "CLIENT1", reset_seq=True)
     c2 = Client(oe, "CLIENT2", reset_seq=True)
     m1 = Client(md, "MD1", reset_seq=True)
@@ -326,8 +328,85 @@ def run(oe: int, md: int) -> None:
         back.wait_for(lambda m: field(m, 35) == "4", TIMEOUT, admin=True)
     back.logout()
 
+    md_request(m1, "md1-book", ["AAPL", "MSFT"], 0, ALL_TYPES, req_type="2")  # MD3 follows the phases
+    m1.drain(0.3)
+    phases(c1, c2, md, op)
+
     for c in (c1, c2, m1, m2):
         c.logout()
+
+
+def operator(url: str, action: str, symbol: str) -> None:
+    """An operator action over the operator channel (what ``fixgw admin ACTION SYMBOL`` sends)."""
+    answer = call(url, DEMO_TOKEN, action, {"symbol": symbol})
+    if not answer.get("ok"):
+        raise RuntimeError(f"{action} {symbol}: {answer}")
+
+
+def phases(c1: Client, c2: Client, md: int, op: str) -> None:
+    """Section 12: a halt, pre-open with the indicative price, the opening auction, the status requests. MD3 follows
+    MSFT (a session of its own, that reads everything at once: the examples' max_backlog is small)."""
+    m1 = Client(md, "MD3", reset_seq=True)
+    m1.logon(TIMEOUT)
+    md_request(m1, "md3-msft", ["MSFT"], 0, (*ALL_TYPES, "A"))
+    m1.wait("W")
+    c1.drain(0.3)
+    with Example(
+        "A halt: SecurityStatus on every session",
+        "Market operations halt MSFT (fixgw admin halt MSFT). MD3, subscribed to MSFT, gets a SecurityStatus with "
+        "SecurityTradingStatus 2 (trading halt) in its RptSeq sequence; CLIENT1, logged on, gets the same without "
+        "RptSeq, and so does CLIENT2. A new order is refused with OrdRejReason 2 and a Text naming the phase.",
+        [c1, c2, m1],
+    ):
+        operator(op, "halt", "MSFT")
+        m1.wait("f")
+        c1.wait("f")
+        c2.wait("f")
+        order(c1, "ord-8", "1", "1", "50.00", symbol="MSFT")
+        c1.wait("8", t11="ord-8", t150="8")
+    with Example(
+        "Pre-open and the indicative auction price",
+        "Market operations move MSFT to pre-open (fixgw admin preopen MSFT). CLIENT1 bids 5 at 51.00, CLIENT2 offers "
+        "3 at 50.50: the orders rest although they cross, and MD3 gets the indicative price (MDEntryType 4 with "
+        "OpenCloseSettlFlag 5) and the imbalance (MDEntryType A, TradeCondition P: more buyers).",
+        [c1, c2, m1],
+    ):
+        operator(op, "preopen", "MSFT")
+        m1.wait("f")
+        c1.wait("f")
+        c2.wait("f")
+        order(c1, "ord-9", "1", "5", "51.00", symbol="MSFT")
+        c1.wait("8", t11="ord-9", t150="0")
+        m1.count("X", 1)
+        order(c2, "ord-10", "2", "3", "50.50", symbol="MSFT")
+        c2.wait("8", t11="ord-10", t150="0")
+        m1.count("X", 1)
+    with Example(
+        "The opening auction",
+        "fixgw admin open MSFT: MD3 gets SecurityStatus 22 (the auction), one X with the trade (no AggressorSide), "
+        "the changed levels, the statistics and the indicative entries deleted, then SecurityStatus 17 (continuous "
+        "trading). The fills carry the Text filled in the auction and no LastLiquidityInd; CLIENT1 and CLIENT2 are "
+        "told both phases too.",
+        [c1, c2, m1],
+    ):
+        operator(op, "open", "MSFT")
+        c1.wait("8", t11="ord-9", t150="F")
+        c2.wait("8", t11="ord-10", t150="F")
+        m1.count("f", 2)
+        c1.count("f", 2)
+        c2.count("f", 2)
+    with Example(
+        "SecurityStatusRequest and TradingSessionStatusRequest",
+        "MD3 asks for MSFT's phase and for the venue's state: a SecurityStatus answer (UnsolicitedIndicator N, with "
+        "the instrument's RptSeq) and a TradingSessionStatus (TradingSessionID - : this venue has no schedule, so no "
+        "trading date).",
+        [m1],
+    ):
+        m1.send("e", [(324, "st-1"), (55, "MSFT"), (263, "0")])
+        m1.wait("f")
+        m1.send("g", [(335, "ts-1"), (263, "0")])
+        m1.wait("h")
+    m1.logout()
 
 
 def main() -> int:
@@ -338,7 +417,7 @@ def main() -> int:
         gw = GatewayProcess(config, ports, Path(tmp) / "gateway.log")
         gw.start()
         try:
-            run(gw.oe_port, gw.md_port)
+            run(gw.oe_port, gw.md_port, f"http://127.0.0.1:{ports['operator']}")
         except Exception as exc:
             print(f"docs/examples.py: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
