@@ -512,6 +512,8 @@ class MarketDataClient:
             self._oneoff.discard(req_id)
             tmp = _View(symbol, 0, (), req_id)
             tmp.reset(rpt)
+            code = _field(msg, 326)
+            tmp.phase = PHASES.get(code, code) if code is not None else None
             for e in entries:
                 tmp.apply(e)
             self.snapshots[req_id] = tmp.snapshot()
