@@ -1,0 +1,69 @@
+"""The engine benchmark's standard mix through the engines of two source trees, interleaved in one session.
+
+    git archive BASE | tar -x -C /tmp/base            # the tree to compare against (any commit)
+    python -m bench.engine_ab /tmp/base . [--commands 500000] [--rounds 4] [--ledgers none,funds-checks]
+
+Each round runs one subprocess per tree (ABBA order: A B, then B A, so drift of the machine falls on both), each
+generating the same seeded mix with its own ``bench.engine_bench`` and timing it through its own engine, once per
+ledger mode. Prints each run as a JSON line, then the medians and the ratio B / A per mode: on a shared machine only
+ratios measured side by side mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = """
+import json, sys
+from bench.engine_bench import standard_mix, throughput
+commands = standard_mix({commands}, 7)
+print(json.dumps({{m: throughput(commands, m) for m in {ledgers!r}}}))
+"""
+
+
+def run(tree: Path, commands: int, ledgers: list[str]) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    code = CHILD.format(commands=commands, ledgers=ledgers)
+    done = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("a", type=Path, help="source tree A (the base)")
+    p.add_argument("b", type=Path, help="source tree B (the change)")
+    p.add_argument("--commands", type=int, default=500_000)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--ledgers", default="none,funds-checks")
+    args = p.parse_args(argv)
+    ledgers = args.ledgers.split(",")
+    rates: dict[str, dict[str, list[float]]] = {"A": {m: [] for m in ledgers}, "B": {m: [] for m in ledgers}}
+    for r in range(args.rounds):
+        order = ("A", "B") if r % 2 == 0 else ("B", "A")
+        for name in order:
+            got = run(args.a if name == "A" else args.b, args.commands, ledgers)
+            for m, v in got.items():
+                rates[name][m].append(v)
+            print(json.dumps({"round": r + 1, "tree": name, **{m: round(v) for m, v in got.items()}}), flush=True)
+    print()
+    print(f"Command: python -m bench.engine_ab A B --commands {args.commands} --rounds {args.rounds}")
+    print()
+    print("| ledger | A commands/s (median, min to max) | B commands/s | B / A (median of rounds) |")
+    print("|---|---|---|---|")
+    for m in ledgers:
+        a, b = rates["A"][m], rates["B"][m]
+        ratio = statistics.median(y / x for x, y in zip(a, b, strict=True))
+        print(f"| {m} | {statistics.median(a):,.0f} ({min(a):,.0f} to {max(a):,.0f}) | "
+              f"{statistics.median(b):,.0f} ({min(b):,.0f} to {max(b):,.0f}) | {ratio:.3f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
