@@ -4,8 +4,10 @@
 
 The script starts the gateway (``python -m gateway serve``) on the shipped demo configuration with its own data
 directory in a temporary directory and free loopback ports (with ``tests/gateway_process.py``), runs a fixed
-exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1, CLIENT2, CLIENT3, CLIENT4, MD1, MD2),
-records every message each client sends and receives, stops the gateway with SIGTERM and prints each example as a
+exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1 to CLIENT5, MD1 to MD3; the kill switch
+and the phase actions through the operator channel), then the message-rate example on a second gateway with a low
+limit,
+records every message each client sends and receives, stops the gateways with SIGTERM and prints each example as a
 Markdown section: one line per message, SOH shown as ``|``, prefixed ``C->V`` (client to venue) or ``V->C`` (venue
 to client). Heartbeats and TestRequests are left out except in the example about them.
 
@@ -31,7 +33,6 @@ if str(ROOT) not in sys.path:
 import simplefix  # noqa: E402
 
 from fixclient import FixSession, field, utc_now  # noqa: E402
-from gateway.admin_cli import DEMO_TOKEN  # noqa: E402
 from gateway.operator import call  # noqa: E402
 from tests.gateway_process import GatewayProcess, make_config  # noqa: E402
 
@@ -154,7 +155,18 @@ def md_request(
     c.send("V", fields)
 
 
-def run(oe: int, md: int, op: str) -> None:
+def positions_request(c: Client, req_id: str, account: str) -> None:
+    today = datetime.now(UTC).strftime("%Y%m%d")
+    c.send("AN", [(710, req_id), (724, "0"), (1, account), (581, "1"), (715, today), (60, utc_now())])
+
+
+def operator(gw: GatewayProcess, action: str, **params: Any) -> dict[str, Any]:
+    """A request on the gateway's operator channel, as ``fixgw admin`` sends it (the demo token)."""
+    return call(f"http://127.0.0.1:{gw.ports['operator']}", "demo-operator-token", action, params)
+
+
+def run(gw: GatewayProcess) -> None:
+    oe, md = gw.oe_port, gw.md_port
     c1 = Client(oe, "CLIENT1", reset_seq=True)
     c2 = Client(oe, "CLIENT2", reset_seq=True)
     m1 = Client(md, "MD1", reset_seq=True)
@@ -195,14 +207,58 @@ def run(oe: int, md: int, op: str) -> None:
     with Example(
         "A trade: taker and maker ExecutionReports and the market data",
         "CLIENT2 sells 4 into CLIENT1's bid. CLIENT2 gets New then Trade with LastLiquidityInd 2 (taker); CLIENT1 "
-        "gets Trade with LastLiquidityInd 1 (maker). Both carry the trade id in SecondaryExecID (527). MD1 gets one "
-        "X: the trade (with TradeID and AggressorSide), open/high/low/volume, then the changed bid level.",
+        "gets Trade with LastLiquidityInd 1 (maker). Both carry the trade id in SecondaryExecID (527) and their fee "
+        "in Commission (12): the 1 bp taker fee on 400 USD, 0.04 USD, and the maker's 0. MD1 gets one X: the trade "
+        "(with TradeID and AggressorSide), open/high/low/volume, then the changed bid level.",
         [c1, c2, m1],
     ):
         order(c2, "ord-2", "2", "4", "100.00")
         c2.wait("8", t11="ord-2", t150="F")
         c1.wait("8", t11="ord-1", t150="F")
         m1.count("X", 1)
+
+    with Example(
+        "A fill with a maker rebate",
+        "On BTC-USD the taker pays 5 bp and the maker earns a 1 bp rebate. CLIENT1 offers 0.0100 BTC at 30,000.00; "
+        "CLIENT2 bids 30,100.00 and trades at 30,000.00: 300 USD, Commission 0.15 USD for the taker and -0.03 USD "
+        "(a rebate) for the maker, in CommCurrency (479) USD.",
+        [c1, c2],
+    ):
+        order(c1, "ord-btc-1", "2", "0.0100", "30000.00", symbol="BTC-USD")
+        c1.wait("8", t11="ord-btc-1", t150="0")
+        order(c2, "ord-btc-2", "1", "0.0100", "30100.00", symbol="BTC-USD")
+        c2.wait("8", t11="ord-btc-2", t150="F")
+        c1.wait("8", t11="ord-btc-1", t150="F")
+
+    with Example(
+        "ExecutionReport (Rejected): insufficient funds",
+        "100 BTC at 100,000.00 would hold 10,000,000 USD plus the 5 bp taker fee, more than CLIENT2 has: "
+        "OrdRejReason 3 (order exceeds limit), nothing held.",
+        [c2],
+    ):
+        order(c2, "ord-btc-3", "1", "100", "100000.00", symbol="BTC-USD")
+        c2.wait("8", t11="ord-btc-3", t150="8")
+
+    with Example(
+        "RequestForPositions: the ack and the reports",
+        "CLIENT2 asks for its account's balances and positions. The ack counts the reports; then one PositionReport "
+        "per asset (LongQty available, ShortQty held, CASH the balance) and one per instrument (the net position as "
+        "LongQty or ShortQty, the mark in SettlPrice, the average cost in PriorSettlPrice, FMTM the unrealized and "
+        "CASH the realized PnL, fees included, in Currency). CLIENT2 is short 4 AAPL sold at 100.00 and long 0.0100 "
+        "BTC bought at 30,000.00.",
+        [c2],
+    ):
+        positions_request(c2, "pos-1", "ACC2")
+        ack = c2.wait("AO", t710="pos-1")
+        c2.count("AP", int(field(ack, 727) or 0))
+
+    with Example(
+        "RequestForPositionsAck (rejected)",
+        "Another session's account: PosReqResult 3 (not authorized), PosReqStatus 2 (rejected), no reports.",
+        [c2],
+    ):
+        positions_request(c2, "pos-2", "ACC1")
+        c2.wait("AO", t710="pos-2")
 
     with Example(
         "A depth-limited view",
@@ -305,6 +361,25 @@ def run(oe: int, md: int, op: str) -> None:
         m1.wait("1", timeout=5)
         m1.receive(0.2)  # the client's FixSession answers the TestRequest with a Heartbeat
 
+    c5 = Client(oe, "CLIENT5", reset_seq=True)
+    c5.logon(TIMEOUT)
+    with Example(
+        "The kill switch",
+        "CLIENT5 has a DAY bid resting when the operator kills account ACC5 (`fixgw admin kill ACC5`, not a FIX "
+        "message): the bid is cancelled with the kill switch's Text, and a new order is refused with OrdRejReason 0 "
+        "until the operator revives the account.",
+        [c5],
+    ):
+        order(c5, "ord-k1", "1", "1", "95.00")
+        c5.wait("8", t11="ord-k1", t150="0")
+        answer = operator(gw, "kill", account="ACC5")
+        assert answer.get("cancelled") == 1, answer
+        c5.wait("8", t11="ord-k1", t150="4")
+        order(c5, "ord-k2", "1", "1", "95.00")
+        c5.wait("8", t11="ord-k2", t150="8")
+    assert operator(gw, "revive", account="ACC5").get("ok")
+    c5.logout()
+
     c4 = Client(oe, "CLIENT4", reset_seq=True)
     c4.logon(TIMEOUT)
     order(c4, "ord-7", "1", "1", "90.00")
@@ -328,25 +403,48 @@ def run(oe: int, md: int, op: str) -> None:
         back.wait_for(lambda m: field(m, 35) == "4", TIMEOUT, admin=True)
     back.logout()
 
+    c3 = Client(oe, "CLIENT3", reset_seq=True)
+    c3.logon(TIMEOUT)
+    parties = [(453, 2), (448, "TRADER7"), (447, "D"), (452, "11"), (448, "CUST-42"), (447, "D"), (452, "3"), (802, 1),
+               (523, "DESK-A"), (803, "10")]  # fmt: skip
+    with Example(
+        "NewOrderSingle with Parties",
+        "CLIENT3 names the order-origination trader (452=11) and the client (452=3, with its desk as a PartySubID) "
+        "in the Parties block. Every ExecutionReport about the order carries the block as it came.",
+        [c3],
+    ):
+        order(c3, "ord-8", "1", "0.5", "25000.00", symbol="BTC-USD", extra=parties)
+        c3.wait("8", t11="ord-8", t150="0")
+    with Example(
+        "PossResend",
+        "CLIENT3 sends the same order again with PossResend=Y (97, a header field): the venue already has it, so it "
+        "answers with the order's current status (ExecType I), neither a second order nor a duplicate reject.",
+        [c3],
+    ):
+        c3.send("D", [(97, "Y"), (11, "ord-8"), (1, "ACC3"), (55, "BTC-USD"), (54, "1"), (38, "0.5"), (40, "2"),
+                      (44, "25000.00"), (59, "0"), *parties, (60, utc_now())])  # fmt: skip
+        c3.wait("8", t11="ord-8", t150="I")
+    c3.logout()
+
     md_request(m1, "md1-book", ["AAPL", "MSFT"], 0, ALL_TYPES, req_type="2")  # MD3 follows the phases
     m1.drain(0.3)
-    phases(c1, c2, md, op)
+    phases(c1, c2, gw)
 
     for c in (c1, c2, m1, m2):
         c.logout()
 
 
-def operator(url: str, action: str, symbol: str) -> None:
-    """An operator action over the operator channel (what ``fixgw admin ACTION SYMBOL`` sends)."""
-    answer = call(url, DEMO_TOKEN, action, {"symbol": symbol})
+def phase_action(gw: GatewayProcess, action: str, symbol: str) -> None:
+    """An operator's phase action (what ``fixgw admin ACTION SYMBOL`` sends)."""
+    answer = operator(gw, action, symbol=symbol)
     if not answer.get("ok"):
         raise RuntimeError(f"{action} {symbol}: {answer}")
 
 
-def phases(c1: Client, c2: Client, md: int, op: str) -> None:
-    """Section 12: a halt, pre-open with the indicative price, the opening auction, the status requests. MD3 follows
+def phases(c1: Client, c2: Client, gw: GatewayProcess) -> None:
+    """Section 11: a halt, pre-open with the indicative price, the opening auction, the status requests. MD3 follows
     MSFT (a session of its own, that reads everything at once: the examples' max_backlog is small)."""
-    m1 = Client(md, "MD3", reset_seq=True)
+    m1 = Client(gw.md_port, "MD3", reset_seq=True)
     m1.logon(TIMEOUT)
     md_request(m1, "md3-msft", ["MSFT"], 0, (*ALL_TYPES, "A"))
     m1.wait("W")
@@ -358,12 +456,12 @@ def phases(c1: Client, c2: Client, md: int, op: str) -> None:
         "RptSeq, and so does CLIENT2. A new order is refused with OrdRejReason 2 and a Text naming the phase.",
         [c1, c2, m1],
     ):
-        operator(op, "halt", "MSFT")
+        phase_action(gw, "halt", "MSFT")
         m1.wait("f")
         c1.wait("f")
         c2.wait("f")
-        order(c1, "ord-8", "1", "1", "50.00", symbol="MSFT")
-        c1.wait("8", t11="ord-8", t150="8")
+        order(c1, "ord-9", "1", "1", "50.00", symbol="MSFT")
+        c1.wait("8", t11="ord-9", t150="8")
     with Example(
         "Pre-open and the indicative auction price",
         "Market operations move MSFT to pre-open (fixgw admin preopen MSFT). CLIENT1 bids 5 at 51.00, CLIENT2 offers "
@@ -371,15 +469,15 @@ def phases(c1: Client, c2: Client, md: int, op: str) -> None:
         "OpenCloseSettlFlag 5) and the imbalance (MDEntryType A, TradeCondition P: more buyers).",
         [c1, c2, m1],
     ):
-        operator(op, "preopen", "MSFT")
+        phase_action(gw, "preopen", "MSFT")
         m1.wait("f")
         c1.wait("f")
         c2.wait("f")
-        order(c1, "ord-9", "1", "5", "51.00", symbol="MSFT")
-        c1.wait("8", t11="ord-9", t150="0")
+        order(c1, "ord-10", "1", "5", "51.00", symbol="MSFT")
+        c1.wait("8", t11="ord-10", t150="0")
         m1.count("X", 1)
-        order(c2, "ord-10", "2", "3", "50.50", symbol="MSFT")
-        c2.wait("8", t11="ord-10", t150="0")
+        order(c2, "ord-11", "2", "3", "50.50", symbol="MSFT")
+        c2.wait("8", t11="ord-11", t150="0")
         m1.count("X", 1)
     with Example(
         "The opening auction",
@@ -389,9 +487,9 @@ def phases(c1: Client, c2: Client, md: int, op: str) -> None:
         "told both phases too.",
         [c1, c2, m1],
     ):
-        operator(op, "open", "MSFT")
-        c1.wait("8", t11="ord-9", t150="F")
-        c2.wait("8", t11="ord-10", t150="F")
+        phase_action(gw, "open", "MSFT")
+        c1.wait("8", t11="ord-10", t150="F")
+        c2.wait("8", t11="ord-11", t150="F")
         m1.count("f", 2)
         c1.count("f", 2)
         c2.count("f", 2)
@@ -409,20 +507,53 @@ def phases(c1: Client, c2: Client, md: int, op: str) -> None:
     m1.logout()
 
 
+def run_rate_limit(gw: GatewayProcess) -> None:
+    c1 = Client(gw.oe_port, "CLIENT1", reset_seq=True)
+    c1.logon(TIMEOUT)
+    with Example(
+        "Message-rate logout",
+        "On a venue configured with risk.max_messages_per_second = 3, CLIENT1 sends four OrderStatusRequests at "
+        "once. The first three are answered; the fourth is ignored, and the venue logs the session out with a Text "
+        "that says why (cancel-on-disconnect follows, section 4).",
+        [c1],
+    ):
+        burst = [c1.encode("H", [(11, f"st-{n}"), (55, "AAPL"), (54, "1")], c1.next_out + n) for n in range(4)]
+        c1.next_out += 4
+        sent = time.time_ns()
+        for data in burst:  # logged one by one, sent in one segment: all four arrive before any answer leaves
+            c1.log.append((sent, "C->V", "H", data.decode().rstrip("\x01").replace("\x01", "|")))
+        assert c1.sock is not None
+        c1.sock.sendall(b"".join(burst))
+        c1.count("8", 3)
+        c1.wait("5")
+        with suppress(Exception):  # the venue closes the connection once the Logouts are exchanged
+            c1.receive(2.0)
+    c1.close()
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fixgw-examples-") as tmp:
         # The demo config with its own data directory and free ports, no periodic snapshots (the tests' harness).
         # max_backlog 8: the slow-consumer probe example needs only a few unproven messages to appear.
         config, ports = make_config(Path(tmp), {"market_data.snapshot_interval": 0.0, "market_data.max_backlog": 8})
         gw = GatewayProcess(config, ports, Path(tmp) / "gateway.log")
-        gw.start()
+        # A second venue for the message-rate example, whose limit a few messages reach.
+        slow_dir = Path(tmp) / "rate-limited"
+        slow_dir.mkdir()
+        config, ports = make_config(slow_dir, {"risk.max_messages_per_second": 3})
+        limited = GatewayProcess(config, ports, slow_dir / "gateway.log")
         try:
-            run(gw.oe_port, gw.md_port, f"http://127.0.0.1:{ports['operator']}")
+            gw.start()
+            run(gw)
+            limited.start()
+            run_rate_limit(limited)
         except Exception as exc:
             print(f"docs/examples.py: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         finally:
-            gw.stop()
+            for g in (gw, limited):
+                if g.proc is not None:
+                    g.stop()
     return 0
 
 

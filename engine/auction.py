@@ -1,6 +1,6 @@
 """The auction's price: where a crossed book uncrosses, and what would execute there. Pure arithmetic on levels.
 
-Rule (docs/rules-of-engagement.md, section 12): the auction price is one of the limit prices in the book, or the
+Rule (docs/rules-of-engagement.md, section 11): the auction price is one of the limit prices in the book, or the
 reference price (the last trade), whichever
 
 1. executes the most quantity;

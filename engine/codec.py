@@ -45,10 +45,13 @@ def _side(value: int | None) -> Side | None:
 def to_tuple(cmd: Command) -> list[Any]:
     """The command as a JSON-able list (orjson writes an IntEnum as its integer value)."""
     if type(cmd) is NewOrder:
-        return [
+        fields = [
             "N", cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif,
             cmd.price, cmd.qty, cmd.post_only, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None,
         ]  # fmt: skip
+        if cmd.parties:  # only then: records without parties stay as they always were
+            fields.append(cmd.parties)
+        return fields
     if type(cmd) is CancelOrder:
         return ["C", cmd.owner, cmd.clordid, cmd.orig_clordid, cmd.order_id, cmd.ts]
     if type(cmd) is ReplaceOrder:
@@ -95,7 +98,8 @@ def from_tuple(t: list[Any]) -> Command:
     if kind == "N":
         reject = _REASONS[t[12]] if t[12] is not None else None
         side, ord_type, tif = _SIDES[t[5]], _ORD_TYPES[t[6]], _TIFS[t[7]]
-        return NewOrder(t[1], t[2], t[3], t[4], side, ord_type, tif, t[8], t[9], t[10], t[11], reject)
+        parties = t[13] if len(t) > 13 else ""
+        return NewOrder(t[1], t[2], t[3], t[4], side, ord_type, tif, t[8], t[9], t[10], t[11], reject, parties)
     if kind == "C":
         return CancelOrder(t[1], t[2], t[3], t[4], t[5])
     if kind == "R":

@@ -30,6 +30,9 @@ class NewOrder:
     edge_reject: Reason | None = None
     """Set by the FIX edge when the order failed a check that needs decimals (tick/lot grid, unsupported
     enumerations): the engine then rejects it with this reason, so every ExecID comes from one sequence."""
+    parties: str = ""
+    """Who is behind the order (trader, client...) as the edge received it: opaque to the engine, which keeps it
+    on the order so that every report about the order can carry it."""
 
 
 @dataclass(slots=True)

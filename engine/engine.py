@@ -256,7 +256,7 @@ class MatchingEngine:
     def _reject_new(self, cmd: NewOrder, reason: Reason, events: list[Event]) -> None:
         order = Order(
             0, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price,
-            cmd.qty, cmd.post_only,
+            cmd.qty, cmd.post_only, cmd.parties,
         )  # fmt: skip
         self._close(order, _REJECTED, reason, cmd.ts, events)
 
@@ -577,7 +577,7 @@ class MatchingEngine:
             return self._reject_new(cmd, reason, events)
         order = Order(
             0, cmd.owner, cmd.clordid, cmd.account, cmd.symbol, cmd.side, ord_type, cmd.tif, price, cmd.qty,
-            cmd.post_only,
+            cmd.post_only, cmd.parties,
         )  # fmt: skip
         # A market order entered outside continuous trading waits for the auction at its protection price.
         cap = None if continuous or ord_type is _LIMIT else self._protection_price(book, cmd.side)

@@ -145,12 +145,12 @@ class Position:
         "realized",
     )  # fmt: skip
 
-    def __init__(self, account: Account, market: Market, limits: Limits) -> None:
+    def __init__(self, account: Account, market: Market, limits: Limits, base: Balance, quote: Balance) -> None:
         self.account = account
         self.market = market
         self.limits = limits
-        self.base = account.balance(market.base)
-        self.quote = account.balance(market.quote)
+        self.base = base
+        self.quote = quote
         self.net = 0
         self.cost = 0
         self.realized = 0
@@ -174,9 +174,10 @@ class Position:
             self.net = net + lots
             self.cost += notional
             return
-        size = abs(lots)
-        closing = min(size, abs(net))
-        basis = self.cost * closing // abs(net)
+        size = lots if lots > 0 else -lots
+        held = net if net > 0 else -net
+        closing = size if size < held else held
+        basis = self.cost * closing // held
         proceeds = notional * closing // size
         self.realized += proceeds - basis if net > 0 else basis - proceeds
         self.cost -= basis
@@ -236,15 +237,23 @@ class Ledger:
         self.killed_owners: set[str] = set()
         self._inflight_hold = 0  # what the market buy being matched still holds (it never rests)
         self.capped: dict[Order, int] = {}  # market buys waiting for an auction -> the price they hold at
+        self._fee_balances: dict[str, Balance] = {}  # asset -> the fee account's balance (one lookup per trade)
+        self.defaults: dict[str, Limits] = {}
         self.configure(setup)
 
     # ------------------------------------------------------------------ setup
 
     def configure(self, setup: LedgerSetup) -> None:
-        """Adopt new rules: new accounts are opened; existing balances, holds and positions stay."""
+        """Adopt new rules: new accounts are opened; existing balances, holds and positions stay. A venue-default
+        limit the new rules do not change keeps whatever an operator set since (``fixgw admin limits --default``)."""
+        before, old_defaults = self.setup, self.defaults
         self.setup = setup
         self.markets = dict(setup.markets)
-        self.defaults = {s: setup.default_limits.get(s, NO_LIMITS) for s in setup.markets}
+        self.defaults = {}
+        for symbol in setup.markets:
+            configured = setup.default_limits.get(symbol, NO_LIMITS)
+            unchanged = before.default_limits.get(symbol, NO_LIMITS) == configured
+            self.defaults[symbol] = old_defaults.get(symbol, configured) if unchanged else configured
         self.funds_checks = setup.funds_checks
         self.fees.name = setup.fee_account
         for name in setup.accounts:
@@ -260,8 +269,19 @@ class Ledger:
         """``account``'s position in ``symbol``, opened (flat) on first use."""
         pos = account.positions.get(symbol)
         if pos is None:
-            pos = account.positions[symbol] = Position(account, self.markets[symbol], self.limits(account, symbol))
+            market = self.markets[symbol]
+            pos = account.positions[symbol] = Position(
+                account, market, self.limits(account, symbol), account.balance(market.base),
+                account.balance(market.quote),
+            )  # fmt: skip
         return pos
+
+    def _unopened(self, account: Account, symbol: str) -> Position:
+        """What the checks of an account's first order in ``symbol`` read: a flat position with the account's
+        balances, or zero ones where it holds nothing (not stored: a refused order leaves nothing behind)."""
+        market = self.markets[symbol]
+        base, quote = account.balances.get(market.base), account.balances.get(market.quote)
+        return Position(account, market, self.limits(account, symbol), base or Balance(), quote or Balance())
 
     def _refresh_positions(self) -> None:
         """Every position sees the current markets and limits (after a change of rules or of limits)."""
@@ -318,7 +338,7 @@ class Ledger:
             return Reason.UNKNOWN_ACCOUNT
         if account.killed or (self.killed_owners and order.owner in self.killed_owners):
             return Reason.ACCOUNT_KILLED
-        pos = account.positions.get(order.symbol) or self.position(account, order.symbol)
+        pos = account.positions.get(order.symbol) or self._unopened(account, order.symbol)
         market = pos.market
         lots = order.leaves
         buy = order.side is _BUY
@@ -357,6 +377,10 @@ class Ledger:
                 balance, hold = pos.quote, notional + notional * rate // PPM if rate > 0 else notional
             if hold > balance.available:
                 return Reason.INSUFFICIENT_FUNDS
+        if account.positions.get(order.symbol) is not pos:  # accepted: the first order here opens the position
+            pos = self.position(account, order.symbol)
+        if self.funds_checks:
+            balance = pos.quote if buy else pos.base
             balance.available -= hold
             balance.held += hold
             if buy and order.ord_type is _MARKET and cap is None:
@@ -382,7 +406,8 @@ class Ledger:
         maker_fee = notional * rate // PPM if rate >= 0 else -(notional * -rate // PPM)
         self._settle(taker, market, lots, notional, taker_fee)
         self._settle(maker, market, lots, notional, maker_fee)
-        self.fees.balance(market.quote).available += taker_fee + maker_fee
+        fees = self._fee_balances.get(market.quote) or self._fee_balance(market.quote)
+        fees.available += taker_fee + maker_fee
         return taker_fee, maker_fee
 
     def fill_auction(self, buy: Order, sell: Order, lots: int, price: int) -> tuple[int, int]:
@@ -393,8 +418,13 @@ class Ledger:
         fee = fee_of(notional, market.maker_ppm)
         self._settle(buy, market, lots, notional, fee)
         self._settle(sell, market, lots, notional, fee)
-        self.fees.balance(market.quote).available += 2 * fee
+        fees = self._fee_balances.get(market.quote) or self._fee_balance(market.quote)
+        fees.available += 2 * fee
         return fee, fee
+
+    def _fee_balance(self, asset: str) -> Balance:
+        balance = self._fee_balances[asset] = self.fees.balance(asset)
+        return balance
 
     def _settle(self, order: Order, market: Market, lots: int, notional: int, fee: int) -> None:
         pos: Position = order.pos
@@ -589,6 +619,7 @@ class Ledger:
         for name, a in d["accounts"].items():
             ledger._load_account(ledger.accounts.setdefault(name, Account(name)), a)
         ledger._load_account(ledger.fees, d["fees"])
+        ledger._fee_balances.clear()  # the fee account's balances were just replaced
         ledger._refresh_positions()
         return ledger
 

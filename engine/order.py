@@ -31,6 +31,7 @@ class Order:
         "ord_type",
         "order_id",
         "owner",
+        "parties",
         "pos",
         "post_only",
         "prev",
@@ -55,6 +56,7 @@ class Order:
         price: int | None,
         qty: int,
         post_only: bool,
+        parties: str = "",
     ) -> None:
         self.order_id = order_id
         self.owner = owner
@@ -67,6 +69,7 @@ class Order:
         self.price = price
         self.qty = qty
         self.post_only = post_only
+        self.parties = parties  # opaque to the engine (NewOrder.parties)
         self.leaves = qty
         self.cum = 0
         self.notional = 0

@@ -29,7 +29,7 @@ FORMAT = 1
 def dump_state(engine: MatchingEngine) -> dict[str, Any]:
     orders = [
         [o.order_id, o.owner, o.clordid, o.account, o.symbol, int(o.side), int(o.ord_type), int(o.tif), o.price,
-         o.qty, o.post_only, o.leaves, o.cum, o.notional, o.status.value]
+         o.qty, o.post_only, o.leaves, o.cum, o.notional, o.status.value, *((o.parties,) if o.parties else ())]
         for o in engine.orders.values()
     ]  # fmt: skip
     books = {}
@@ -85,10 +85,11 @@ def load_state(
     # Enum lookups by table: calling Side(1) etc. costs ~0.5 us each, a lot across a million orders.
     sides, types = {s.value: s for s in Side}, {t.value: t for t in OrdType}
     tifs, statuses = {t.value: t for t in TimeInForce}, {s.value: s for s in OrdStatus}
+    # An order's row ends with its parties only when it has some.
     for (oid, owner, clordid, account, symbol, side, ord_type, tif, price, qty, post_only, leaves, cum, notional,
-         status) in state["orders"]:  # fmt: skip
+         status, *parties) in state["orders"]:  # fmt: skip
         order = Order(oid, owner, clordid, account, symbol, sides[side], types[ord_type], tifs[tif], price, qty,
-                      post_only)  # fmt: skip
+                      post_only, parties[0] if parties else "")  # fmt: skip
         order.leaves, order.cum, order.notional, order.status = leaves, cum, notional, statuses[status]
         orders[oid] = order
     engine.clordids = {owner: {c: orders[oid] for c, oid in ids.items()} for owner, ids in state["clordids"].items()}

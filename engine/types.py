@@ -73,7 +73,7 @@ class SelfTradePrevention(str, Enum):
 
 
 class Phase(StrEnum):
-    """An instrument's trading phase (docs/rules-of-engagement.md, section 12).
+    """An instrument's trading phase (docs/rules-of-engagement.md, section 11).
 
     ``AUCTION`` lasts only as long as the uncross: an instrument enters continuous trading from any other phase
     through an auction, within one command."""

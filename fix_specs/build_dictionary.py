@@ -9,13 +9,15 @@ Why a script and not a hand-edited copy: the stock file is 6,600 lines; the venu
 edits listed in this file, so they can be reviewed here and replayed on any later stock dictionary. What it
 does:
 
-* keeps the header, the trailer, the admin messages (0 1 2 3 4 5 A) and the application messages the venue
-  supports (:data:`APP_MESSAGES`) with their contents;
-* declares every other stock message type as an empty stub (``<message name=.. msgtype=.. msgcat=../>``) and
-  keeps all of them in MsgType (35). QuickFIX hands a message to the application only if its type is declared
-  (otherwise the session answers Reject 373=11); the application raises UnsupportedMessageType, so a client
-  sending e.g. an AllocationInstruction (J) or a QuoteRequest (R) gets BusinessMessageReject (35=j, 380=3).
-  XMLnonFIX (n) is stubbed too: the stock file files it as admin but QuickFIX delivers it to ``fromApp``;
+* keeps the header, the trailer, every stock field definition, the admin messages (0 1 2 3 4 5 A) and the
+  application messages the venue supports (:data:`APP_MESSAGES`) with their contents;
+* declares every other stock message type as a stub: its stock content with nothing required (each field,
+  group and component of the message becomes ``required="N"``), and keeps all of them in MsgType (35).
+  QuickFIX hands a message to the application only if its type is declared (otherwise the session answers
+  Reject 373=11); the application raises UnsupportedMessageType, so a client sending e.g. an
+  AllocationInstruction (J) or a QuoteRequest (R) gets BusinessMessageReject (35=j, 380=3), whatever FIX 4.4
+  fields it carries. XMLnonFIX (n) is stubbed too: the stock file files it as admin but QuickFIX delivers it to
+  ``fromApp``;
 * makes OrigClOrdID (41) optional in OrderCancelRequest (F): the venue accepts a cancel by OrderID (37)
   alone. It stays required in OrderCancelReplaceRequest (G);
 * adds RptSeq (83), TradeID (1003, from FIX 5.0) and AggressorSide (20001, venue field) to the market-data
@@ -31,20 +33,24 @@ does:
   instrument's phase. The indicative auction price and the imbalance use stock fields of the MD entries
   (OpenCloseSettlFlag 286, TradeCondition 277);
 * keeps RequestForPositions (AN) and its answers, RequestForPositionsAck (AO) and PositionReport (AP), as the stock
-  dictionary has them: balances and positions over FIX use stock values only;
-* removes every component and field no longer referenced, so the file documents exactly what the venue speaks.
+  dictionary has them (balances and positions over FIX use stock values only), except that Account (1) is optional
+  in AN: like an order without Account, a request without it is for the session's account if it has exactly one;
+* removes every component no longer referenced.
 
 Order-entry messages the venue sends (:data:`STOCK_MESSAGES`: 8 9 r j) are left exactly as in the stock
 dictionary, fields and enumerations included, so that they validate with a client's stock FIX 4.4
 dictionary; the build fails otherwise. Hence stock values only: OrdRejReason 99 (other) with Text for price
 band and tick size errors, and the trade id in SecondaryExecID (527), not FIX 5.0's TrdMatchID (880).
 
-Validation decision (``AllowUnknownMsgFields=Y`` in ``gateway.config.quickfix_settings``): QuickFIX then
-skips the "tag not defined for this message" and "invalid tag number" checks for tags below 5000, which the
-stubs need (a stub declares no fields, so any body field would be session-rejected, 373=2). The consequence,
-as on many venues: unknown tags below 5000 in supported messages are ignored. Enumerations, data formats,
-required fields and repeating-group counts are still validated, and user-defined tags (5000 and up) unknown
-to the dictionary are still rejected (``ValidateUserDefinedFields=Y``).
+Validation decision: the acceptor runs with ``AllowUnknownMsgFields=N`` (``gateway.config.quickfix_settings``),
+so every FIX 4.4 check applies to every message: a tag FIX 4.4 does not define is refused (Reject 373=0), a FIX
+4.4 tag the message type does not define too (373=2), a NumInGroup count that does not match the entries that
+follow too (373=16). That is why the stubs carry their stock content instead of being empty: an empty stub
+would make every body field of an unsupported type "not defined for this message" and the client would get a
+session Reject instead of the BusinessMessageReject FIX prescribes; and why every stock field stays defined:
+a FIX 4.4 tag in the wrong message is 373=2, not 373=0. (``AllowUnknownMsgFields=Y``, the earlier way to let
+stubs through, also switches off QuickFIX's tag-number, tag-in-message and group-count checks for every tag
+below 5000: see ``DataDictionary::shouldCheckTag`` in QuickFIX.)
 """
 
 from __future__ import annotations
@@ -80,8 +86,9 @@ INSERTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("message:q", "Side", ("Account",)),
 )
 # Required flags changed on a message's own fields: (message, field name, "Y" or "N").
-REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"),)
+REQUIRED_FLAGS: tuple[tuple[str, str, str], ...] = (("message:F", "OrigClOrdID", "N"), ("message:AN", "Account", "N"))
 # Fields the venue relies on, checked after the build: container -> names (searched through components).
+# fmt: off
 REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
     "message:A": ("Username", "Password", "HeartBtInt", "ResetSeqNumFlag"),
     "message:8": (
@@ -119,6 +126,7 @@ REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
     "message:g": ("TradSesReqID", "SubscriptionRequestType"),
     "message:h": ("TradSesReqID", "TradingSessionID", "TradSesStatus", "UnsolicitedIndicator", "Text"),
 }
+# fmt: on
 # Fields the venue relies on directly in a message's body (components expanded, groups not).
 REQUIRED_BODY: dict[str, tuple[str, ...]] = {
     "message:W": ("MDReqID", "RptSeq", "Symbol", "SecurityTradingStatus"),
@@ -129,6 +137,7 @@ REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("message:F", "OrigClOrdID", "N"),
     ("message:F", "OrderID", "N"),
     ("message:G", "OrigClOrdID", "Y"),
+    ("message:AN", "Account", "N"),
 )
 REQUIRED_VALUES: dict[int, tuple[str, ...]] = {
     18: ("6",),
@@ -197,11 +206,12 @@ def build(source: Path) -> ET.Element:
     missing = keep - {m.get("msgtype") for m in messages}
     if missing:
         raise SystemExit(f"stock dictionary lacks message types {sorted(missing)}")
-    # Unsupported types stay declared, as empty stubs, so that QuickFIX passes them to the application (-> 35=j).
-    for index, message in enumerate(list(messages)):
+    # Unsupported types stay declared with their content, nothing required, so that QuickFIX validates them as
+    # FIX 4.4 and passes them to the application (-> 35=j).
+    for message in messages:
         if message.get("msgtype") not in keep:
-            attributes = {k: message.get(k, "") for k in ("name", "msgtype", "msgcat")}
-            messages[index] = ET.Element("message", attributes)
+            for child in message:
+                child.set("required", "N")
 
     by_number = {int(f.get("number", "0")): f for f in fields_section}
     for number, name, ftype, values in NEW_FIELDS:
@@ -219,11 +229,11 @@ def build(source: Path) -> ET.Element:
     # Prune what the messages no longer reach; MsgType (35) lists exactly the declared types.
     header, trailer = root.find("header"), root.find("trailer")
     assert header is not None and trailer is not None
-    used_components, used_fields = _referenced(root, [header, trailer, *messages])
+    used_components, _ = _referenced(root, [header, trailer, *messages])
     for component in list(components_section):
         if component.get("name") not in used_components:
             components_section.remove(component)
-    fields_section[:] = [by_number[n] for n in sorted(by_number) if by_number[n].get("name") in used_fields]
+    fields_section[:] = [by_number[n] for n in sorted(by_number)]  # all of FIX 4.4: misplaced is 373=2, not 373=0
     declared = {m.get("msgtype") for m in messages}
     msg_type = by_number[35]
     msg_type[:] = [v for v in msg_type if v.get("enum") in declared]
@@ -280,8 +290,8 @@ def _check(root: ET.Element) -> None:
     if dangling:
         raise SystemExit(f"references to undefined fields {sorted(dangling)}")
     for message in root.iterfind("messages/message"):
-        if message.get("msgtype") not in ADMIN_MESSAGES + APP_MESSAGES and len(message):
-            raise SystemExit(f"stub message {message.get('msgtype')} declares fields")
+        if message.get("msgtype") not in ADMIN_MESSAGES + APP_MESSAGES and message.find("*[@required='Y']") is not None:
+            raise SystemExit(f"stub message {message.get('msgtype')} requires a field")
 
 
 def _shape(root: ET.Element, element: ET.Element) -> list[object]:

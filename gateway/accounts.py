@@ -5,7 +5,8 @@
   rules from the day they came into force, never today's config), and the opening balances of accounts the venue has
   not funded yet as deposits with the funding id ``opening:<ACCOUNT>:<ASSET>`` (idempotent across restarts).
 * :meth:`Accounts.start` opens the operator channel; its requests wait in a queue the gateway loop drains every
-  :data:`OPERATOR_POLL` seconds and answers through :class:`~gateway.operator_desk.OperatorDesk`.
+  :data:`OPERATOR_POLL` seconds and carries out through :class:`~gateway.operator_desk.OperatorDesk`; each answer is
+  handed back after the loop turn's group commit, so an operator is never told "applied" before it is durable.
 * :meth:`Accounts.refresh_gauges` publishes per-asset totals and the conservation check once a second.
 """
 
@@ -17,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from engine import Command, Configure, Event, Fund, MatchingEngine, OperatorResult
-from gateway.config import VenueConfig
+from gateway.config import Role, VenueConfig
 from gateway.logs import AuditTrail
 from gateway.metrics import Metrics
 from gateway.operator import OperatorServer
@@ -57,6 +58,7 @@ class Accounts:
         engine: Callable[[], MatchingEngine],
         apply: Callable[[Command], list[Event]],
         dispatch: Callable[[list[Event]], None],
+        after_commit: Callable[[Callable[[], None]], None],
         metrics: Metrics,
         audit: AuditTrail,
         log: Any,
@@ -64,10 +66,12 @@ class Accounts:
         self.cfg = cfg
         self._engine = engine
         self.apply = apply
+        self.after_commit = after_commit  # runs an action once the loop turn's journal records are durable
         self.metrics = metrics
         self.audit = audit
         self.log = log
-        self.desk = OperatorDesk(engine, apply, dispatch, cfg.assets, self._audit_line)
+        sessions = frozenset(s.comp_id for s in cfg.sessions if s.role is Role.ORDER_ENTRY)
+        self.desk = OperatorDesk(engine, apply, dispatch, cfg.assets, self._audit_line, sessions)
         self.server: OperatorServer | None = None
 
     @property
@@ -137,23 +141,28 @@ class Accounts:
         inbox = self.server.inbox
         while not inbox.empty():
             request = inbox.get_nowait()
-            self.desk.handle(request)
-            assert request.reply is not None
-            result = "applied" if request.reply.get("ok") else "refused"
+            reply = self.desk.handle(request)
+            # Like an ExecutionReport, the answer waits for the group commit: "applied" means journaled and durable.
+            self.after_commit(partial(request.answer, reply))
+            result = "applied" if reply.get("ok") else "refused"
             self.metrics.operator_actions.labels(request.action, result).inc()
-            self.log.info("operator_request", action=request.action, result=result, error=request.reply.get("error"))
+            self.log.info("operator_request", action=request.action, result=result, error=reply.get("error"))
 
     def refresh_gauges(self, _: float = 0.0) -> None:
         ledger = self._engine().ledger
         if ledger is None:
             return
         m = self.metrics
+        # In whole assets (dollars, bitcoins: units / 10**scale), like the rest of the venue's figures: a dashboard
+        # can then chart USD and BTC without knowing their scales. The sums themselves are exact integers.
+        unit = {asset: 10**scale for asset, scale in ledger.setup.assets.items()}
         for asset, (available, held) in ledger.totals().items():
-            m.ledger_available.labels(asset).set(available)
-            m.ledger_held.labels(asset).set(held)
-            m.ledger_fee_account.labels(asset).set(ledger.fees.available.get(asset, 0))
+            one = unit.get(asset, 1)
+            m.ledger_available.labels(asset).set(available / one)
+            m.ledger_held.labels(asset).set(held / one)
+            m.ledger_fee_account.labels(asset).set(ledger.fees.available.get(asset, 0) / one)
         for asset, imbalance in ledger.imbalance().items():
-            m.ledger_imbalance.labels(asset).set(imbalance)
+            m.ledger_imbalance.labels(asset).set(imbalance / unit.get(asset, 1))
             if imbalance:
                 self.log.error("ledger_imbalance", asset=asset, imbalance=imbalance)
 

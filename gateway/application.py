@@ -35,6 +35,10 @@ class BusinessReject(Enum):
         "order messages are not accepted on a market-data session; use an order-entry session",
     )
     INTERNAL_ERROR = (BusinessRejectReason.OTHER, "internal error processing the message")
+    DROP_COPY_READ_ONLY = (
+        BusinessRejectReason.NOT_AUTHORIZED,
+        "a drop-copy session only receives: application messages are not accepted",
+    )
 
     def __init__(self, code: BusinessRejectReason, text: str) -> None:
         self.code = code

@@ -32,7 +32,9 @@ MODULES = {
     "recovery": "bench.recovery_bench",
     "md": "bench.md_bench",
 }
-_PORTS = {"order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@"}
+_PORTS = {
+    "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",
+}  # fmt: skip
 
 
 # Every account funded far beyond what a benchmark's load spends: no order is refused for funds.
@@ -46,7 +48,7 @@ def gateway_template(venue_toml: str) -> str:
     for line in venue_toml.splitlines():
         stripped = line.strip()
         if stripped.startswith("["):
-            section = stripped.strip("[]")
+            section = stripped[1 : stripped.index("]")]  # a header may carry a comment after it
         key = stripped.split("=", 1)[0].strip() if "=" in stripped else ""
         if section == "venue" and key == "data_dir":
             line = 'data_dir = "@WORKDIR@/data"'
@@ -62,6 +64,8 @@ def gateway_template(venue_toml: str) -> str:
             line = "port = 0  # no operator channel in a benchmark"
         elif section == "risk" and key == "max_messages_per_second":
             line = "max_messages_per_second = 0  # the load generator sends as fast as the gateway goes"
+        elif section.startswith("sessions.DROP"):  # a drop copy stores a copy of every report: not in a benchmark
+            line = f"# {line}" if stripped else line
         elif section.startswith("risk.limits") and key:
             line = f"# {line}  (no pre-trade limits in a benchmark: every order is measured, none refused)"
         elif section == "accounts" and key == "opening_balance":

@@ -8,6 +8,8 @@ Commands are read from stdin, one per line (a terminal or a pipe)::
     replace CLORDID QTY [@PRICE]                          OrderCancelReplaceRequest (G)
     status CLORDID                                        OrderStatusRequest (H)
     cancelall [SYMBOL]                                    OrderMassCancelRequest (q)
+    balances                                              RequestForPositions (AN): the account's assets
+    positions                                             RequestForPositions (AN): the account's positions
     phase SYMBOL                                          SecurityStatusRequest (e): the instrument's phase
     session                                               TradingSessionStatusRequest (g): the venue's state
     orders                                                this run's open orders, as the client knows them
@@ -18,6 +20,8 @@ Every ExecutionReport, OrderCancelReject, mass-cancel report and Reject is print
     ER c1 NEW AAPL BUY 10@100.00 leaves=10 cum=0
     ER c2 FILL AAPL SELL 4@99.00 last=4@100.00 leaves=0 cum=4 avg=100
     REJECT c3 order quantity must be positive
+    BALANCE USD available=3997.000000 held=0.000000
+    POSITION BTC-USD net=0.3000 avg=20000.00 mark=20000.00 realized=-3.000000 unrealized=0.000000 USD
     STATUS AAPL halted "halted: volatility circuit breaker; reopening auction at 2026-12-07T14:02:07Z"
     SESSION open trading date 2026-12-07
 
@@ -39,12 +43,13 @@ import select
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
 import simplefix
 
-from fixclient import FixSession, SessionError, field, utc_now
+from fixclient import FixSession, SessionError, field, group_entries, utc_now
 from gateway.cli_support import CLIError, default_password
 from gateway.fixcodes import PHASE_STATUS, TradSesStatus
 
@@ -59,6 +64,7 @@ VENUE_STATES = {str(int(s)): s.name.lower().replace("_", "-") for s in TradSesSt
 HELP = """commands:
   buy|sell QTY SYMBOL [@PRICE] [ioc|fok|gtc|day] [post]   (no @PRICE: market order)
   cancel CLORDID | replace CLORDID QTY [@PRICE] | status CLORDID | cancelall [SYMBOL]
+  balances | positions   (the account's assets available/held; positions with average cost, mark and PnL)
   phase SYMBOL | session | orders | help | quit"""
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -105,6 +111,31 @@ def _number(text: str, what: str) -> str:
     return text
 
 
+@dataclass
+class PositionRequest:
+    """A ``balances`` or ``positions`` command waiting for its AO and APs."""
+
+    kind: str  # "balances" or "positions"
+    remaining: int = 1  # reports still to come (the AO tells how many)
+    shown: bool = False
+
+
+def describe_position(msg: simplefix.FixMessage) -> str:
+    """One line for a PositionReport: an asset's available and held amounts, or an instrument position's net
+    quantity (negative: short), average cost, mark price and PnL in its quote currency."""
+    (qty,) = group_entries(msg, 702, 703) or [{}]
+    amounts = {e.get(707): e.get(708) for e in group_entries(msg, 753, 707)}
+    symbol = field(msg, 55)
+    if symbol is None:
+        return f"BALANCE {field(msg, 15)} available={qty.get(704)} held={qty.get(705)}"
+    short = qty.get(705, "0")
+    net = f"-{short}" if Decimal(short) else qty.get(704, "0")
+    return (
+        f"POSITION {symbol} net={net} avg={field(msg, 734)} mark={field(msg, 730)} realized={amounts.get('CASH')} "
+        f"unrealized={amounts.get('FMTM')} {field(msg, 15)}"
+    )
+
+
 class OrderEntryClient:
     """The command interpreter and the message printer; :meth:`run` drives both from one loop."""
 
@@ -116,8 +147,9 @@ class OrderEntryClient:
         self.counter = 0
         self.orders: dict[str, OrderInfo] = {}  # by name and by every ClOrdID the order had
         self.names: dict[str, str] = {}  # ClOrdID -> name, for display
-        self.pending: dict[int, str] = {}  # MsgSeqNum -> ClOrdID the answer will carry
+        self.pending: dict[int, str] = {}  # MsgSeqNum -> ClOrdID (or PosReqID) the answer will carry
         self.reports = 0
+        self.position_requests: dict[str, PositionRequest] = {}  # PosReqID -> what to print of its answer
 
     # ------------------------------------------------------------------ output
 
@@ -163,6 +195,8 @@ class OrderEntryClient:
                 self.status(args)
             elif verb == "cancelall":
                 self.cancel_all(args)
+            elif verb in ("balances", "positions"):
+                self.request_positions(verb, args)
             elif verb == "orders":
                 self.list_orders()
             elif verb == "phase":
@@ -266,6 +300,21 @@ class OrderEntryClient:
         self._send("q", fields, clordid)
         self.say(f"sent {name} cancelall {args[0].upper() if args else '(all symbols)'}")
 
+    def request_positions(self, verb: str, args: list[str]) -> None:
+        """RequestForPositions (AN) for the account (``--account``, else the session's only one); ``balances``
+        prints the answer's asset reports, ``positions`` its instrument reports."""
+        if args:
+            raise CLIError(f"usage: {verb}")
+        self.counter += 1
+        req_id = f"{self.prefix}-p{self.counter}"
+        self.position_requests[req_id] = PositionRequest(verb)
+        fields: list[tuple[int, Any]] = [
+            (710, req_id), (724, "0"), (1, self.account), (581, "1"),
+            (715, datetime.now(UTC).strftime("%Y%m%d")), (60, utc_now()),
+        ]  # fmt: skip
+        self._send("AN", fields, req_id)
+        self.say(f"sent {verb} request (PosReqID {req_id})")
+
     def list_orders(self) -> None:
         shown = {id(o): o for o in self.orders.values() if o.open}
         if not shown:
@@ -306,6 +355,8 @@ class OrderEntryClient:
                 self.say(f"MASS_CANCEL_REJECT {name} {text or ''}".rstrip())
             else:
                 self.say(f"MASS_CANCEL {name} {field(msg, 55) or 'all symbols'} cancelled={field(msg, 533)}")
+        elif msg_type in ("AO", "AP"):
+            self.on_position_message(msg)
         elif msg_type == "3":
             self._answered(ref_seq=field(msg, 45))
             self.say(f"SESSION_REJECT seq={field(msg, 45)} tag={field(msg, 371) or '-'} {text or ''}".rstrip())
@@ -324,6 +375,30 @@ class OrderEntryClient:
             self.say(f"SESSION {VENUE_STATES.get(code, code)} trading date {field(msg, 336)}")
         else:
             self.say(f"MSG {msg_type} {msg}")
+
+    def on_position_message(self, msg: simplefix.FixMessage) -> None:
+        """RequestForPositionsAck (AO) and PositionReport (AP): one line per report the command asked for."""
+        req_id = field(msg, 710) or ""
+        request = self.position_requests.get(req_id)
+        if request is None:
+            return
+        if field(msg, 35) == "AO":
+            request.remaining = int(field(msg, 727) or 0)
+            if field(msg, 729) != "0":  # PosReqStatus 2: rejected
+                self.say(f"POSITIONS_REJECT {field(msg, 1) or '?'} {field(msg, 58) or ''}".rstrip())
+                request.remaining = 0
+                request.shown = True
+        else:
+            request.remaining -= 1
+            line = describe_position(msg)
+            if line.startswith("BALANCE") == (request.kind == "balances"):
+                self.say(line)
+                request.shown = True
+        if request.remaining <= 0:
+            if not request.shown:
+                self.say(f"no {request.kind}")
+            del self.position_requests[req_id]
+            self._answered(req_id)
 
     def describe_er(self, msg: simplefix.FixMessage) -> str:
         """One readable line for an ExecutionReport (and the client's view of the order updated)."""
@@ -412,7 +487,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=9876, help="order-entry port (default 9876)")
     p.add_argument("--comp-id", default="CLIENT1", help="our SenderCompID and Username (default CLIENT1)")
     p.add_argument("--password", help="default: $FIXGW_PASSWORD, else the demo password pass<N> for CLIENT<N>")
-    p.add_argument("--account", help="Account (1) on orders (default: the session's only account)")
+    p.add_argument("--account", help="Account (1) of orders, balances and positions (default: the session's only one)")
     p.add_argument("--target", default="EXCH", help="the venue's CompID (default EXCH)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for logon, and for answers at quit")
 

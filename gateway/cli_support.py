@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-_NUMBERED = re.compile(r"^(CLIENT|MD)(\d+)$")
+_NUMBERED = re.compile(r"^(CLIENT|MD|DROP)(\d+)$")
+_DEMO_PREFIX = {"CLIENT": "pass", "MD": "mdpass", "DROP": "droppass"}
 
 
 class CLIError(Exception):
@@ -18,7 +19,8 @@ class CLIError(Exception):
 
 def default_password(comp_id: str, passwords: dict[str, str] | None = None) -> str:
     """The password for ``comp_id``: from ``passwords`` (a password file), else ``$FIXGW_PASSWORD``, else the demo
-    password of the shipped config (``pass<N>`` for CLIENT<N>, ``mdpass<N>`` for MD<N>)."""
+    password of the shipped config (``pass<N>`` for CLIENT<N>, ``mdpass<N>`` for MD<N>, ``droppass<N>`` for
+    DROP<N>)."""
     if passwords and comp_id in passwords:
         return passwords[comp_id]
     env = os.environ.get("FIXGW_PASSWORD")
@@ -27,7 +29,7 @@ def default_password(comp_id: str, passwords: dict[str, str] | None = None) -> s
     m = _NUMBERED.match(comp_id)
     if m is None:
         raise CLIError(f"no password for {comp_id}: pass --password or set FIXGW_PASSWORD")
-    return ("pass" if m.group(1) == "CLIENT" else "mdpass") + m.group(2)
+    return _DEMO_PREFIX[m.group(1)] + m.group(2)
 
 
 def read_password_file(path: Path) -> dict[str, str]:

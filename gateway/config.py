@@ -25,11 +25,25 @@ DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "venue.toml"
 class Role(str, Enum):
     ORDER_ENTRY = "order_entry"
     MARKET_DATA = "market_data"
+    DROP_COPY = "drop_copy"  # read-only: a copy of every ExecutionReport and OrderCancelReject of its accounts
 
 
 class SlowConsumerPolicy(str, Enum):
     LOGOUT = "logout"
     CONFLATE = "conflate"
+
+
+ALL_ACCOUNTS = "*"  # a drop-copy session's accounts = ["*"]: every account of the venue
+
+
+# What each venue profile sets by default ([venue] profile): the session options below and the FIX message log.
+# "test" is a conformance and testing environment: every Logon starts both sides at MsgSeqNum 1, heartbeats down to
+# one second are accepted (test suites need not wait), and every FIX message is logged (certification evidence).
+PROFILES: dict[str, dict[str, Any]] = {
+    "production": {"reset_on_logon": False, "heartbeat_min": 5, "heartbeat_max": 120, "message_log": False},
+    "test": {"reset_on_logon": True, "heartbeat_min": 1, "heartbeat_max": 120, "message_log": True},
+}
+SESSION_OPTIONS = ("reset_on_logon", "heartbeat_min", "heartbeat_max")  # [fix] defaults, [sessions.X] overrides
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,9 @@ class SessionConfig:
     port: int
     accounts: tuple[str, ...] = ()
     cancel_on_disconnect: bool = True
+    reset_on_logon: bool = False  # QuickFIX ResetOnLogon: every Logon starts both sides at 1, stored messages gone
+    heartbeat_min: int = 5  # HeartBtInt (108) bounds, seconds: a Logon outside them is refused
+    heartbeat_max: int = 120
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,7 @@ class VenueConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
     timezone: str = "UTC"  # the venue's time zone: trading-day boundaries of the post-trade queries
+    profile: str = "production"  # a key of PROFILES
     store: StoreConfig = field(default_factory=StoreConfig)
     ledger: LedgerSetup | None = None  # assets, markets, fees, default limits, accounts; None: no [assets], no ledger
     assets: Assets = field(default_factory=lambda: Assets({}))
@@ -146,6 +164,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     if durability not in ("off", "write", "group", "fsync"):
         raise ValueError(f"config: journal.durability must be off, write, group or fsync, not {durability!r}")
     oe_port = int(oe.get("port", 9876))
+    dc_port = int(raw.get("drop_copy", {}).get("port", 9878))
     md_cfg = MarketDataConfig(
         port=int(md.get("port", 9877)),
         snapshot_interval=float(md.get("snapshot_interval", 5.0)),
@@ -157,10 +176,17 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     instruments = tuple(Instrument.from_config(sym, spec) for sym, spec in raw.get("instruments", {}).items())
     if not instruments:
         raise ValueError("config: at least one [instruments.SYMBOL] table is required")
+    profile = str(venue.get("profile", "production"))
+    if profile not in PROFILES:
+        raise ValueError(f"config: venue.profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    defaults = {**PROFILES[profile], **fix}  # the profile's defaults, then [fix]'s
     sessions = []
     for comp_id, spec in raw.get("sessions", {}).items():
         role = Role(spec.get("role", "order_entry"))
-        default_port = oe_port if role is Role.ORDER_ENTRY else md_cfg.port
+        default_port = {Role.ORDER_ENTRY: oe_port, Role.MARKET_DATA: md_cfg.port, Role.DROP_COPY: dc_port}[role]
+        options = {key: spec.get(key, defaults[key]) for key in SESSION_OPTIONS}
+        if not 1 <= int(options["heartbeat_min"]) <= int(options["heartbeat_max"]):
+            raise ValueError(f"config: sessions.{comp_id}: heartbeat bounds need 1 <= heartbeat_min <= heartbeat_max")
         sessions.append(
             SessionConfig(
                 comp_id=comp_id,
@@ -168,7 +194,11 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
                 password_hash=str(spec["password_hash"]),
                 port=int(spec.get("port", default_port)),
                 accounts=tuple(spec.get("accounts", ())),
-                cancel_on_disconnect=bool(spec.get("cancel_on_disconnect", oe.get("cancel_on_disconnect", True))),
+                cancel_on_disconnect=role is Role.ORDER_ENTRY
+                and bool(spec.get("cancel_on_disconnect", oe.get("cancel_on_disconnect", True))),
+                reset_on_logon=bool(options["reset_on_logon"]),
+                heartbeat_min=int(options["heartbeat_min"]),
+                heartbeat_max=int(options["heartbeat_max"]),
             )
         )
     if not sessions:
@@ -178,7 +208,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         zoneinfo.ZoneInfo(timezone)
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
         raise ValueError(f"config: venue.timezone {timezone!r} is not a known time zone, e.g. Europe/London") from None
-    traded = [a for s in sessions if s.role is Role.ORDER_ENTRY for a in s.accounts]
+    traded = [a for s in sessions if s.role is Role.ORDER_ENTRY for a in s.accounts if a != ALL_ACCOUNTS]
     ledger: LedgerSetup | None = None
     assets, opening = Assets({}), dict[str, dict[str, int]]()
     if "assets" in raw:  # a venue without [assets] keeps no ledger: matching only, no money
@@ -195,7 +225,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         journal=JournalConfig(durability, int(journal.get("snapshot_every", 100_000))),
         self_trade_prevention=SelfTradePrevention(venue.get("self_trade_prevention", "cancel_resting")),
         allowed_remote_addresses=tuple(fix.get("allowed_remote_addresses", ())),
-        message_log=bool(fix.get("message_log", False)),
+        message_log=bool(defaults["message_log"]),
         max_latency=int(fix.get("max_latency", 120)),
         logon_timeout=int(fix.get("logon_timeout", 10)),
         log_format=str(venue.get("log_format", "console")),
@@ -203,6 +233,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         metrics_host=str(metrics.get("host", "127.0.0.1")),
         metrics_port=int(metrics.get("port", 9464)),
         timezone=timezone,
+        profile=profile,
         store=_store_config(raw.get("store", {}), base),
         ledger=ledger,
         assets=assets,
@@ -247,7 +278,7 @@ def quickfix_settings(cfg: VenueConfig) -> str:
         "UseDataDictionary": "Y",
         "DataDictionary": str(cfg.dictionary),
         "ValidateUserDefinedFields": "Y",
-        "AllowUnknownMsgFields": "Y",  # stub messages (-> 35=j); see fix_specs/build_dictionary.py
+        "AllowUnknownMsgFields": "N",  # every tag checked; see "Validation decision" in fix_specs/build_dictionary.py
         "FileStorePath": str(cfg.data_dir / "store"),
         "PersistMessages": "Y",
         "ResetOnLogon": "N",
@@ -268,4 +299,6 @@ def quickfix_settings(cfg: VenueConfig) -> str:
     lines = ["[DEFAULT]", *(f"{k}={v}" for k, v in default.items())]
     for s in cfg.sessions:
         lines += ["", "[SESSION]", f"TargetCompID={s.comp_id}", f"SocketAcceptPort={s.port}"]
+        if s.reset_on_logon:
+            lines.append("ResetOnLogon=Y")
     return "\n".join(lines) + "\n"

@@ -147,6 +147,7 @@ class BusinessRejectReason(IntEnum):
     OTHER = 0
     UNSUPPORTED_MESSAGE_TYPE = 3
     CONDITIONALLY_REQUIRED_FIELD_MISSING = 5  # sent by QuickFIX when the order path raises FieldNotFound
+    NOT_AUTHORIZED = 6  # an application message on a drop-copy session
 
 
 @unique
@@ -283,7 +284,7 @@ REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.FOK_NOT_FILLED: _NONE,
     Reason.END_OF_DAY: _NONE,
     Reason.KILL_SWITCH: _NONE,
-    Reason.ACCOUNT_KILLED: RejectCodes(_O.BROKER_CREDIT, _C.BROKER_CREDIT),
+    Reason.ACCOUNT_KILLED: RejectCodes(ord_rej=_O.BROKER_CREDIT),  # a kill leaves no working order to replace
     Reason.RISK_ORDER_QTY: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
     Reason.RISK_ORDER_NOTIONAL: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
     Reason.RISK_OPEN_ORDERS: RejectCodes(ord_rej=_O.ORDER_EXCEEDS_LIMIT),

@@ -1,7 +1,7 @@
 """``fixgw journal``: look inside a command journal (see :mod:`gateway.journal` for the format).
 
     fixgw journal print PATH [--from N] [--limit N] [--config FILE]   one line per record
-    fixgw journal verify PATH                                         every record's CRC; exit 1 if corrupt
+    fixgw journal verify PATH [--config FILE]                         every record's CRC, then conservation
     fixgw journal book PATH --symbol AAPL [--at N] [--depth 10] [--config FILE]
     fixgw journal segments PATH                                       the journal's segments (one per trading day)
 
@@ -9,9 +9,14 @@ PATH is the journal directory (``data_dir/journal``: every segment, in order) or
 (``commands.journal``, ``commands-<position>-<date>.journal``: that day's record). ``print`` shows each record's
 number (from 0, in what PATH names), position in the whole journal, command kind and fields. Prices and quantities are
 the integers the journal stores (ticks and lots) unless ``--config`` names the venue config, whose instruments turn
-them into decimals. ``book`` replays the journal from its start (through the segment PATH names) into a fresh engine
-with the config's instruments (the shipped demo config by default), the first N records with ``--at``, and prints
-the aggregated book of one symbol.
+them into decimals; money (deposits, withdrawals, notional limits) is always shown in the asset, with the scales of the
+latest CONFIGURE record printed before it. ``verify`` checks every record's CRC-32, then replays the journal into a
+fresh engine (the config's instruments; the journal carries its own money rules) and checks conservation per asset:
+the available and held balances of every account plus the fee account must equal deposits minus withdrawals. Exit 1
+if a record is corrupt or any asset does not balance. ``verify`` and ``book`` read the journal from its start
+(through the segment PATH names, if it names one): the state of a day builds on the days before. ``book`` replays
+with the config's instruments (the shipped demo config by default), the first N records with ``--at``, and prints the
+aggregated book of one symbol.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from engine import Command, Instrument, MatchingEngine, Side
+from engine import Command, Configure, Fund, Instrument, Kill, Ledger, LedgerSetup, MatchingEngine, SetLimits, Side
 from engine.codec import decode
+from engine.ledger import LIMIT_NAMES, PPM
 from gateway.cli_support import CLIError, Progress
 from gateway.journal import ScanResult, read_records
 from seqlog.segments import first_segment, read_log, segments
@@ -38,6 +45,8 @@ KINDS = {
     "MassCancel": "MASS_CANCEL",
     "QueryOrder": "STATUS",
     "ExpireDayOrders": "EXPIRE_DAY",
+    "SetLimits": "SET_LIMITS",
+    "QueryPositions": "POSITIONS",
     "SetPhase": "PHASE",
     "Tick": "TICK",
     "EndOfDay": "END_OF_DAY",
@@ -109,14 +118,85 @@ def _timestamp(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def describe(command: Command, instruments: dict[str, Instrument] | None = None) -> str:
-    """``KIND name=value ...`` for one command (None fields left out)."""
+def _amount(units: int, scale: int | None) -> str:
+    """``units`` of an asset of ``scale`` as decimal text (the integer as it is if the scale is unknown)."""
+    if not scale:
+        return str(units)
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10**scale)
+    return f"{sign}{whole}.{frac:0{scale}d}"
+
+
+def _bps(ppm: int) -> str:
+    return f"{(Decimal(ppm) / (PPM // 10_000)).normalize():f}bp"
+
+
+def _limits(
+    values: list[int | None], symbol: str, setup: LedgerSetup | None, instruments: dict[str, Instrument] | None
+) -> list[str]:
+    """Limits as ``name=value`` (quantities in the instrument's units with --config, notional in the quote asset)."""
+    ins = instruments.get(symbol) if instruments else None
+    market = setup.markets.get(symbol) if setup else None
+    out = []
+    for name, value in zip(LIMIT_NAMES, values, strict=True):
+        if value is None:
+            text = "none"
+        elif name in ("max_order_qty", "max_position") and ins is not None:
+            text = ins.qty_str(value)
+        elif name == "max_order_notional" and market is not None and setup is not None:
+            text = _amount(value, setup.assets.get(market.quote))
+        else:
+            text = str(value)
+        out.append(f"{name}={text}")
+    return out
+
+
+def _configure(setup: LedgerSetup, instruments: dict[str, Instrument] | None) -> str:
+    """The money rules of a Configure record on one line."""
+    assets = ",".join(f"{a}:{scale}" for a, scale in setup.assets.items())
+    markets = ",".join(f"{s}={m.base}/{m.quote}:maker={_bps(m.maker_ppm)}:taker={_bps(m.taker_ppm)}"
+                       for s, m in setup.markets.items())  # fmt: skip
+    parts = [f"CONFIGURE assets={assets}", f"markets={markets}", f"accounts={','.join(setup.accounts)}",
+             f"fee_account={setup.fee_account}", f"funds_checks={'on' if setup.funds_checks else 'off'}"]  # fmt: skip
+    for symbol, limits in setup.default_limits.items():
+        parts.append(f"limits[{symbol}]=" + ",".join(_limits(limits.to_list(), symbol, setup, instruments)))
+    return " ".join(parts)
+
+
+def _operator(command: Command, setup: LedgerSetup | None, instruments: dict[str, Instrument] | None) -> str | None:
+    """An operator command on one line, in the operator's terms; None for the order commands."""
+    ts = f"ts={_timestamp(command.ts)}"
+    if isinstance(command, Configure):
+        return f"{_configure(LedgerSetup.from_dict(command.setup), instruments)} {ts}"
+    if isinstance(command, Fund):
+        kind = "DEPOSIT" if command.amount > 0 else "WITHDRAW"
+        scale = setup.assets.get(command.asset) if setup else None
+        return (f"{kind} request_id={command.request_id} account={command.account} asset={command.asset} "
+                f"amount={_amount(abs(command.amount), scale)} funding_id={command.funding_id} {ts}")  # fmt: skip
+    if isinstance(command, SetLimits):
+        who = command.account if command.account is not None else "<venue default>"
+        limits = " ".join(_limits(command.limits, command.symbol, setup, instruments))
+        return f"SET_LIMITS request_id={command.request_id} account={who} symbol={command.symbol} {limits} {ts}"
+    if isinstance(command, Kill):
+        who = f"account={command.account}" if command.account is not None else f"session={command.owner}"
+        return f"{'REVIVE' if command.revive else 'KILL'} request_id={command.request_id} {who} {ts}"
+    return None
+
+
+def describe(
+    command: Command, instruments: dict[str, Instrument] | None = None, setup: LedgerSetup | None = None
+) -> str:
+    """``KIND name=value ...`` for one command (None fields left out). ``setup`` is the money rules in force (the
+    journal's latest Configure), whose scales show amounts in the asset."""
+    operator = _operator(command, setup, instruments)
+    if operator is not None:
+        return operator
     name = type(command).__name__
     ins = instruments.get(getattr(command, "symbol", None) or "") if instruments else None
     parts = [KINDS.get(name, name)]
     for f in dataclasses.fields(command):
         value = getattr(command, f.name)
-        if value is None:
+        if value is None or (f.name == "parties" and not value):
             continue
         if f.name == "ts":
             text = _timestamp(value)
@@ -126,6 +206,8 @@ def describe(command: Command, instruments: dict[str, Instrument] | None = None)
             text = str(ins.ticks_to_price(value))
         elif f.name == "qty" and ins is not None:
             text = str(ins.lots_to_qty(value))
+        elif f.name == "parties":
+            text = value.replace("\x01", "|")  # FIX text: '|' for SOH, as in the Rules of Engagement
         else:
             text = str(value) if value != "" else '""'
         parts.append(f"{f.name}={text}")
@@ -141,12 +223,15 @@ def cmd_print(args: argparse.Namespace) -> int:
     scan = ScanResult()
     shown = 0
     out = sys.stdout
+    setup: LedgerSetup | None = None
     for n, offset, command in _records(path, scan, "print"):
+        if isinstance(command, Configure):
+            setup = LedgerSetup.from_dict(command.setup)  # the scales of the amounts that follow
         if n < start:
             continue
         if limit is not None and shown >= limit:
             return 0
-        out.write(f"{n:>8} {offset:>12} {describe(command, instruments)}\n")
+        out.write(f"{n:>8} {offset:>12} {describe(command, instruments, setup)}\n")
         shown += 1
     if scan.error is not None:
         print(f"journal ends with a bad record: {scan.error}", file=sys.stderr)
@@ -154,25 +239,72 @@ def cmd_print(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NoReplay(Exception):
+    pass
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     path = _journal(args.path)
+    instruments, stp = _instruments(args.config)
+    engine = MatchingEngine(instruments, stp)
     scan = ScanResult()
     bad: str | None = None
+    replayed = 0
     try:
-        for _ in _records(path, scan, "verify"):
-            pass
+        for n, offset, command in _records(path, scan, "verify", through=True):
+            try:
+                engine.process(command)
+            except Exception as exc:  # a journal of another venue: its instruments are not the config's
+                raise _NoReplay(
+                    f"record {n} at offset {offset} does not replay with the instruments of "
+                    f"{args.config or 'the demo config'} ({exc!r}): pass the venue's config with --config"
+                ) from None
+            replayed = n + 1
+    except _NoReplay as exc:
+        raise CLIError(str(exc)) from None
     except CLIError as exc:  # a record whose CRC matches but whose payload is not a command
         bad = str(exc)
-    if scan.error is None and bad is None:
+    ok = scan.error is None and bad is None
+    if ok:
         print(f"ok: {scan.records} records, {scan.size} bytes, every CRC-32 matches")
-        return 0
-    first_bad = scan.good_end
-    why = bad or scan.error
-    print(
-        f"corrupt: {scan.records} good records; first bad record at offset {first_bad} ({why}); "
-        f"{scan.size - first_bad} of {scan.size} bytes unusable"
-    )
-    return 1
+    else:
+        first_bad = scan.good_end
+        print(
+            f"corrupt: {scan.records} good records; first bad record at offset {first_bad} ({bad or scan.error}); "
+            f"{scan.size - first_bad} of {scan.size} bytes unusable"
+        )
+    if engine.ledger is None:
+        print("no ledger in this journal (the venue has no [assets]): no money to check")
+        return 0 if ok else 1
+    lines, balanced = conservation_report(engine.ledger)
+    print(f"conservation after replaying {replayed} records:")
+    print("\n".join(lines))
+    return 0 if ok and balanced else 1
+
+
+def conservation_report(ledger: Ledger) -> tuple[list[str], bool]:
+    """Per asset: what the accounts hold (available, held), the fee account, net deposits and the imbalance
+    (accounts + fee account - net deposits), as an aligned table; and whether every imbalance is zero."""
+    scales = ledger.setup.assets
+    totals = ledger.totals()
+    imbalance = ledger.imbalance()
+    header = ("asset", "available", "held", "fee account", "deposits - withdrawals", "imbalance")
+    rows: list[tuple[str, ...]] = [header]
+    for asset in sorted(set(totals) | set(imbalance)):
+        available, held = totals.get(asset, (0, 0))
+        scale = scales.get(asset)
+        figures = (available, held, ledger.fees.available.get(asset, 0), ledger.net_funding.get(asset, 0),
+                   imbalance.get(asset, 0))  # fmt: skip
+        rows.append((asset, *(_amount(v, scale) for v in figures)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
+             strict=True))).rstrip() for r in rows]  # fmt: skip
+    broken = [asset for asset, value in sorted(imbalance.items()) if value]
+    if broken:
+        lines.append(f"IMBALANCE in {', '.join(broken)}: the ledger created or destroyed money (a bug)")
+    else:
+        lines.append("balanced: every asset's imbalance is 0")
+    return lines, not broken
 
 
 def cmd_book(args: argparse.Namespace) -> int:
@@ -249,8 +381,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--limit", type=int, help="show at most this many records")
     pr.add_argument("--config", help="venue config: show prices and quantities as decimals")
     pr.set_defaults(action_func=cmd_print)
-    ve = sub.add_parser("verify", help="check every record's CRC; exit 1 at the first bad one")
+    ve = sub.add_parser("verify", help="check every record's CRC, then conservation after a replay; exit 1 if not ok")
     ve.add_argument("path")
+    ve.add_argument("--config", help="venue config with the instruments (default: the shipped demo config)")
     ve.set_defaults(action_func=cmd_verify)
     bo = sub.add_parser("book", help="replay the first N records and print one symbol's book")
     bo.add_argument("path")

@@ -112,14 +112,14 @@ class Metrics:
             "fixgw_risk_refusals_total", "Orders and replaces refused by a pre-trade risk check", ["check"]
         )
         self.ledger_available = Gauge(
-            "fixgw_ledger_available", "Sum of every trading account's available balance (asset units)", ["asset"],
+            "fixgw_ledger_available", "Sum of every trading account's available balance (in the asset)", ["asset"],
             registry=r,
         )  # fmt: skip
         self.ledger_held = Gauge(
-            "fixgw_ledger_held", "Sum of every trading account's held balance (asset units)", ["asset"], registry=r
+            "fixgw_ledger_held", "Sum of every trading account's held balance (in the asset)", ["asset"], registry=r
         )
         self.ledger_fee_account = Gauge(
-            "fixgw_ledger_fee_account", "Balance of the fee account: fees collected net of rebates", ["asset"],
+            "fixgw_ledger_fee_account", "Balance of the fee account: fees net of rebates (in the asset)", ["asset"],
             registry=r,
         )  # fmt: skip
         self.ledger_imbalance = Gauge(

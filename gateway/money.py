@@ -37,7 +37,7 @@ class Assets:
         value = _decimal(text, f"amount of {asset}")
         units, rest = divmod(value, self._units[asset])
         if rest:
-            raise ValueError(f"{value} {asset} has more decimals than {asset}'s scale ({self.scales[asset]})")
+            raise ValueError(f"{text} {asset} has more decimals than {asset}'s scale ({self.scales[asset]})")
         return int(units)
 
     def text(self, asset: str, units: int) -> str:
@@ -159,15 +159,16 @@ def ledger_setup(
     if unknown:
         raise ValueError(f"config: risk.limits names unknown instrument(s) {', '.join(sorted(unknown))}")
     accounts_raw = raw.get("accounts", {})
-    names = list(dict.fromkeys([*accounts, *(k for k, v in accounts_raw.items() if isinstance(v, dict))]))
+    # [accounts] holds the common opening_balance and one table per account named there (``[accounts.NAME]``).
+    own_tables = {k: v for k, v in accounts_raw.items() if k != "opening_balance" and isinstance(v, dict)}
+    names = list(dict.fromkeys([*accounts, *own_tables]))
     fee_account = str(raw.get("venue", {}).get("fee_account", "FEES"))
     if fee_account in names:
         raise ValueError(f"config: venue.fee_account {fee_account!r} is also a trading account")
     common = accounts_raw.get("opening_balance", {})
     opening: dict[str, dict[str, int]] = {}
     for name in names:
-        own = accounts_raw.get(name, {}) if isinstance(accounts_raw.get(name), dict) else {}
-        balances = {**common, **own.get("opening_balance", {})}
+        balances = {**common, **own_tables.get(name, {}).get("opening_balance", {})}
         opening[name] = {asset: assets.to_units(asset, amount) for asset, amount in balances.items()}
     setup = LedgerSetup(
         assets=assets.scales,

@@ -4,7 +4,7 @@ Every action that changes the venue (deposit, withdraw, limits, kill, revive) be
 through the gateway's one entry into the engine, so it is journaled before it runs and recovery restores it exactly;
 the orders a kill cancels are reported to their owners like any other cancellation. Reads (accounts, account) look
 at the engine between commands, so they see one consistent state. Each answer says what was applied, or exactly why
-not; each applied change is an audit line.
+not; each applied change is an audit line, and so is each refused one (`operator_refused`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from gateway.money import Assets, limits_of, limits_text
 from gateway.operator import OperatorRequest
 from gateway.positions import average_cost, unrealized_pnl
 
-ACTIONS = frozenset({"deposit", "withdraw", "limits", "kill", "revive", "accounts", "account"})
+CHANGES = frozenset({"deposit", "withdraw", "limits", "kill", "revive"})
+ACTIONS = CHANGES | {"accounts", "account"}
 
 
 class OperatorDesk:
@@ -32,12 +33,14 @@ class OperatorDesk:
         dispatch: Callable[[list[Event]], None],
         assets: Assets,
         audit: Callable[[dict[str, Any]], None],
+        sessions: frozenset[str] = frozenset(),
     ) -> None:
         self._engine = engine  # the engine is replaced by recovery: always ask for the current one
         self.apply = apply
         self.dispatch = dispatch
         self.assets = assets
         self.audit = audit
+        self.sessions = sessions  # the order-entry CompIDs a kill may name
         self._ids = 0
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "deposit": self.deposit,
@@ -65,8 +68,9 @@ class OperatorDesk:
         """Answer ``action`` with ``handler(params)`` (which may raise KeyError, ValueError or TypeError to refuse)."""
         self._handlers[action] = handler
 
-    def handle(self, request: OperatorRequest) -> None:
-        """Carry out one request and answer it; never raises."""
+    def handle(self, request: OperatorRequest) -> dict[str, Any]:
+        """Carry out one request and return its answer; never raises. The caller hands the answer over once the
+        journal record of the change is durable (after the loop turn's commit)."""
         params = dict(request.params)
         if request.action == "revive":
             params["revive"] = True
@@ -75,7 +79,10 @@ class OperatorDesk:
         except (KeyError, ValueError, TypeError) as exc:
             text = f"missing parameter {exc}" if isinstance(exc, KeyError) else str(exc)
             reply = {"ok": False, "error": text}
-        request.answer(reply)
+        if not reply.get("ok") and request.action in CHANGES:  # refused changes are on the record too
+            self.audit({"event": "operator_refused", "action": request.action, "params": request.params,
+                        "error": reply.get("error"), "reason": reply.get("reason")})  # fmt: skip
+        return reply
 
     def _request_id(self) -> str:
         self._ids += 1
@@ -98,12 +105,20 @@ class OperatorDesk:
 
     def deposit(self, p: dict[str, Any], sign: int = 1) -> dict[str, Any]:
         account, asset, funding_id = str(p["account"]), str(p["asset"]), str(p["funding_id"])
+        acct = self.ledger.accounts.get(account)
+        if acct is None:
+            raise ValueError(f"unknown account {account!r}")
         amount = self.assets.to_units(asset, str(p["amount"]))
         if amount <= 0:
             raise ValueError("amount must be positive")
         cmd = Fund(self._request_id(), account, asset, sign * amount, funding_id, time.time_ns())
         what = {"account": account, "asset": asset, "amount": self.assets.text(asset, amount), "funding_id": funding_id}
-        return self._run(cmd, what)
+        answer = self._run(cmd, what)
+        if answer.get("reason") == "insufficient_funds":  # say how much there is to withdraw
+            available = self.assets.text(asset, acct.available.get(asset, 0))
+            answer["available"] = available
+            answer["error"] += f": {account} has {available} {asset} available"
+        return answer
 
     def withdraw(self, p: dict[str, Any]) -> dict[str, Any]:
         return self.deposit(p, -1)
@@ -135,6 +150,10 @@ class OperatorDesk:
         account, session = p.get("account"), p.get("session")
         if (account is None) == (session is None):
             raise ValueError("name exactly one of account or session")
+        if account is not None and account not in self.ledger.accounts:
+            raise ValueError(f"unknown account {account!r}")
+        if session is not None and session not in self.sessions:
+            raise ValueError(f"unknown session {session!r}: not an order-entry session of this venue")
         revive = bool(p.get("revive", False))
         cmd = Kill(self._request_id(), account, session, revive, time.time_ns())
         what = {"account": account} if account is not None else {"session": session}

@@ -10,20 +10,22 @@ the gateway's one entry into the engine, and turn the events into replies to the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import CancelReject, Command, Event, Execution, MassCancel, MassCancelReport, PositionsReport, Reason
-from engine.events import (
-    BookUpdate,
-    Imbalance,
-    Indicative,
-    PhaseChange,
-    StatUpdate,
-    TradePrint,
-    TradingDayChange,
-)
+from engine import (
+    CancelReject,
+    Command,
+    Event,
+    Execution,
+    MassCancel,
+    MassCancelReport,
+    PositionsReport,
+    QueryOrder,
+    Reason,
+)  # fmt: skip
+from engine.events import BookUpdate, Imbalance, Indicative, PhaseChange, StatUpdate, TradePrint, TradingDayChange
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
 from gateway.positions import CUSTOMER, PositionFormatter, positions_request
@@ -58,15 +60,21 @@ class OrderEntry:
         apply: Callable[[Command], list[Event]],
         owners: dict[str, SessionState],
         outbox: Outbox,
+        accepted: Callable[[str, str], bool],
         positions: PositionFormatter | None = None,
+        drop_copies: list[tuple[frozenset[str] | None, SessionState]] | None = None,
     ) -> None:
         self.translator = translator
         self.recorder = recorder
         self.apply = apply  # the gateway's one entry into the engine (journal, engine, metrics)
         self.owners = owners  # CompID -> session: where an order's reports go
         self.outbox = outbox
+        self.accepted = accepted  # (owner, ClOrdID) -> the venue has accepted an order or request with that ClOrdID
         self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
         self.on_status: Callable[[list[Any]], None] | None = None  # phase changes and new days, for the sessions
+        # Drop-copy sessions and the accounts each covers (None: every account): each gets a copy of every
+        # ExecutionReport and OrderCancelReject of its accounts, in the order the owners get them.
+        self.drop_copies = drop_copies or []
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
             "F": self.cancel,
@@ -79,8 +87,12 @@ class OrderEntry:
 
     def new_order(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
-        cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
-        self.dispatch(self.apply(cmd), echo)
+        if msg.get("97") == "Y" and self.accepted(state.comp_id, msg["11"]):
+            # PossResend of an order the venue already has: answered with its status, never executed twice
+            self.dispatch(self.apply(QueryOrder(state.comp_id, msg["11"], None, time.time_ns())))
+        else:
+            cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
+            self.dispatch(self.apply(cmd), echo)
         self.outbox.started.append(t0)
 
     def cancel(self, msg: dict[str, str], state: SessionState) -> None:
@@ -132,7 +144,10 @@ class OrderEntry:
         t = self.translator
         for ev in events:
             if isinstance(ev, Execution):
-                self._reply(ev.order.owner, "8", t.execution_report(ev, echo))
+                report = t.execution_report(ev, echo)
+                self._reply(ev.order.owner, "8", report)
+                if self.drop_copies:
+                    self._copy((ev.order.account,), "8", report)
                 self.recorder.execution(ev)
             elif isinstance(ev, _MD_EVENTS):
                 md.append(ev)
@@ -140,7 +155,12 @@ class OrderEntry:
                 md.append(ev)
                 news.append(ev)
             elif isinstance(ev, CancelReject):
-                self._reply(ev.owner, "9", t.cancel_reject(ev))
+                reject = t.cancel_reject(ev)
+                self._reply(ev.owner, "9", reject)
+                if self.drop_copies:  # the order's account; for an unknown order, the requesting session's accounts
+                    owner = self.owners.get(ev.owner)
+                    accounts = (ev.order.account,) if ev.order is not None else owner.accounts if owner else ()
+                    self._copy(accounts, "9", reject)
                 self.recorder.cancel_reject(ev)
             elif isinstance(ev, MassCancelReport):
                 self._reply(ev.owner, "r", t.mass_cancel_report(ev, request_type))
@@ -154,6 +174,11 @@ class OrderEntry:
             self.outbox.market_data.append(md)
         if news and self.on_status is not None:
             self.on_status(news)
+
+    def _copy(self, accounts: Iterable[str], msg_type: str, msg: Any) -> None:
+        for covered, state in self.drop_copies:
+            if covered is None or any(a in covered for a in accounts):
+                self.outbox.replies.append((msg, state, msg_type))
 
     def _reply(self, owner: str, msg_type: str, msg: Any) -> None:
         state = self.owners.get(owner)

@@ -16,7 +16,7 @@ answer's PosMaintRptID comes from the engine's one sequence.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import quickfix as fix
 import quickfix44 as fix44
@@ -31,8 +31,9 @@ CUSTOMER = "1"  # AccountType (581) when the request names none: account carried
 
 
 def positions_request(f: dict[str, str], owner: str, accounts: frozenset[str], ts: int) -> QueryPositions:
-    """The query for an AN's fields; a request the venue cannot answer carries the reason it is refused."""
-    account = f.get("1", "")
+    """The query for an AN's fields; a request the venue cannot answer carries the reason it is refused. Without
+    Account (1) the request is for the session's account if it has exactly one (as for an order)."""
+    account = f.get("1") or (min(accounts) if len(accounts) == 1 else "")
     reject: Reason | None = None
     if f.get("724") != POSITIONS or f.get("263", SNAPSHOT) != SNAPSHOT:
         reject = Reason.POSITIONS_UNSUPPORTED
@@ -144,8 +145,16 @@ def unrealized_pnl(net: int, cost: int, mark: int | None, quote_per_tick_lot: in
 
 
 def average_cost(cost: int, net: int, quote_per_tick_lot: int, tick: Decimal) -> str:
-    """The open position's average cost as a price, to 8 places beyond the tick ("0" when flat)."""
+    """The open position's average cost as a price, written like AvgPx (6): with the tick's decimals when it is a
+    whole number of ticks, otherwise rounded half up to 8 decimals beyond the tick, trailing zeros dropped; "0" when
+    flat. (A cost basis reduced by closing fills need not be a whole number of ticks x lots.)"""
     if not net:
         return "0"
-    price = Decimal(cost) / (abs(net) * quote_per_tick_lot) * tick
-    return format(price.quantize(tick.scaleb(-8)).normalize(), "f")
+    per = abs(net) * quote_per_tick_lot  # quote units of one tick over the whole position
+    if cost % per == 0:
+        return format(tick * (cost // per), "f")
+    decimals = max(0, -int(tick.as_tuple().exponent))
+    value = (Decimal(cost) * tick / per).quantize(Decimal(1).scaleb(-(decimals + 8)), ROUND_HALF_UP)
+    text = format(value, "f")
+    head, tail = text[: len(text) - 8], text[len(text) - 8 :].rstrip("0")
+    return head + tail if tail or decimals else head.rstrip(".")

@@ -38,12 +38,12 @@ from gateway import failpoint
 from gateway.accounts import Accounts, fee_texts, position_formatter
 from gateway.application import BusinessReject, FixApplication
 from gateway.auth import Authenticator
-from gateway.config import Role, VenueConfig, quickfix_settings
+from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
 from gateway.order_recorder import OrderRecorder
-from gateway.orders import OrderTranslator, fields_of
+from gateway.orders import GroupedText, OrderTranslator, fields_of
 from gateway.persistence import Persistence
 from gateway.scheduler import TIMER_CHECK_INTERVAL, Scheduler
 from gateway.trading_day import ACTIONS, TradingDay
@@ -59,10 +59,13 @@ IDLE_SPINS = int(os.environ.get("FIXGW_IDLE_SPINS", "0"))
 # and the waiter): at 1,000 sessions a 2 ms bound cost ~20% more gateway CPU per market-data message than 10 ms.
 IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
 
+# The Logout Text for a HeartBtInt outside the session's bounds (after QuickFIX's "Rejected Logon Attempt: "; RoE 2.1).
+HEARTBEAT_REFUSAL = "HeartBtInt (108) must be between {} and {} seconds"
 ORDER_ENTRY_TYPES = frozenset({"D", "F", "G", "H", "q", "AN"})
 RATE_LIMIT_TEXT = "message rate limit exceeded"
 MARKET_DATA_TYPES = frozenset({"V", "e", "g"})  # (e and g are answered on order-entry sessions too)
 _ORDER_ENTRY = Role.ORDER_ENTRY
+_DROP_COPY = Role.DROP_COPY
 
 
 @dataclass
@@ -75,7 +78,9 @@ class SessionState:
     accounts: frozenset[str]
     cancel_on_disconnect: bool
     logged_on: bool = False
-    fresh_logon: bool = False  # the current Logon carried ResetSeqNumFlag=Y
+    fresh_logon: bool = False  # the current Logon reset the sequence numbers (ResetSeqNumFlag=Y, or ResetOnLogon)
+    reset_on_logon: bool = False
+    heartbeat: tuple[int, int] = (1, 2**31 - 1)  # HeartBtInt (108) bounds, seconds
     recent: deque[float] | None = None  # arrival times of the last messages, for the message-rate limit
     throttled: bool = False  # logged out for exceeding the message rate: ignore the rest of this connection
     received: dict[str, Any] = field(default_factory=dict)  # msg type -> metrics child (cached labels)
@@ -108,7 +113,10 @@ class Gateway:
         self.by_owner: dict[str, SessionState] = {}
         for s in cfg.sessions:
             sid = fix.SessionID("FIX.4.4", cfg.comp_id, s.comp_id)
-            state = SessionState(s.comp_id, s.role, sid, frozenset(s.accounts), s.cancel_on_disconnect)
+            state = SessionState(
+                s.comp_id, s.role, sid, frozenset(s.accounts), s.cancel_on_disconnect,
+                reset_on_logon=s.reset_on_logon, heartbeat=(s.heartbeat_min, s.heartbeat_max),
+            )  # fmt: skip
             self.sessions[sid.toString()] = state
             self.by_owner[s.comp_id] = state
         self.feeds = MarketDataService(
@@ -128,12 +136,18 @@ class Gateway:
         # Replies are held until the end of the loop turn (after the group commit, if any), then handed to QuickFIX
         # together: measured ~30% more orders/s than sending from inside each callback (BENCHMARKS.md).
         self.outbox = Outbox()
+        drop_copies = [
+            (None if ALL_ACCOUNTS in s.accounts else s.accounts, s) for s in self.sessions.values()
+            if s.role is Role.DROP_COPY
+        ]  # fmt: skip
         self.orders = OrderEntry(
-            self.translator, self.recorder, self.apply, self.by_owner, self.outbox, position_formatter(cfg)
-        )
+            self.translator, self.recorder, self.apply, self.by_owner, self.outbox,
+            lambda owner, clordid: clordid in self.engine.clordids.get(owner, ()), position_formatter(cfg), drop_copies,
+        )  # fmt: skip
         self.accounts = Accounts(
-            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.metrics, self.audit, self.log
-        )
+            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.after_commit, self.metrics, self.audit,
+            self.log,
+        )  # fmt: skip
         self.trading = TradingDay(
             cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.persistence, self.sessions.values(),
             self.outbox, self.audit.write, self.log,
@@ -146,6 +160,7 @@ class Gateway:
         self.accounts.desk.register("phases", self.trading.phases)
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
+        self._dictionary = fix.DataDictionary(str(cfg.dictionary))  # to parse reports that carry a group
         self._after_flush: list[Callable[[], None]] = []
         self._commands = 0
         self._frozen_at = 0
@@ -203,6 +218,7 @@ class Gateway:
             metrics_port=self.metrics_server.port if self.metrics_server else None,
             operator_port=self.accounts.operator_port,
             sessions=len(self.sessions),
+            profile=self.cfg.profile,
         )
 
     def run(self) -> None:
@@ -293,6 +309,13 @@ class Gateway:
         state.logged_on = False
         self.metrics.sessions_logged_on.labels(state.role.value).dec()
         self.log.info("logout", session=state.comp_id, role=state.role.value)
+        if not self.stopping:
+            # A session the venue logged out itself (message rate, slow consumer) was disabled by QuickFIX's
+            # Session.logout(), which would refuse every later Logon ("Session is not enabled for logon"): the
+            # connection is over, so the session may log on again.
+            session = fix.Session.lookupSession(sid)
+            if session is not None and not session.isEnabled():
+                session.logon()
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logout(state)
         elif state.cancel_on_disconnect:
@@ -307,12 +330,17 @@ class Gateway:
             username = msg.getField(553) if msg.isSetField(553) else None
             password = msg.getField(554) if msg.isSetField(554) else None
             why = self.auth.check(comp_id, username, password)
+            failure = "bad_credentials"
+            if why is None and state is not None:
+                low, high = state.heartbeat
+                if not low <= int(msg.getField(108)) <= high:  # an INT: the dictionary has checked it
+                    why, failure = HEARTBEAT_REFUSAL.format(low, high), "bad_heartbeat"
             if why is not None:
-                self.metrics.logon_failures.labels("bad_credentials").inc()
+                self.metrics.logon_failures.labels(failure).inc()
                 self.log.warning("logon_refused", session=comp_id, reason=why)
                 raise fix.RejectLogon(why)
             if state is not None:  # a sequence reset starts the session afresh: nothing carries over
-                state.fresh_logon = msg.isSetField(141) and msg.getField(141) == "Y"
+                state.fresh_logon = state.reset_on_logon or (msg.isSetField(141) and msg.getField(141) == "Y")
         elif msg_type == "0" and state is not None and state.role is Role.MARKET_DATA:
             self.feeds.on_heartbeat(msg, state)
         elif msg_type == "2" and state is not None:
@@ -382,6 +410,8 @@ class Gateway:
                 return handler(fields, state)
             if msg_type in MARKET_DATA_TYPES:
                 return self.business_reject(msg, sid, BusinessReject.MARKET_DATA_ON_ORDER_ENTRY)
+        elif state.role is _DROP_COPY:
+            return self.business_reject(msg, sid, BusinessReject.DROP_COPY_READ_ONLY)
         else:
             if msg_type in MARKET_DATA_TYPES:
                 if self.journal is not None and self.journal.unsynced:
@@ -404,8 +434,10 @@ class Gateway:
         self.metrics.rate_limit_logouts.labels(state.comp_id).inc()
         self.log.warning("rate_limit_logout", session=state.comp_id, limit=limit)
         session = fix.Session.lookupSession(state.session_id)
-        if session is not None:
-            session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
+        if session is not None:  # after the turn's replies: the answers to what was accepted come before the Logout
+            self._after_flush.append(
+                lambda: session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
+            )
 
     # ------------------------------------------------------------------ the engine and the hand-over
 
@@ -427,6 +459,10 @@ class Gateway:
             child = self._engine_latency[kind] = self.metrics.engine_latency.labels(kind)
         child.observe(elapsed)
         return events
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` at the end of this loop turn, once its journal records are durable (group commit)."""
+        self._after_flush.append(action)
 
     def _flush(self) -> None:
         """End of a loop turn: make its commands durable (group commit), then release the replies they caused."""
@@ -459,6 +495,9 @@ class Gateway:
     def _send_now(self, msg: Any, state: SessionState, msg_type: str) -> None:
         if type(msg) is str:  # an ExecutionReport's text: parsed into one reused Message (saves building one)
             _qf.Message_setString(self._report, msg, False)
+            msg = self._report
+        elif type(msg) is GroupedText:  # with a repeating group: only the dictionary knows where it ends
+            _qf.Message_setString(self._report, msg, False, self._dictionary)
             msg = self._report
         _qf.Session_sendToTarget(msg, state.session_id)  # quickfix.Session.sendToTarget without the wrapper
         counter = state.sent.get(msg_type)

@@ -105,7 +105,7 @@ class Follower:
         self.log = log
         self.snapshot_dir = snapshot_dir if snapshot_dir is not None else cfg.data_dir / "journal" / "snapshots"
         self.lag = lag if lag is not None else LagWindow()
-        self.builder = RowBuilder(cfg.instruments)
+        self.builder = RowBuilder(cfg.instruments, lambda: self.engine.ledger)
         self.engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
         self.pos = Position()
         self.rows_written = 0
@@ -201,7 +201,8 @@ class Follower:
         batch = Batch()
         add, process = self.builder.add, self.engine.process
         for (position, _, _), command in zip(records, commands, strict=True):
-            add(process(command), position, batch)
+            add(process(command), position, batch, command)
+        self.builder.finish(batch)  # balances and positions as of the batch's last record
         stamps = [c.ts for c in commands]
         last_position, next_position, last_payload = records[-1]
         after = Position(next_position, self.engine.commands_processed, last_position, zlib.crc32(last_payload))

@@ -83,7 +83,7 @@ class PostgresBackend(Backend):
                 f"COPY {table.name} ({cols}) FROM STDIN",
                 f"COPY {stage} ({cols}) FROM STDIN",
                 f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} "
-                f"ON CONFLICT ({table.key}) DO UPDATE SET {sets}",
+                f"ON CONFLICT ({table.conflict}) DO UPDATE SET {sets}",
             )
         return sql
 

@@ -94,8 +94,9 @@ class Filters:
 
 
 def _text(value: Any) -> Any:
-    """Decimals as the text they were written as (PostgreSQL returns NUMERIC as Decimal, SQLite keeps text)."""
-    return str(value) if isinstance(value, Decimal) else value
+    """Decimals as the text they were written as (PostgreSQL returns NUMERIC as Decimal, SQLite keeps text). Not
+    ``str()``: it writes "0.00000000" as "0E-8" and "0.00000001" as "1E-8"."""
+    return format(value, "f") if isinstance(value, Decimal) else value
 
 
 def trades(db: Backend, f: Filters, tz: dt.tzinfo) -> list[dict[str, Any]]:

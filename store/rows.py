@@ -8,18 +8,24 @@
 Cancel rejects and mass-cancel reports change no order and are not stored; the market-data events neither (the
 trades table is the tape). Prices and quantities are written as the exact decimal text of the engine's integers.
 
-Balances and positions (the accounts ledger) will be one more entry in ``handlers`` for the ledger's events,
-upserting into the tables of one more migration.
+Money (when the journal carries a ledger): each trade's fees go in its row (``buy_fee``, ``sell_fee`` in the quote
+asset, ``fee_asset``). The ``balances`` and ``positions`` rows are not rebuilt from events: the follower's engine
+keeps the very ledger the gateway keeps, so the builder notes which (account, asset) and (account, instrument) a
+record touched (an accepted order's reports move its holds, a fill its balances, positions and the fee account, an
+operator's deposit or withdrawal one balance) and :meth:`RowBuilder.finish` reads their figures from the ledger once
+per batch, as they stand at the batch's journal position.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
-from engine import Event, ExecType, Execution, Instrument, OrdStatus, OrdType, Side, TimeInForce
+from engine import Command, Event, ExecType, Execution, Fund, Instrument, Ledger, OrdStatus, OrdType, Side, TimeInForce
+from gateway.money import Assets
 from store.db import Batch
-from store.schema import EXECUTIONS, ORDERS, TRADES
+from store.schema import BALANCES, EXECUTIONS, ORDERS, POSITIONS, TRADES
 
 _SIDE = {s: s.name for s in Side}
 _ORD_TYPE = {t: t.name for t in OrdType}
@@ -48,26 +54,77 @@ class _Texts(dict[int, str]):
 
 
 class RowBuilder:
-    """Turns the events of journal records into rows; holds the half of a trade seen so far."""
+    """Turns the events of journal records into rows; holds the half of a trade seen so far, and what the records
+    of the current batch changed in the ledger."""
 
-    def __init__(self, instruments: Iterable[Instrument]) -> None:
+    def __init__(self, instruments: Iterable[Instrument], ledger: Callable[[], Ledger | None] = lambda: None) -> None:
         self.instruments = {i.symbol: i for i in instruments}
         self.texts = {s: (_Texts(i.price_str), _Texts(i.qty_str)) for s, i in self.instruments.items()}
         self._takers: dict[int, tuple[Execution, int]] = {}  # trade id -> the taker's execution, its position
+        self._ledger = ledger  # the follower's engine's ledger (the engine is replaced on a rebuild: ask each time)
+        self._setup: Any = None  # the ledger setup ``_assets`` and ``_fee_texts`` were made for
+        self._assets = Assets({})
+        self._fee_texts: dict[str, _Texts] = {}  # asset -> its amounts' text
+        self._balances: dict[tuple[str, str], int] = {}  # (account, asset) -> ts of the last change, this batch
+        self._positions: dict[tuple[str, str], int] = {}  # (account, symbol) -> ts of the last change, this batch
         self.handlers: dict[type, Callable[[Any, int, Batch], None]] = {Execution: self._execution}
 
-    def add(self, events: list[Event], position: int, batch: Batch) -> None:
-        """Rows for the events of the journal record at ``position``."""
+    def add(self, events: list[Event], position: int, batch: Batch, command: Command | None = None) -> None:
+        """Rows for the events of the journal record at ``position`` (``command``: the record's command)."""
         handlers = self.handlers
         for ev in events:
             handler = handlers.get(type(ev))
             if handler is not None:
                 handler(ev, position, batch)
+        if type(command) is Fund:  # a deposit or withdrawal (refused ones change nothing, and rewrite the same)
+            self._balances[command.account, command.asset] = command.ts
+
+    def finish(self, batch: Batch) -> None:
+        """The ``balances`` and ``positions`` rows of what the batch's records changed, read from the ledger."""
+        if not self._balances and not self._positions:
+            return
+        ledger = self._ledger()
+        if ledger is None:  # a Fund on a venue without a ledger: refused, nothing to write
+            self._balances.clear()
+            self._positions.clear()
+            return
+        assets = self._money(ledger)
+        balances = batch.upserts.setdefault(BALANCES, {})
+        fees = ledger.fees
+        for (name, asset), ts in self._balances.items():
+            account = fees if name == fees.name else ledger.accounts.get(name)
+            if account is None or asset not in assets.scales:  # refused: unknown account or asset
+                continue
+            balances[name, asset] = (name, asset, assets.text(asset, account.available.get(asset, 0)),
+                                     assets.text(asset, account.held.get(asset, 0)), ts)  # fmt: skip
+        positions = batch.upserts.setdefault(POSITIONS, {})
+        for (name, symbol), ts in self._positions.items():
+            pos = ledger.accounts[name].positions[symbol]
+            quote = ledger.markets[symbol].quote
+            money = assets.text
+            positions[name, symbol] = (
+                name, symbol, self.instruments[symbol].qty_str(pos.net), money(quote, pos.cost),
+                money(quote, pos.realized), money(quote, pos.fees), quote, ts,
+            )  # fmt: skip
+        self._balances.clear()
+        self._positions.clear()
+
+    def _money(self, ledger: Ledger) -> Assets:
+        """The asset table of the ledger's current rules (they change only with a Configure record)."""
+        if ledger.setup is not self._setup:
+            self._setup = ledger.setup
+            self._assets = Assets(ledger.setup.assets)
+            self._fee_texts = {a: _Texts(partial(self._assets.text, a)) for a in ledger.setup.assets}
+        return self._assets
 
     def _execution(self, ev: Execution, position: int, batch: Batch) -> None:
         if ev.exec_type is _ORDER_STATUS:
             return
         order = ev.order
+        if order.order_id:  # an accepted order's report moved its holds or funds
+            ledger = self._ledger()
+            if ledger is not None:
+                self._touch(ledger, ev, order)
         texts = self.texts.get(order.symbol)
         price: str | None
         qty: str | None
@@ -111,6 +168,17 @@ class RowBuilder:
         if trade:
             self._trade_half(ev, position, batch)
 
+    def _touch(self, ledger: Ledger, ev: Execution, order: Any) -> None:
+        market = ledger.markets.get(order.symbol)
+        if market is None:
+            return
+        account, ts = order.account, ev.ts
+        self._balances[account, market.quote] = ts
+        self._balances[account, market.base] = ts
+        if ev.exec_type is _TRADE:
+            self._positions[account, order.symbol] = ts
+            self._balances[ledger.fees.name, market.quote] = ts
+
     def _trade_half(self, ev: Execution, position: int, batch: Batch) -> None:
         if ev.aggressor or ev.trade_id not in self._takers:  # the taker's half comes first (an auction's: the buy's)
             self._takers[ev.trade_id] = (ev, position)
@@ -120,10 +188,17 @@ class RowBuilder:
         buy, sell = (taker, maker) if taker.order.side is _BUY else (maker, taker)
         prices, lots = self.texts[maker.order.symbol]
         b, s = buy.order, sell.order
+        buy_fee = sell_fee = fee_asset = None
+        ledger = self._ledger()
+        if ledger is not None:  # the fees each side paid (negative: a maker rebate), in the quote asset
+            self._money(ledger)
+            fee_asset = ledger.markets[b.symbol].quote
+            texts = self._fee_texts[fee_asset]
+            buy_fee, sell_fee = texts[buy.fee], texts[sell.fee]
         batch.inserts.setdefault(TRADES, []).append(
             (ev.trade_id, b.symbol, prices[ev.last_px], lots[ev.last_qty], ev.last_px, ev.last_qty,
              _SIDE[taker.order.side] if taker.aggressor else AUCTION,
              b.order_id, b.owner, b.account, buy.clordid, buy.seq,
              s.order_id, s.owner, s.account, sell.clordid, sell.seq,
-             None, None, None, ev.ts, position)
+             buy_fee, sell_fee, fee_asset, ev.ts, position)
         )  # fmt: skip

@@ -13,8 +13,11 @@ so any SQL client reads them as the clients saw them; the trades table also keep
 on which the 24-hour statistics are computed exactly with the same SQL on both backends. Times are integer
 nanoseconds since the epoch (UTC), the engine's own timestamps; the tools show them in the venue's time zone.
 
-Adding a table later (balances and positions, once the accounts ledger lands) is one more :class:`Migration` at
-the end of :data:`MIGRATIONS` and one more :class:`Table` the follower's row builder fills.
+Money (migration 2): the trades' fee columns are filled from the fills' fees, and ``balances`` (per account and
+asset) and ``positions`` (per account and instrument) hold the ledger's figures as of the journal position the store
+has reached, as exact decimal text of the asset (USD "1000.250000", BTC "0.50000000") and of the instrument's
+quantity. Adding a table later is one more :class:`Migration` at the end of :data:`MIGRATIONS` and one more
+:class:`Table` the follower's row builder fills.
 """
 
 from __future__ import annotations
@@ -29,18 +32,28 @@ DIALECT_TYPES = {
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a dict key on the hot path, ~20 fields to hash otherwise
 class Table:
-    """A table the follower writes: ``key`` set means rows replace the row with the same key (upsert), except
-    for the ``keep`` columns, which keep the value first written; without a key, rows are only ever inserted."""
+    """A table the follower writes: ``key`` set (a column, or a tuple of columns for a composite key) means rows
+    replace the row with the same key (upsert), except for the ``keep`` columns, which keep the value first written;
+    without a key, rows are only ever inserted."""
 
     name: str
     columns: tuple[str, ...]
-    key: str | None = None
+    key: str | tuple[str, ...] | None = None
     keep: tuple[str, ...] = ()
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.key,) if isinstance(self.key, str) else self.key or ()
+
+    @property
+    def conflict(self) -> str:
+        """The key as an ON CONFLICT target: ``account, asset``."""
+        return ", ".join(self.key_columns)
 
     @property
     def updated(self) -> tuple[str, ...]:
         """The columns an upsert overwrites."""
-        return tuple(c for c in self.columns if c != self.key and c not in self.keep)
+        return tuple(c for c in self.columns if c not in self.key_columns and c not in self.keep)
 
 
 ORDERS = Table(
@@ -65,6 +78,11 @@ TRADES = Table(
      "buy_fee", "sell_fee", "fee_asset", "ts_ns", "position"),
 )  # fmt: skip
 INSTRUMENTS = Table("instruments", ("symbol", "tick_size", "lot_size"), key="symbol")
+BALANCES = Table("balances", ("account", "asset", "available", "held", "updated_ns"), key=("account", "asset"))
+POSITIONS = Table(
+    "positions", ("account", "symbol", "net", "cost", "realized", "fees", "quote_asset", "updated_ns"),
+    key=("account", "symbol"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -179,6 +197,32 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX trades_ts ON trades (ts_ns);
         CREATE INDEX trades_buy_account_ts ON trades (buy_account, ts_ns);
         CREATE INDEX trades_sell_account_ts ON trades (sell_account, ts_ns)
+        """,
+    ),
+    Migration(
+        2,
+        "balances and positions of the accounts ledger",
+        """
+        CREATE TABLE balances (                -- one row per account and asset it has held: the ledger as of the
+            account TEXT NOT NULL,             -- store's journal position (the venue's fee account is a row too)
+            asset TEXT NOT NULL,
+            available {dec} NOT NULL,          -- free to trade or withdraw
+            held {dec} NOT NULL,               -- held by working orders
+            updated_ns {bigint} NOT NULL,      -- time of the last command that changed it
+            PRIMARY KEY (account, asset)
+        );
+
+        CREATE TABLE positions (               -- one row per account and instrument it has traded
+            account TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            net {dec} NOT NULL,                -- bought minus sold, in the instrument's quantity
+            cost {dec} NOT NULL,               -- cost basis of the open position (average cost), in quote_asset
+            realized {dec} NOT NULL,           -- realized PnL, fees included, in quote_asset
+            fees {dec} NOT NULL,               -- fees paid, maker rebates negative, in quote_asset
+            quote_asset TEXT NOT NULL,
+            updated_ns {bigint} NOT NULL,
+            PRIMARY KEY (account, symbol)
+        )
         """,
     ),
 )

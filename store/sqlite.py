@@ -102,7 +102,7 @@ class SqliteBackend(Backend):
             cols = ", ".join(table.columns)
             insert = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(table.columns))})"
             sets = ", ".join(f"{c} = excluded.{c}" for c in table.updated)
-            sql = self._sql[table] = (insert, f"{insert} ON CONFLICT ({table.key}) DO UPDATE SET {sets}")
+            sql = self._sql[table] = (insert, f"{insert} ON CONFLICT ({table.conflict}) DO UPDATE SET {sets}")
         return sql
 
     def write(self, batch: Batch, before: Position, after: Position) -> None:

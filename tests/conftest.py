@@ -13,7 +13,10 @@ from fixclient import FixSession
 from tests.gateway_process import GatewayProcess, make_config
 from tests.pg_server import PgServer
 
-PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
+PASSWORDS = {
+    **{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)},
+    "DROP1": "droppass1",
+}  # fmt: skip
 _ids = itertools.count(1)
 
 
@@ -38,11 +41,20 @@ def start_gateway_with(
 ) -> GatewayProcess:
     """:func:`start_gateway` with session tables (as in :func:`make_config`) and extra environment variables."""
     directory.mkdir(parents=True, exist_ok=True)
-    config, ports = make_config(directory, overrides, sessions)
-    gw = GatewayProcess(config, ports, directory / "gateway.log", env)
-    _started.append(gw)
-    gw.start()
-    return gw
+    for attempt in range(3):
+        config, ports = make_config(directory, overrides, sessions)
+        gw = GatewayProcess(config, ports, directory / "gateway.log", env)
+        _started.append(gw)
+        try:
+            gw.start()
+        except RuntimeError as exc:
+            # A "free" port is free when make_config picks it, not necessarily when the gateway binds it: another
+            # process (a parallel test run) may have taken it meanwhile. Then the venue is not at fault: new ports.
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+            continue
+        return gw
+    raise AssertionError("unreachable")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -101,7 +113,7 @@ def _connector(gw: GatewayProcess) -> Iterator[ClientFactory]:
     sessions: list[FixSession] = []
 
     def factory(comp_id: str, password: str | None = None, reset: bool = True, logon: bool = True) -> FixSession:
-        port = gw.md_port if comp_id.startswith("MD") else gw.oe_port
+        port = gw.md_port if comp_id.startswith("MD") else gw.dc_port if comp_id.startswith("DROP") else gw.oe_port
         session = FixSession("127.0.0.1", port, comp_id, password or PASSWORDS[comp_id], reset_seq=reset)
         sessions.append(session)
         if logon:

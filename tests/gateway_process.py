@@ -60,7 +60,7 @@ def make_config(
     """The demo config with its own data dir and free ports, without its trading schedule and price protection (so
     that flows do not depend on the time of day or halt); ``overrides`` maps 'section.key' to a value (tests that
     want a schedule or protection give their own) and ``sessions`` adds or replaces session tables."""
-    ports = {"order_entry": free_port(), "market_data": free_port(), "metrics": free_port(), "operator": free_port()}
+    ports = {name: free_port() for name in ("order_entry", "market_data", "metrics", "operator", "drop_copy")}
     data = tomllib.loads(DEMO_CONFIG.read_text())
     data.pop("schedule", None)
     data.pop("protection", None)
@@ -73,6 +73,7 @@ def make_config(
         "market_data.snapshot_interval": 0.0,
         "metrics.port": ports["metrics"],
         "operator.port": ports["operator"],
+        "drop_copy.port": ports["drop_copy"],
         "risk.max_messages_per_second": 0,  # flows in tests go as fast as they can; the limit's own test sets it
         "store.enabled": False,  # the store tests turn it on
         "store.http_port": free_port(),
@@ -102,6 +103,10 @@ class GatewayProcess:
     @property
     def md_port(self) -> int:
         return self.ports["market_data"]
+
+    @property
+    def dc_port(self) -> int:
+        return self.ports["drop_copy"]
 
     @property
     def metrics_url(self) -> str:

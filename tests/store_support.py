@@ -14,9 +14,12 @@ import orjson
 from engine import (
     CancelOrder,
     Command,
+    Configure,
     ExecType,
     Execution,
     ExpireDayOrders,
+    Fund,
+    Kill,
     MassCancel,
     MatchingEngine,
     NewOrder,
@@ -25,12 +28,14 @@ from engine import (
     QueryOrder,
     Reason,
     ReplaceOrder,
+    SetLimits,
     Side,
     TimeInForce,
 )
 from engine.codec import decode
 from gateway.config import VenueConfig, parse_config
 from gateway.journal import Durability, Journal, read_records, write_snapshot
+from gateway.money import Assets
 from store.db import Backend, open_backend
 from tests.gateway_process import DEMO_CONFIG
 
@@ -93,6 +98,37 @@ def random_flow(seed: int, n: int, start_ns: int = 1_800_000_000 * 10**9, step_n
     return out
 
 
+def money_flow(cfg: VenueConfig, seed: int, n: int) -> list[Command]:
+    """:func:`random_flow` on a venue with money: the config's rules journaled first (as the gateway does), the
+    accounts funded (ACC3 thinly, so that some of its orders are refused for funds), and operator commands among
+    the orders: deposits and withdrawals (some refused, one funding id repeated), limit changes, kills and revivals
+    of an account and of a session."""
+    assert cfg.ledger is not None
+    rng = random.Random(seed)
+    t0 = 1_800_000_000 * 10**9
+    out: list[Command] = [Configure(cfg.ledger.to_dict(), t0)]
+    funding = {"ACC1": {"USD": 10**13, "BTC": 10**10, "AAPL": 10**5}, "ACC2": {"USD": 10**13, "BTC": 10**10,
+               "AAPL": 10**5}, "ACC3": {"USD": 3 * 10**9, "BTC": 10**6, "AAPL": 50}}  # fmt: skip
+    for account, amounts in funding.items():
+        out += [Fund("seed", account, asset, units, f"seed:{account}:{asset}", t0) for asset, units in amounts.items()]
+    for i, cmd in enumerate(random_flow(seed, n, start_ns=t0 + 10**9)):
+        out.append(cmd)
+        if i % 37 != 36:
+            continue
+        ts, k = cmd.ts, i // 37
+        account = f"ACC{rng.randint(1, 3)}"
+        out += rng.choice([
+            [Fund(f"op{k}", account, "USD", rng.randint(1, 10**9), f"dep{k}", ts)],
+            [Fund(f"op{k}", account, rng.choice(["USD", "BTC"]), -rng.randint(1, 10**9), f"wd{k}", ts)],
+            [Fund(f"op{k}", account, "USD", 5, "dep0", ts)],  # a repeated funding id: refused
+            [SetLimits(f"op{k}", account, "AAPL", [rng.randint(5, 40), None, None, None], ts)],
+            [SetLimits(f"op{k}", None, "BTC-USD", [None, None, rng.randint(1, 5), None], ts)],
+            [Kill(f"op{k}", account=account, ts=ts), Kill(f"op{k}r", account=account, revive=True, ts=ts)],
+            [Kill(f"op{k}", owner="CLIENT2", ts=ts), Kill(f"op{k}r", owner="CLIENT2", revive=True, ts=ts)],
+        ])  # fmt: skip
+    return out
+
+
 def write_journal(
     cfg: VenueConfig, commands: list[Command], snapshot_after: tuple[int, ...] = ()
 ) -> tuple[MatchingEngine, list[Execution], Path]:
@@ -112,8 +148,9 @@ def write_journal(
 
 
 def table(db: Backend, sql: str) -> list[tuple[Any, ...]]:
-    """Rows with decimals as text, whichever the backend (PostgreSQL returns NUMERIC as Decimal)."""
-    return [tuple(str(v) if isinstance(v, Decimal) else v for v in row) for row in db.fetch(sql)]
+    """Rows with decimals as text, whichever the backend (PostgreSQL returns NUMERIC as Decimal; format "f" keeps
+    "0.00000000" as it was written, where str() gives "0E-8")."""
+    return [tuple(format(v, "f") if isinstance(v, Decimal) else v for v in row) for row in db.fetch(sql)]
 
 
 def expected_executions(executions: list[Execution], cfg: VenueConfig) -> dict[int, tuple[Any, ...]]:
@@ -189,6 +226,53 @@ def assert_store_holds(
             journal.stat().st_size,
             engine.commands_processed,
         )
+    finally:
+        db.close()
+
+
+def assert_money_holds(cfg: VenueConfig, engine: MatchingEngine, executions: list[Execution]) -> None:
+    """The store's balances and positions are the engine's ledger, exactly; each trade row carries the fees its two
+    fills reported; and the balances conserve money per asset, as the ledger does."""
+    ledger = engine.ledger
+    assert ledger is not None
+    assets = Assets(ledger.setup.assets)
+    ins = {i.symbol: i for i in cfg.instruments}
+    db = open_backend(cfg)
+    try:
+        balances = {(r[0], r[1]): (r[2], r[3]) for r in table(db, "SELECT account, asset, available, held "
+                                                                  "FROM balances")}  # fmt: skip
+        text = assets.text
+        want = {
+            (name, asset): (text(asset, acct.available.get(asset, 0)), text(asset, acct.held.get(asset, 0)))
+            for name, acct in [*ledger.accounts.items(), (ledger.fees.name, ledger.fees)]
+            for asset in {*acct.available, *acct.held}
+        }
+        assert balances == want
+        traded = {(e.order.account, e.order.symbol) for e in executions if e.exec_type is ExecType.TRADE}
+        positions = {(r[0], r[1]): r[2:] for r in table(db, "SELECT account, symbol, net, cost, realized, fees, "
+                                                            "quote_asset FROM positions")}  # fmt: skip
+        want_positions = {}
+        for name, acct in ledger.accounts.items():
+            for symbol, p in acct.positions.items():
+                quote = ledger.markets[symbol].quote
+                figures = (ins[symbol].qty_str(p.net), assets.text(quote, p.cost), assets.text(quote, p.realized),
+                           assets.text(quote, p.fees), quote)  # fmt: skip
+                if (name, symbol) in traded:
+                    want_positions[name, symbol] = figures
+                else:  # a position that never traded has nothing to show
+                    assert (p.net, p.cost, p.realized, p.fees) == (0, 0, 0, 0)
+        assert positions == want_positions and len(positions) >= 4
+        fees = {}
+        for e in executions:
+            if e.exec_type is ExecType.TRADE:
+                fees.setdefault(e.trade_id, {})[e.order.side.name] = assets.text("USD", e.fee)
+        rows = table(db, "SELECT trade_id, buy_fee, sell_fee, fee_asset FROM trades")
+        assert {r[0]: r[1:] for r in rows} == {t: (f["BUY"], f["SELL"], "USD") for t, f in fees.items()}
+        assert any(Decimal(r[1]) < 0 or Decimal(r[2]) < 0 for r in rows)  # maker rebates (BTC-USD)
+        total: dict[str, Decimal] = {}
+        for (_, asset), (available, held) in balances.items():
+            total[asset] = total.get(asset, Decimal(0)) + Decimal(available) + Decimal(held)
+        assert total == {a: Decimal(assets.text(a, ledger.net_funding.get(a, 0))) for a in total}
     finally:
         db.close()
 

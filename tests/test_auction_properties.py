@@ -1,6 +1,6 @@
 """Property tests of the auction: random pre-open books uncrossed by the engine, against a simple reference.
 
-The reference below is written from the rule in the Rules of Engagement (section 12), not from engine.auction: it
+The reference below is written from the rule in the Rules of Engagement (section 11), not from engine.auction: it
 tries every candidate price by brute force, and allocates by sorting every order by its priority. Orders come from
 distinct accounts here (self-trade prevention in the auction has its own test in test_phases.py).
 """

@@ -97,6 +97,33 @@ def test_client_new_reject_fill_status_cancel_replace_cancelall(gateway: Gateway
     assert wait_er(maker, ask, "F") is not None  # the other side of c3's trade
 
 
+def test_client_balances_and_positions(gateway: GatewayProcess, connect: ClientFactory) -> None:
+    maker = connect("CLIENT9")
+    ask = unique("bp")
+    new_order(maker, ask, "2", "2", "999.99")
+    wait_er(maker, ask, "0")
+    commands = ["help", "positions", "buy 2 AAPL @999.99", "positions", "balances", "balances now", "quit"]
+    done = fixgw("client", "--port", str(gateway.oe_port), "--comp-id", "CLIENT8", stdin="\n".join(commands) + "\n")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = done.stdout.splitlines()
+    assert "  balances | positions" in done.stdout  # the help says so
+    shown = [x for x in out if x.startswith(("POSITION", "BALANCE", "no "))]
+    # 2 x 999.99 = 1,999.98 USD and the 1 bp taker fee, 0.199998 USD: 2,000.179998 USD from 10,000,000.
+    assert shown == [
+        "no positions",
+        "POSITION AAPL net=2 avg=999.99 mark=999.99 realized=-0.199998 unrealized=0.000000 USD",
+        "BALANCE AAPL available=100002 held=0",
+        "BALANCE BTC available=100.00000000 held=0.00000000",
+        "BALANCE MSFT available=100000 held=0",
+        "BALANCE USD available=9997999.820002 held=0.000000",
+    ], done.stdout
+    assert "error: usage: balances" in out
+    other = fixgw("client", "--port", str(gateway.oe_port), "--comp-id", "CLIENT8", "--account", "ACC1",
+                  stdin="balances\n")  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "POSITIONS_REJECT ACC1 unknown account or account not permitted for this session" in other.stdout
+
+
 def test_errors_are_one_line_with_exit_2(gateway: GatewayProcess) -> None:
     assert_one_line_error(fixgw("client", "--port", "1", stdin=""), "cannot connect", "127.0.0.1:1")
     refused = fixgw("client", "--port", str(gateway.oe_port), "--comp-id", "CLIENT3", "--password", "wrong", stdin="")
@@ -231,12 +258,16 @@ def test_bench_engine_passes_arguments_through() -> None:
 def test_bench_gateway_template_is_a_valid_venue_config(tmp_path: Path) -> None:
     text = gateway_template(DEFAULT_CONFIG.read_text())
     filled = text.replace("@PORT@", "7001").replace("@FREE_PORT_1@", "7002").replace("@FREE_PORT_2@", "7003")
+    filled = filled.replace("@FREE_PORT_3@", "7004")
     filled = filled.replace("@WORKDIR@", str(tmp_path)).replace("@REPO@", str(ROOT))
     cfg = parse_config(tomllib.loads(filled), base=tmp_path)
     assert (cfg.order_entry_port, cfg.market_data.port, cfg.metrics_port) == (7001, 7002, 7003)
     assert cfg.data_dir == tmp_path / "data" and cfg.dictionary.exists()
     assert not cfg.store.enabled  # the benchmark measures the gateway alone
     assert {s.comp_id for s in cfg.sessions} >= {f"CLIENT{n}" for n in range(1, 5)}
+    assert not any(s.role.value == "drop_copy" for s in cfg.sessions)  # no copy of every report stored either
+    assert cfg.operator.port == 0 and cfg.max_messages_per_second == 0
+    assert cfg.ledger is not None and not any(cfg.ledger.default_limits.values())
 
 
 @pytest.mark.timeout(90)

@@ -12,21 +12,27 @@ import pytest
 
 from engine import ExecType, OrdStatus, Reason
 from feeds.service import RequestReject
-from gateway import fixcodes
+from gateway import fixcodes, parties
 from gateway.application import BusinessReject
+from gateway.auth import Authenticator, hash_password
+from gateway.config import PROFILES, SESSION_OPTIONS
 from gateway.fixcodes import REJECT_CODES
+from gateway.orders import ORDER_QTY, SYMBOL
+from gateway.server import HEARTBEAT_REFUSAL
+from tests import test_session_conformance as conformance
 from tests.gateway_process import ROOT
 
 pytestmark = pytest.mark.timeout(120)
 
 RULES = (ROOT / "docs" / "rules-of-engagement.md").read_text()
 README = (ROOT / "README.md").read_text()
-BEFORE_EXAMPLES, _AFTER = RULES.split("\n## 11. Example messages\n")
-EXAMPLES, _, PHASES_SECTION = _AFTER.partition("\n## 12. ")  # section 12 (trading phases) follows the examples
+BEFORE_EXAMPLES, EXAMPLES = RULES.split("\n## 13. Example messages\n")
+PHASES_SECTION = BEFORE_EXAMPLES[BEFORE_EXAMPLES.index("\n## 11. Trading phases") : BEFORE_EXAMPLES.index("\n## 12. ")]
 
-# What legitimately changes from run to run: timestamps, and so BodyLength and CheckSum.
+# What legitimately changes from run to run: timestamps and dates, and so BodyLength and CheckSum.
 _PER_RUN = [
     (re.compile(r"\b(52|60|122)=\d{8}-\d{2}:\d{2}:\d{2}(\.\d+)?"), r"\1=<time>"),
+    (re.compile(r"\b715=\d{8}\b"), "715=<date>"),  # ClearingBusinessDate of positions
     (re.compile(r"\|9=\d+\|"), "|9=<len>|"),
     (re.compile(r"\|10=\d{3}$", re.M), "|10=<sum>"),
 ]
@@ -73,8 +79,8 @@ def test_documented_examples_are_what_a_real_gateway_sends() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     fresh, documented = _normal(done.stdout), _normal(EXAMPLES[EXAMPLES.index("### ") :])
     diff = "\n".join(difflib.unified_diff(documented.splitlines(), fresh.splitlines(), "documented", "fresh", n=1))
-    assert fresh == documented, f"section 11 is out of date: run docs/examples.py\n{diff[:4000]}"
-    for msg_type in ("8", "9", "r", "W", "X", "Y", "5"):  # the venue really sent each kind
+    assert fresh == documented, f"section 13 is out of date: run docs/examples.py\n{diff[:4000]}"
+    for msg_type in ("8", "9", "r", "W", "X", "Y", "5", "AO", "AP"):  # the venue really sent each kind
         assert re.search(rf"^V->C 8=FIX\.4\.4\|9=\d+\|35={msg_type}\|", done.stdout, flags=re.M), msg_type
 
 
@@ -83,19 +89,25 @@ def test_the_example_comparison_ignores_only_what_changes_per_run() -> None:
     b = "V->C 8=FIX.4.4|9=76|35=8|52=20261206-12:00:00.000001|17=3|60=20261206-12:00:00.1|10=007"
     assert _normal(a) == _normal(b)
     assert _normal(a) != _normal(b.replace("17=3", "17=4"))
+    assert _normal("V->C 8=FIX.4.4|9=75|35=AP|715=20261122|10=001") == _normal(
+        "V->C 8=FIX.4.4|9=75|35=AP|715=20270101|10=002"
+    )
 
 
 def test_reject_table_gives_each_reason_its_codes_and_text() -> None:
-    """Section 7, row by row: the reason exists, and its OrdRejReason, CxlRejReason, MassCancelRejectReason and
-    Text are the ones the code sends."""
+    """Section 7, row by row: the reason exists, and its OrdRejReason, CxlRejReason, MassCancelRejectReason,
+    PosReqResult and Text are the ones the code sends."""
     rows = _table(_section("7"), "| Reason | When |")
     names = [row[0].strip("`") for row in rows]
     assert sorted(names) == sorted(Reason.__members__), "section 7 must list every Reason exactly once"
-    for name, _when, er, cxl, mass, text in rows:
+    for name, _when, er, cxl, mass, ao, text in rows:
         reason, codes = Reason[name.strip("`")], REJECT_CODES[Reason[name.strip("`")]]
         assert _values(er, 103) == _code(codes.ord_rej), f"{name}: OrdRejReason"
         assert _values(cxl, 102) == _code(codes.cxl_rej), f"{name}: CxlRejReason"
         assert _values(mass, 532) == _code(codes.mass_rej), f"{name}: MassCancelRejectReason"
+        assert _values(ao, 728) == _code(codes.pos_rej), f"{name}: PosReqResult"
+        if codes.pos_rej is not None:
+            assert _values(ao, 729) == {str(int(fixcodes.PosReqStatus.REJECTED))}, name
         assert text == f"`{reason.text}`", name
         if codes.ord_rej is not None:
             assert _values(er, 150) <= {ExecType.REJECTED.value, ExecType.ORDER_STATUS.value}, name
@@ -126,18 +138,70 @@ def test_market_data_reject_table_matches_the_code() -> None:
 
 
 QUICKFIX_BUSINESS_REJECTS = {("3", "Unsupported Message Type"), ("5", "Conditionally Required Field Missing (55)")}
+# Tags whose absence the order path answers with FieldNotFound, which QuickFIX turns into 380=5: Symbol and OrderQty
+# on D and G (gateway/orders.py), the Parties fields (gateway/parties.py).
+MISSING_FIELD_TAGS = {SYMBOL, ORDER_QTY, *parties.REQUIRED}
 
 
 def test_business_reject_table_matches_the_code() -> None:
     rows = [row for row in _table(_section("2.5"), "| Message | When |") if row[0].startswith("BusinessMessageReject")]
     documented = {(_values(row[2], 380).pop(), re.findall(r"Text `([^`]+)`", row[2])[0]) for row in rows}
     venue = {(str(int(b.code)), b.text) for b in BusinessReject}
-    assert documented == venue | QUICKFIX_BUSINESS_REJECTS
+    missing_field = {text for code, text in documented if code == "5"}
+    assert documented - {("5", text) for text in missing_field} == venue | {("3", "Unsupported Message Type")}
+    assert all(text.startswith("Conditionally Required Field Missing (") for text in missing_field)
+    # Every tag whose absence is answered with 380=5 is named in a 380=5 row, and no other.
+    named = {int(tag) for row in rows if "380=5" in row[2] for tag in re.findall(r"\((\d+)\)", row[2])}
+    assert named == MISSING_FIELD_TAGS
     # A missing Symbol or OrderQty raises FieldNotFound, which QuickFIX answers with 380=5, wherever it is documented.
     missing = re.findall(r"Missing: BusinessMessageReject `380=(\d+)`", BEFORE_EXAMPLES)
     assert len(missing) >= 3 and set(missing) == {
         str(int(fixcodes.BusinessRejectReason.CONDITIONALLY_REQUIRED_FIELD_MISSING))
     }
+
+
+def test_parties_value_rejects_are_documented() -> None:
+    """The Reject row for the Parties block names exactly the tags whose values the venue checks itself."""
+    rows = [
+        row for row in _table(_section("2.5"), "| Message | When |") if "Parties" in row[1] and row[0] == "Reject (3)"
+    ]
+    assert len(rows) == 1 and "`373=5`" in rows[0][2]
+    assert {int(tag) for tag in re.findall(r"\((\d+)\)", rows[0][1])} == set(parties.VALUE_CHECKED)
+
+
+def test_logon_refusals_are_the_ones_the_code_sends() -> None:
+    """2.1's Logout table: the venue's own refusals (credentials, HeartBtInt bounds) and QuickFIX's MsgSeqNum one."""
+    rows = _table(_section("2.1"), "| Logout Text | When |")
+    documented = {re.findall(r"`([^`]+)`", row[0])[0] for row in rows}
+    auth = Authenticator({"C1": hash_password("secret", iterations=1_000)})
+    texts = {auth.check("C1", None, None), auth.check("C1", "C2", "secret"), auth.check("C1", "C1", "wrong")}
+    venue = {f"Rejected Logon Attempt: {text}" for text in texts}
+    venue.add("Rejected Logon Attempt: " + HEARTBEAT_REFUSAL.format("<min>", "<max>"))
+    assert documented == venue | {"MsgSeqNum too low, expecting N but received M"}
+
+
+def test_session_protocol_table_gives_quickfix_texts() -> None:
+    """2.6: every SessionRejectReason documented comes with the Text the venue really sends (the conformance tests
+    check those texts against a running venue), and every one the tests exercise is documented."""
+    documented = dict(re.findall(r"`373=(\d+)[^`]*` Text `([^`]+)`", _section("2.6")))
+    assert documented == {**conformance.TEXTS, "9": "CompID problem", "10": "SendingTime accuracy problem"}
+
+
+def test_session_options_table_gives_each_profiles_defaults() -> None:
+    rows = _table(_section("2.7"), "| Option |")
+    documented: dict[str, dict[str, str]] = {"production": {}, "test": {}}
+    for options, production, test, _meaning in rows:
+        names = re.findall(r"`(\w+)`", options)
+        for profile, cell in (("production", production), ("test", test)):
+            values = re.findall(r"`?(\w+)`?", cell)
+            documented[profile].update(zip(names, values, strict=True))
+    for profile, defaults in PROFILES.items():
+        expected = {key: str(defaults[key]).lower() for key in SESSION_OPTIONS}
+        assert documented[profile] == expected, profile
+    # The README's configuration reference states the same production defaults.
+    for key in SESSION_OPTIONS:
+        row = next(line for line in README.splitlines() if line.startswith(f"| `{key}` | "))
+        assert f"`{str(PROFILES['production'][key]).lower()}`" in row, row
 
 
 # Enumerated tags the venue sends, with the values it can send (its tables).
@@ -150,8 +214,8 @@ SENT_VALUES.pop(530)  # inbound: the documents name the values clients may send
 
 
 def test_every_code_the_documents_mention_is_one_the_venue_sends() -> None:
-    """`103=1`, `532=0`... anywhere in sections 1 to 10 must be a value the code's tables hold for that tag."""
-    mentioned = re.findall(r"(?<![\w.=])(\d{2,3})=([0-9A-Z]+)\b", BEFORE_EXAMPLES + PHASES_SECTION)
+    """`103=1`, `532=0`... anywhere in sections 1 to 12 must be a value the code's tables hold for that tag."""
+    mentioned = re.findall(r"(?<![\w.=])(\d{2,3})=([0-9A-Z]+)\b", BEFORE_EXAMPLES)
     wrong = sorted({f"{tag}={value}" for tag, value in mentioned if value not in SENT_VALUES.get(int(tag), {value})})
     assert not wrong, f"codes documented but never sent: {wrong}"
 

@@ -9,10 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from engine import MatchingEngine, NewOrder, OrdType, SelfTradePrevention, Side, TimeInForce
-from engine.codec import decode
+from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
 from fixclient import FixSession, SessionError, field, group_entries
 from gateway.config import load_config
@@ -34,7 +35,9 @@ def random_commands(seed: int, n: int) -> list[NewOrder]:
         price = 10_000 + rng.randint(-20, 20)
         tif = rng.choice([TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC])
         owner = rng.choice(["A", "B", "C"])
-        out.append(NewOrder(owner, f"c{i}", owner, "AAPL", side, OrdType.LIMIT, tif, price, rng.randint(1, 50), ts=i))
+        parties = f"453=1\x01448=T{i % 7}\x01447=D\x01452=11\x01" if i % 5 == 0 else ""  # opaque to the engine
+        qty = rng.randint(1, 50)
+        out.append(NewOrder(owner, f"c{i}", owner, "AAPL", side, OrdType.LIMIT, tif, price, qty, ts=i, parties=parties))
     return out
 
 
@@ -58,6 +61,15 @@ def test_journal_replay_and_snapshot_rebuild_the_same_engine(tmp_path: Path) -> 
     assert repr(recovered.process(probe)) == repr(live.process(probe))
     # A snapshot round trip alone is exact too.
     assert dump_state(load_state(dump_state(live), INSTRUMENTS)) == dump_state(live)
+    with_parties = [o for o in recovered.orders.values() if o.parties]
+    assert with_parties and all(o.parties == live.orders[o.order_id].parties for o in with_parties)
+
+
+def test_journal_records_without_parties_keep_their_format() -> None:
+    """A NewOrder without Parties encodes exactly as before they existed; one with Parties decodes with them."""
+    plain, with_parties = random_commands(2, 2)[1], random_commands(2, 1)[0]
+    assert len(orjson.loads(encode(plain))) == 13 and decode(encode(plain)) == plain
+    assert with_parties.parties and decode(encode(with_parties)) == with_parties
 
 
 @pytest.mark.parametrize("damage", ["torn", "garbage", "bitflip"])

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine import CancelReject, Event, Execution, Instrument, MassCancelReport, MatchingEngine
-from gateway.orders import Echo, OrderTranslator
+from engine import CancelReject, Event, Execution, Instrument, MassCancelReport, MatchingEngine, QueryOrder
+from gateway.orders import PARTIES, Echo, GroupedText, OrderTranslator
 
 AAPL = Instrument(
     "AAPL", tick_size=Decimal("0.01"), lot_size=Decimal(1), min_qty=Decimal(1), max_qty=Decimal(100_000),
@@ -52,10 +52,12 @@ class Venue:
                 out.append(t.mass_cancel_report(ev, request_type).toString())
         return [text.replace("\x01", "|") for text in out]
 
-    def order(self, owner: str = "CLIENT1", **changes: str | None) -> list[str]:
+    def order(self, owner: str = "CLIENT1", parties: str | None = None, **changes: str | None) -> list[str]:
         """A NewOrderSingle: a DAY limit buy of 10 AAPL at 100.00 for ACC1, with ``t<tag>=value`` changes (None
-        leaves the tag out)."""
+        leaves the tag out) and a Parties block (``453=...|``)."""
         f = {"11": "c1", "1": "ACC1", "55": "AAPL", "54": "1", "38": "10", "40": "2", "44": "100.00", "59": "0"}
+        if parties is not None:
+            f[PARTIES] = parties.replace("|", "\x01")
         for tag, value in changes.items():
             if value is None:
                 del f[tag[1:]]
@@ -75,6 +77,9 @@ class Venue:
     def status(self, **tags: str) -> list[str]:
         query, echo = self.translator.status(_fields(tags), "CLIENT1", self._ts())
         return self._render(self.engine.process(query), echo)
+
+    def status_query(self, clordid: str) -> QueryOrder:
+        return self.translator.status({"11": clordid, "54": "1"}, "CLIENT1", self._ts())[0]
 
     def mass_cancel(self, **tags: str) -> list[str]:
         cmd = self.translator.mass_cancel(_fields(tags), "CLIENT1", self._ts())
@@ -245,3 +250,30 @@ def test_mass_cancel_reports(venue: Venue) -> None:
         "8=FIX.4.4|9=0|35=8|37=1|11=c1|17=2|150=4|39=4|54=1|40=2|59=0|1=ACC1|55=AAPL|38=10|151=0|14=0|6=0"
         "|44=100.00|58=cancelled by mass cancel|60=20261201-12:00:00.000004|10=000|",
     ]
+
+
+def test_every_report_of_an_order_with_parties_carries_them(venue: Venue) -> None:
+    """The Parties block, as the order brought it, goes on the order's every report (new, fills, replace, status,
+    cancel, and the reject of an order that never existed); the other side's reports carry only their own."""
+    trader = "453=1|448=TRADER 7|447=D|452=11|"
+    assert venue.order(parties=trader) == [
+        "8=FIX.4.4|9=0|35=8|37=1|11=c1|17=1|150=0|39=0|54=1|40=2|59=0|1=ACC1|55=AAPL|38=10|151=10|14=0|6=0|44=100.00"
+        f"|{trader}60=20261201-12:00:00.000001|10=000|"
+    ]
+    taker, maker = venue.order("CLIENT2", t11="s1", t1="ACC2", t54="2", t38="4", t44="100.00")[1:]
+    assert "453=" not in taker and f"|851=1|{trader}60=" in maker
+    assert f"|{trader}60=" in venue.replace(t11="c2", t41="c1", t55="AAPL", t54="1", t38="8", t44="100.00")[0]
+    assert f"|{trader}60=" in venue.status(t11="c2", t54="1")[0]
+    assert f"|58=cancelled at client request|{trader}60=" in venue.cancel(t11="c3", t41="c2", t54="1")[0]
+    reject = venue.order(t11="c4", t44="100.005", parties=trader)[0]
+    assert "|150=8|" in reject and f"|{trader}60=" in reject
+
+
+def test_reports_with_a_group_are_marked_for_parsing_with_the_dictionary(venue: Venue) -> None:
+    """Text without a group is parsed for sending without the dictionary; a group needs it (gateway.server)."""
+    venue.order()
+    plain = venue.translator.execution_report(venue.engine.process(venue.status_query("c1"))[0])
+    assert type(plain) is str
+    venue.order(t11="p1", parties="453=1|448=T|447=D|452=11|")
+    grouped = venue.translator.execution_report(venue.engine.process(venue.status_query("p1"))[0])
+    assert type(grouped) is GroupedText

@@ -18,7 +18,7 @@ import pytest
 from engine import ExecType, OrdStatus, OrdType, Reason, Side, TimeInForce
 from engine.events import Stat
 from feeds import service, views
-from gateway import fixcodes
+from gateway import fixcodes, parties
 from gateway.fixcodes import REJECT_CODES, CxlRejReason, MassCancelRejectReason, OrdRejReason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,3 +174,15 @@ def test_tables_are_enumerations_of_distinct_values() -> None:
     for cls in [*fixcodes.FIX_TAGS, *ENGINE_TAGS]:
         assert issubclass(cls, Enum)
         assert len({m.value for m in cls.__members__.values()}) == len(cls.__members__), cls
+
+
+@pytest.mark.parametrize(
+    ("tag", "accepted"),
+    [(447, parties.PARTY_ID_SOURCES), (452, parties.PARTY_ROLES), (803, parties.PARTY_SUB_ID_TYPES)],
+)
+def test_party_values_accepted_are_exactly_fix_44s(
+    enums: dict[int, dict[str, str]], tag: int, accepted: object
+) -> None:
+    """QuickFIX does not check values inside groups, so the venue checks the Parties block's itself: every FIX 4.4
+    value of PartyIDSource, PartyRole and PartySubIDType, and nothing else."""
+    assert set(enums[tag]) == accepted

@@ -124,7 +124,7 @@ def test_execution_report_uses_only_stock_values(dd: fix.DataDictionary, stock: 
             dictionary.validate(msg)
         assert (msg.getField(527), msg.getField(851)) == ("T42", "2")
     assert not dd.isFieldValue(103, "16") and not dd.isFieldValue(103, "18")  # FIX 5.0 values: not sent
-    assert not dd.isField(880)  # TrdMatchID (FIX 5.0): the trade id goes in SecondaryExecID (527)
+    assert not dd.isMsgField("8", 880)  # TrdMatchID: the trade id goes in SecondaryExecID (527)
 
 
 def test_cancel_by_order_id_alone_but_replace_needs_origclordid(dd: fix.DataDictionary) -> None:
@@ -164,43 +164,77 @@ def test_logon_keeps_credentials(dd: fix.DataDictionary) -> None:
     assert (msg.getField(553), msg.getField(554)) == ("CLIENT1", "secret")
 
 
-def test_unsupported_types_are_declared_as_empty_stubs(dd: fix.DataDictionary, stock: fix.DataDictionary) -> None:
-    """Every stock type is declared, so QuickFIX hands it to the application, which answers 35=j 380=3."""
+def test_unsupported_types_are_declared_as_stubs_requiring_nothing(
+    dd: fix.DataDictionary, stock: fix.DataDictionary
+) -> None:
+    """Every stock type is declared, with its stock fields, so QuickFIX hands it to the application, which answers
+    35=j 380=3; nothing in a stub is required, so the answer is 35=j whatever the client left out."""
     supported = set("0123458A9jqrDFGHVWXY")
     for msg_type in supported | {"J", "AE", "6", "R", "S", "AR", "n", "BH"}:
         assert dd.isMsgType(msg_type), msg_type
         assert dd.isFieldValue(35, msg_type), msg_type
     assert dd.isField(20001) and dd.isField(1003)
-    assert not dd.isField(71)  # AllocTransType: only the allocation messages used it, and they are stubs now
-    for msg_type in ("J", "R"):
-        assert not dd.isMsgField(msg_type, 55), msg_type
+    assert dd.isField(71) and dd.isMsgField("J", 71)  # AllocTransType: a stub keeps its stock fields
+    assert dd.isMsgField("R", 146) and not dd.isMsgField("0", 55)
+    strict(dd)
+    dd.validate(fix.Message(_frame("J|" + HEADER + "70=A1|"), dd, True))  # the stock J requires 71, 626, 54...
+
+
+def strict(dd: fix.DataDictionary) -> fix.DataDictionary:
+    """``dd`` configured as the gateway's sessions are (gateway.config.quickfix_settings)."""
+    dd.checkUserDefinedFields(True)
+    dd.allowUnknownMsgFields(False)
+    return dd
 
 
 ALLOCATION = "J|" + HEADER + "70=A1|71=0|626=1|54=1|55=AAPL|53=1|6=1|75=20240102|"
+ORDER = "D|" + HEADER + "11=C1|1=ACC1|55=AAPL|54=1|38=1|40=2|44=1|60=20240102-10:00:00.000|"
+PARTY = "448=T1|447=D|452=11|"
 
 
-def test_stub_with_body_fields_passes_only_with_allow_unknown_msg_fields() -> None:
-    """Pins why the acceptor sets AllowUnknownMsgFields=Y: without it a stub's body fields are session-rejected."""
-    strict = fix.DataDictionary(str(VENUE_XML))
-    strict.checkUserDefinedFields(True)
-    with pytest.raises(fix.TagNotDefinedForMessage):
-        strict.validate(fix.Message(_frame(ALLOCATION), strict, True))
+@pytest.mark.parametrize(
+    ("body", "error", "tag"),
+    [
+        ("0|" + HEADER + "999=HI|", fix.InvalidTagNumber, 999),  # 373=0: FIX 4.4 defines no tag 999
+        ("0|" + HEADER + "55=MSFT|", fix.TagNotDefinedForMessage, 55),  # 373=2: a FIX 4.4 tag, not a Heartbeat's
+        (ORDER + "4000=x|", fix.InvalidTagNumber, 4000),
+        (ORDER + "20001=1|", fix.TagNotDefinedForMessage, 20001),  # the venue's own tag, defined for X and W only
+        (ALLOCATION + "6000=x|", fix.InvalidTagNumber, 6000),
+        (ORDER + "453=2|" + PARTY, fix.RepeatingGroupCountMismatch, 453),  # 373=16: fewer entries than counted
+        (ORDER + "453=1|" + PARTY + PARTY, fix.RepeatingGroupCountMismatch, 453),  # more
+        (ORDER + "386=3|336=PRE-OPEN|336=AFTER-HOURS|", fix.RepeatingGroupCountMismatch, 386),
+        (ORDER.replace("40=2", "40=Z"), fix.IncorrectTagValue, 40),  # 373=5
+        (ORDER.replace("11=C1|", ""), fix.RequiredTagMissing, 11),  # 373=1
+        (ORDER.replace("38=1", "38=ten"), fix.IncorrectDataFormat, 38),  # 373=6
+    ],
+)
+def test_every_tag_is_checked(dd: fix.DataDictionary, body: str, error: type[Exception], tag: int) -> None:
+    """With AllowUnknownMsgFields=N QuickFIX applies every FIX 4.4 check to every message, the stubs' included."""
+    strict(dd)
+    with pytest.raises(error) as refused:
+        dd.validate(fix.Message(_frame(body), dd, True))
+    assert refused.value.field == tag  # RefTagID (371) of the Reject
 
-    lenient = fix.DataDictionary(str(VENUE_XML))  # as the gateway's sessions are configured
+
+def test_well_formed_messages_pass_strict_validation(dd: fix.DataDictionary) -> None:
+    strict(dd)
+    for body in (
+        ALLOCATION,  # an unsupported type with its stock content: reaches the application (-> 35=j)
+        "R|" + HEADER + "131=Q1|146=1|55=AAPL|38=5|",
+        ORDER + "453=2|" + PARTY + "448=C9|447=D|452=3|802=1|523=desk 4|803=10|",  # Parties, sub-ids included
+        ORDER + "386=2|336=PRE-OPEN|336=AFTER-HOURS|",
+    ):
+        dd.validate(fix.Message(_frame(body), dd, True))
+
+
+def test_allow_unknown_msg_fields_would_switch_the_checks_off() -> None:
+    """Pins why the acceptor does not set AllowUnknownMsgFields=Y (the earlier way to let empty stubs through):
+    QuickFIX then skips the tag-number, tag-in-message and group-count checks of every tag below 5000."""
+    lenient = fix.DataDictionary(str(VENUE_XML))
     lenient.checkUserDefinedFields(True)
     lenient.allowUnknownMsgFields(True)
-    lenient.validate(fix.Message(_frame(ALLOCATION), lenient, True))
-    lenient.validate(fix.Message(_frame("R|" + HEADER + "131=Q1|146=1|55=AAPL|38=5|"), lenient, True))
-    order = "D|" + HEADER + "11=C1|1=ACC1|55=AAPL|54=1|38=1|40=2|44=1|60=20240102-10:00:00.000|"
-    lenient.validate(fix.Message(_frame(order + "4000=x|"), lenient, True))  # unknown tag < 5000: ignored
-    with pytest.raises(fix.InvalidTagNumber):  # unknown user-defined tag: still rejected
-        lenient.validate(fix.Message(_frame(ALLOCATION + "6000=x|"), lenient, True))
-    with pytest.raises(fix.IncorrectTagValue):  # enumerations still checked
-        lenient.validate(fix.Message(_frame(order.replace("40=2", "40=Z")), lenient, True))
-    with pytest.raises(fix.RequiredTagMissing):  # required fields still checked
-        lenient.validate(fix.Message(_frame(order.replace("11=C1|", "")), lenient, True))
-    with pytest.raises(fix.IncorrectDataFormat):  # formats still checked
-        lenient.validate(fix.Message(_frame(order.replace("38=1", "38=ten")), lenient, True))
+    for body in ("0|" + HEADER + "999=HI|", "0|" + HEADER + "55=MSFT|", ORDER + "453=2|" + PARTY):
+        lenient.validate(fix.Message(_frame(body), lenient, True))  # no exception: accepted silently
 
 
 def test_post_only_exec_inst_is_allowed(dd: fix.DataDictionary) -> None:

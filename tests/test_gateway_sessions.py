@@ -170,3 +170,13 @@ def test_stale_sending_time_gets_reject_373_10_then_logout(gateway: GatewayProce
     answer = wait_er(again, cl, "I")
     assert (f(answer, 39), f(answer, 58)) == ("8", "unknown order")
     again.logout()
+
+
+@pytest.mark.parametrize("heartbeat", [4, 121])
+def test_heartbeat_interval_outside_the_production_bounds_is_refused(gateway: GatewayProcess, heartbeat: int) -> None:
+    """The production profile accepts HeartBtInt 5 to 120 (RoE 2.1, 2.7)."""
+    s = FixSession("127.0.0.1", gateway.oe_port, "CLIENT9", PASSWORDS["CLIENT9"], heartbeat=heartbeat, reset_seq=True)
+    with pytest.raises(SessionError) as refused:
+        s.logon()
+    assert str(refused.value) == "Rejected Logon Attempt: HeartBtInt (108) must be between 5 and 120 seconds"
+    s.close()

@@ -6,6 +6,7 @@ import orjson
 
 from engine import (
     CancelOrder,
+    Configure,
     ExecType,
     Fund,
     Kill,
@@ -58,6 +59,7 @@ def test_an_order_beyond_the_funds_is_refused_without_an_order_id() -> None:
     assert rej.exec_type is ExecType.REJECTED and rej.reason is Reason.INSUFFICIENT_FUNDS
     assert rej.order.order_id == 0 and REJECT_CODES[Reason.INSUFFICIENT_FUNDS].ord_rej == 3
     assert usd(eng, "A") == (999 * USD, 0)
+    assert "XYZ" not in ledger_of(eng).accounts["A"].positions  # no position report for an order that never was
     (ack,) = executions(eng.process(buy("b2", 9_000, 10, owner="A", account="A")))
     assert ack.exec_type is ExecType.NEW and ack.order.order_id == 1  # the refusal consumed no order id
 
@@ -305,3 +307,15 @@ def test_btc_usd_settles_in_satoshis_and_micro_dollars() -> None:
     assert usd(eng, "A")[0] == 1_000_000 * USD - notional - notional // 1000
     assert usd(eng, "B")[0] == 1_000_000 * USD + notional
     check_invariants(eng)
+
+
+def test_new_rules_keep_an_operators_venue_default_the_config_did_not_change() -> None:
+    eng = funded_engine(default_limits={"XYZ": Limits(max_order_qty=3)})
+    ledger = ledger_of(eng)
+    eng.process(SetLimits("op", None, "BTC-USD", Limits(max_order_qty=7).to_list()))  # the operator's default
+    setup = ledger.setup
+    eng.process(Configure({**setup.to_dict(), "accounts": [*setup.accounts, "E"]}))  # a new account, nothing else
+    assert ledger.defaults["BTC-USD"] == Limits(max_order_qty=7) and ledger.defaults["XYZ"] == Limits(max_order_qty=3)
+    changed = {**setup.to_dict(), "default_limits": {"XYZ": Limits(max_order_qty=5).to_list()}}
+    eng.process(Configure(changed))  # the config changed XYZ's default (and dropped BTC-USD's: the operator's stays)
+    assert ledger.defaults["XYZ"] == Limits(max_order_qty=5) and ledger.defaults["BTC-USD"] == Limits(max_order_qty=7)

@@ -547,9 +547,11 @@ def test_slow_consumer_logged_out_while_others_keep_up(venue: Venue) -> None:
     fast.subscribe(SYMBOL)
     flow = venue.flow(("CLIENT5",))
     # The fast reader gets each X while the slow one stalls (how fast: bench/md_bench.py --slow, BENCHMARKS.md).
-    end = time.monotonic() + 3.0  # several probe rounds of flow, as fast as one order at a time allows
+    # Several probe rounds of flow, as fast as one order at a time allows; fewer orders than the demo's
+    # max_open_orders (1000) per account, or a fast machine would see the 1001st refused and no X for it.
+    end = time.monotonic() + 3.0
     i = 0
-    while time.monotonic() < end:
+    while time.monotonic() < end and i < 900:
         away = TICK * (i % 500)
         side, price = ("1", Decimal("90.00") + away) if i % 2 else ("2", Decimal("110.00") - away)
         flow.limit("CLIENT5", side, price, 1)
@@ -566,6 +568,7 @@ def test_slow_consumer_logged_out_while_others_keep_up(venue: Venue) -> None:
     # The slow one is told why, behind everything it never read.
     with pytest.raises(SessionError, match=r"slow consumer: \d+ market-data messages behind \(limit 30\)"):
         slow.wait_for(lambda m: False, 10)
+    assert venue.raw("MD8").logged_on  # logged out for being slow, not barred: it may log on again
     flow.barrier()
     assert_converges(fast, flow.truth())
 
@@ -578,7 +581,7 @@ def test_slow_consumer_conflated_then_resnapshotted(venue: Venue) -> None:
     flow = venue.flow(("CLIENT5",))
     i = 0
     while not metric_value(gw.metrics(), "md_slow_consumer_events_total", action="conflate"):
-        assert i < 2000, "never conflated"
+        assert i < 900, "never conflated (within the demo's 1000 open orders per account)"
         flow.limit("CLIENT5", "1", Decimal("80.00") + TICK * (i % 500), 1)  # the client reads nothing meanwhile
         i += 1
     for j in range(50):  # conflated: not sent
@@ -672,16 +675,19 @@ _pending: dict[int, str] = {}
 
 
 @pytest.mark.timeout(60)
-def test_reset_logon_ends_the_earlier_connections_subscriptions(tmp_path: Path) -> None:
-    """A client that logs on with ResetSeqNumFlag=Y gets incrementals only for what it subscribed since."""
-    gw = start_gateway(tmp_path / "gw")
+@pytest.mark.parametrize("reset", ["ResetSeqNumFlag", "reset_on_logon"])
+def test_reset_logon_ends_the_earlier_connections_subscriptions(tmp_path: Path, reset: str) -> None:
+    """A client that logs on with ResetSeqNumFlag=Y, or on a session with reset_on_logon (with MsgSeqNum 1, no
+    flag), gets incrementals only for what it subscribed since."""
+    flag = reset == "ResetSeqNumFlag"
+    gw = start_gateway(tmp_path / "gw", **({} if flag else {"fix.reset_on_logon": True}))
     try:
-        old = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=True)
+        old = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=flag)
         old.logon()
         old.send("V", [(262, "old"), (263, "1"), (264, "0"), (267, 2), (269, "0"), (269, "1"), (146, 1), (55, "MSFT")])
         wait_msg(old, "W")
         old.close()  # gone without unsubscribing
-        new = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=True)
+        new = FixSession("127.0.0.1", gw.md_port, "MD4", PASSWORDS["MD4"], reset_seq=flag)
         new.logon()
         new.send("V", [(262, "new"), (263, "1"), (264, "1"), (267, 2), (269, "0"), (269, "1"), (146, 1), (55, "MSFT")])
         wait_msg(new, "W")

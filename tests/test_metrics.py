@@ -12,14 +12,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from feeds.client import MarketDataClient
 from fixclient import FixSession, SessionError
+from gateway.admin_cli import DEMO_TOKEN
 from gateway.metrics import Metrics
-from tests.conftest import PASSWORDS, ClientFactory, unique
-from tests.fixtools import cancel, new_order, wait_er
+from gateway.operator import call
+from tests.conftest import PASSWORDS, ClientFactory, start_gateway, unique
+from tests.fixtools import cancel, f, new_order, wait_er
 from tests.gateway_process import ROOT, GatewayProcess, metric_value
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,6 +52,12 @@ def wait_value(
 
 def equals(target: float) -> Callable[[float], bool]:
     return lambda v: v == pytest.approx(target)
+
+
+def exact_amount(target: float) -> Callable[[float], bool]:
+    """Equal to well within a micro-dollar: ``pytest.approx``'s relative tolerance would allow ~90 USD on the demo's
+    90M USD total."""
+    return lambda v: abs(v - target) < 1e-7
 
 
 def http_status(url: str) -> int:
@@ -131,8 +140,10 @@ def test_trades_counted_once_with_quantity_in_instrument_units(gateway: GatewayP
 
 
 def test_sessions_logged_on_gauge_follows_logon_and_logout(gateway: GatewayProcess, connect: ClientFactory):
-    oe = value(gateway, "fix_sessions_logged_on", role="order_entry")
-    md = value(gateway, "fix_sessions_logged_on", role="market_data")
+    # Earlier tests' sessions have logged out, but the venue answers a Logout before its disconnect callback counts
+    # it: under load a scrape can fall in between. Start from the settled count (no session of this module is on).
+    oe = wait_value(gateway, "fix_sessions_logged_on", equals(0), role="order_entry")
+    md = wait_value(gateway, "fix_sessions_logged_on", equals(0), role="market_data")
     logons = value(gateway, "fix_logons_total", role="order_entry")
     s = connect("CLIENT5")
     wait_value(gateway, "fix_sessions_logged_on", equals(oe + 1), role="order_entry")
@@ -312,6 +323,8 @@ def test_dashboard_is_grafana_json_over_exported_metrics_only() -> None:
         "resting_orders", "best_bid_price", "best_ask_price", "md_messages_sent_total", "md_publish_seconds_bucket",
         "md_slow_consumer_events_total",
         "fix_resend_requests_received_total", "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "fixgw_risk_refusals_total", "fixgw_ledger_available", "fixgw_ledger_held", "fixgw_ledger_fee_account",
+        "fixgw_ledger_imbalance", "fixgw_operator_actions_total", "fixgw_rate_limit_logouts_total",
     }  # fmt: skip
     assert wanted <= referenced, f"missing from the dashboard: {sorted(wanted - referenced)}"
 
@@ -331,3 +344,93 @@ def test_prometheus_config_scrapes_the_metrics_endpoint() -> None:
         assert job["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
     venue = (ROOT / "config" / "venue.toml").read_text()
     assert re.search(r"^port = 9464\b", venue, re.M), "the demo config's metrics port changed: update prometheus.yml"
+
+
+# ---------------------------------------------------------------------------- the ledger, risk and the operator
+
+
+def test_ledger_gauges_and_counters_follow_a_deposit_an_order_a_trade_and_refusals(
+    gateway: GatewayProcess, connect: ClientFactory
+) -> None:
+    """Totals in whole assets (USD in dollars): what a deposit, a hold, a trade with a fee and a cancel move."""
+    operator = f"http://127.0.0.1:{gateway.ports['operator']}"
+    # The starting point: the ledger as the operator channel reads it, once the gauges (refreshed every second)
+    # show it too (earlier tests' sessions logged out, and cancel-on-disconnect released their holds).
+    usd = usd_totals(operator)
+    for name, total in usd.items():
+        wait_value(gateway, name, exact_amount(total), asset="USD")
+    actions = {(a, r): value(gateway, "fixgw_operator_actions_total", action=a, result=r)
+               for a, r in (("deposit", "applied"), ("withdraw", "refused"))}  # fmt: skip
+    risk = {
+        c: value(gateway, "fixgw_risk_refusals_total", check=c) for c in ("insufficient_funds", "risk_order_notional")
+    }
+    assert call(operator, DEMO_TOKEN, "deposit", {"account": "ACC1", "asset": "USD", "amount": "1000",
+                                                  "funding_id": unique("m-")})["ok"]  # fmt: skip
+    wait_value(gateway, "fixgw_ledger_available", exact_amount(usd["fixgw_ledger_available"] + 1000), asset="USD")
+    assert not call(operator, DEMO_TOKEN, "withdraw", {"account": "ACC1", "asset": "USD", "amount": "1e12",
+                                                       "funding_id": unique("m-")})["ok"]  # fmt: skip
+    wait_value(gateway, "fixgw_operator_actions_total", equals(actions["deposit", "applied"] + 1),
+               action="deposit", result="applied")  # fmt: skip
+    wait_value(gateway, "fixgw_operator_actions_total", equals(actions["withdraw", "refused"] + 1),
+               action="withdraw", result="refused")  # fmt: skip
+
+    maker, taker = connect("CLIENT1"), connect("CLIENT2")
+    bid = unique("lg")
+    new_order(maker, bid, "1", "10", "100.00", symbol="MSFT", tif="1")  # holds 1,000 + the 1 bp taker fee: 1,000.10
+    wait_er(maker, bid, "0")
+    wait_value(gateway, "fixgw_ledger_held", exact_amount(usd["fixgw_ledger_held"] + 1000.10), asset="USD")
+    wait_value(
+        gateway, "fixgw_ledger_available", exact_amount(usd["fixgw_ledger_available"] + 1000 - 1000.10), asset="USD"
+    )
+    hit = unique("lg")
+    new_order(taker, hit, "2", "4", "100.00", symbol="MSFT")  # 400 USD: the taker pays 0.04, the maker nothing
+    wait_er(taker, hit, "F")
+    wait_value(gateway, "fixgw_ledger_fee_account", exact_amount(usd["fixgw_ledger_fee_account"] + 0.04), asset="USD")
+    wait_value(gateway, "fixgw_ledger_held", exact_amount(usd["fixgw_ledger_held"] + 600.06), asset="USD")
+    wait_value(gateway, "fixgw_ledger_available", exact_amount(usd["fixgw_ledger_available"] + 399.90), asset="USD")
+
+    beyond_funds = (unique("lg"), "BTC-USD", "100", "1000000.00")  # 100M USD: more than ACC2 has
+    beyond_notional = (unique("lg"), "MSFT", "100000", "1000.00")  # 100M USD: over the 5M USD notional limit
+    for clordid, symbol, qty, price in (beyond_funds, beyond_notional):
+        new_order(taker, clordid, "1", qty, price, symbol=symbol)
+        assert f(wait_er(taker, clordid, "8"), 103) == "3"
+    for check in risk:
+        wait_value(gateway, "fixgw_risk_refusals_total", equals(risk[check] + 1), check=check)
+
+    cx = unique("lg")
+    cancel(maker, cx, bid, symbol="MSFT")
+    wait_er(maker, cx, "4")
+    wait_value(gateway, "fixgw_ledger_held", exact_amount(usd["fixgw_ledger_held"]), asset="USD")
+    wait_value(gateway, "fixgw_ledger_available", exact_amount(usd["fixgw_ledger_available"] + 999.96), asset="USD")
+    for asset in ("USD", "BTC", "MSFT", "AAPL"):
+        assert value(gateway, "fixgw_ledger_imbalance", asset=asset) == 0
+    text = gateway.metrics()
+    assert re.search(r'^fixgw_ledger_imbalance\{asset="USD"\} 0\.0$', text, re.M), "the conservation gauge is exported"
+
+
+def test_rate_limit_logouts_counted_by_session(tmp_path: Path) -> None:
+    gw = start_gateway(tmp_path / "gw", **{"risk.max_messages_per_second": 5})
+    try:
+        s = FixSession("127.0.0.1", gw.oe_port, "CLIENT3", PASSWORDS["CLIENT3"], reset_seq=True)
+        s.logon()
+        for _ in range(10):
+            s.send("H", [(11, "none"), (55, "AAPL"), (54, "1")])
+        with pytest.raises(SessionError, match="message rate limit exceeded"):
+            s.wait_for(lambda m: False, 10)
+        s.close()
+        wait_value(gw, "fixgw_rate_limit_logouts_total", equals(1), session="CLIENT3")
+        assert value(gw, "fixgw_rate_limit_logouts_total", session="CLIENT4") == 0
+    finally:
+        assert gw.stop() == 0
+
+
+def usd_totals(operator: str) -> dict[str, float]:
+    """What the USD gauges must read, from every account's balances on the operator channel."""
+    answer = call(operator, DEMO_TOKEN, "accounts", {})
+    rows = [row["balances"].get("USD", {"available": "0", "held": "0"}) for row in answer["accounts"]]
+    fees = answer["fee_account"]["balances"].get("USD", {"available": "0"})
+    return {
+        "fixgw_ledger_available": float(sum(Decimal(b["available"]) for b in rows)),
+        "fixgw_ledger_held": float(sum(Decimal(b["held"]) for b in rows)),
+        "fixgw_ledger_fee_account": float(Decimal(fees["available"])),
+    }

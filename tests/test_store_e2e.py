@@ -19,8 +19,10 @@ import simplefix
 from engine import ExecType, OrdStatus
 from fixclient import FixSession
 from fixclient import field as fix_field
+from gateway.admin_cli import DEMO_TOKEN
 from gateway.config import VenueConfig, load_config
 from gateway.journal import ScanResult, read_records
+from gateway.operator import call
 from gateway.simulator import SimSession, Simulator
 from store.db import StoreError, open_backend
 from tests.conftest import PASSWORDS, start_gateway
@@ -150,12 +152,25 @@ def test_store_holds_what_the_clients_received(
             sides.setdefault(int(r[527]), {})[r[54]] = r
     want = {
         tid: (s["1"][55], s["1"][31], s["1"][32], "BUY" if s["1"][851] == "2" else "SELL", s["1"][1], s["1"][11],
-              int(s["1"][37]), int(s["1"][17]), s["2"][1], s["2"][11], int(s["2"][37]), int(s["2"][17]))
+              int(s["1"][37]), int(s["1"][17]), s["2"][1], s["2"][11], int(s["2"][37]), int(s["2"][17]),
+              s["1"][12], s["2"][12], s["1"][479])  # each side's fee as its Commission (12), in CommCurrency (479)
         for tid, s in sides.items()
     }  # fmt: skip
     got = table(db, "SELECT trade_id, symbol, price, qty, aggressor, buy_account, buy_clordid, buy_order_id, "
-                    "buy_exec_id, sell_account, sell_clordid, sell_order_id, sell_exec_id FROM trades")  # fmt: skip
+                    "buy_exec_id, sell_account, sell_clordid, sell_order_id, sell_exec_id, buy_fee, sell_fee, "
+                    "fee_asset FROM trades")  # fmt: skip
     assert {r[0]: r[1:] for r in got} == want
+    assert any(Decimal(r[13]) > 0 for r in got) and any(Decimal(r[14]) < 0 for r in got)  # fees and rebates
+    # Balances: what the gateway's own ledger says, on its operator channel, for every account and the fee account.
+    wait_until(lambda: caught_up(cfg), 30, "the store to catch up")
+    accounts = call(f"http://127.0.0.1:{gw.ports['operator']}", DEMO_TOKEN, "accounts", {})
+    ledger = {
+        (row["account"], asset): (b["available"], b["held"])
+        for row in [*accounts["accounts"], accounts["fee_account"]]
+        for asset, b in row["balances"].items()
+    }
+    assert {(r[0], r[1]): r[2:] for r in table(db, "SELECT account, asset, available, held FROM balances")} == ledger
+    assert len(table(db, "SELECT account FROM positions")) >= 2
     assert len(want) > 50 and {r[1] for r in got} == {"AAPL", "BTC-USD"}
     # The statistics over HTTP, from the store process `fixgw serve` started.
     stats = {s["symbol"]: s for s in http_json(store_http(gw) + "/stats")}
