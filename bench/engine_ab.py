@@ -2,11 +2,17 @@
 
     git archive BASE | tar -x -C /tmp/base            # the tree to compare against (any commit)
     python -m bench.engine_ab /tmp/base . [--commands 500000] [--rounds 4] [--ledgers none,funds-checks]
+    python -m bench.engine_ab /tmp/base . --instructions [--commands 50000]
 
 Each round runs one subprocess per tree (ABBA order: A B, then B A, so drift of the machine falls on both), each
 generating the same seeded mix with its own ``bench.engine_bench`` and timing it through its own engine, once per
 ledger mode. Prints each run as a JSON line, then the medians and the ratio B / A per mode: on a shared machine only
 ratios measured side by side mean anything.
+
+``--instructions`` counts instead of timing, which no other load on the machine disturbs: each child runs under
+``valgrind --tool=cachegrind`` (PYTHONHASHSEED=0), once generating the mix only and once generating it and running
+it through a fresh engine; the difference of the two instruction counts, divided by the commands, is what the engine
+spends per command (the collector runs as in the timed benchmark).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +32,12 @@ from bench.engine_bench import standard_mix, throughput
 commands = standard_mix({commands}, 7)
 print(json.dumps({{m: throughput(commands, m) for m in {ledgers!r}}}))
 """
+COUNTED = """
+from bench.engine_bench import standard_mix, throughput
+commands = standard_mix({commands}, 7)
+if {mode!r}:
+    throughput(commands, {mode!r})
+"""
 
 
 def run(tree: Path, commands: int, ledgers: list[str]) -> dict[str, float]:
@@ -35,6 +48,29 @@ def run(tree: Path, commands: int, ledgers: list[str]) -> dict[str, float]:
     return result
 
 
+def instructions(tree: Path, commands: int, mode: str) -> int:
+    """Instructions (cachegrind's I refs) of one child: the mix generated, and run through an engine if ``mode``."""
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "PYTHONHASHSEED": "0"}
+    argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", sys.executable,
+            "-c", COUNTED.format(commands=commands, mode=mode)]  # fmt: skip
+    done = subprocess.run(argv, cwd="/", env=env, capture_output=True, text=True, check=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    assert found is not None, done.stderr[-2000:]
+    return int(found.group(1).replace(",", ""))
+
+
+def count(args: argparse.Namespace, ledgers: list[str]) -> int:
+    print("| ledger | A instructions per command | B instructions per command | B / A |")
+    print("|---|---|---|---|")
+    base = {name: instructions(tree, args.commands, "") for name, tree in (("A", args.a), ("B", args.b))}
+    for m in ledgers:
+        per = {name: (instructions(tree, args.commands, m) - base[name]) / args.commands
+               for name, tree in (("A", args.a), ("B", args.b))}  # fmt: skip
+        print(f"| {m} | {per['A']:,.0f} | {per['B']:,.0f} | {per['B'] / per['A']:.3f} |", flush=True)
+    print(f"\nCommand: python -m bench.engine_ab A B --instructions --commands {args.commands}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("a", type=Path, help="source tree A (the base)")
@@ -42,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commands", type=int, default=500_000)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--ledgers", default="none,funds-checks")
+    p.add_argument("--instructions", action="store_true", help="count instructions under cachegrind, not time")
     args = p.parse_args(argv)
     ledgers = args.ledgers.split(",")
+    if args.instructions:
+        return count(args, ledgers)
     rates: dict[str, dict[str, list[float]]] = {"A": {m: [] for m in ledgers}, "B": {m: [] for m in ledgers}}
     for r in range(args.rounds):
         order = ("A", "B") if r % 2 == 0 else ("B", "A")

@@ -6,6 +6,7 @@
     fixgw bench order-entry [ARGS...]  python -m bench.gateway_bench ARGS (floors and gateway per durability)
     fixgw bench recovery [ARGS...]  python -m bench.recovery_bench ARGS (journal and snapshot recovery time)
     fixgw bench md [ARGS...]        python -m bench.md_bench ARGS      (market-data fan-out)
+    fixgw bench auction [ARGS...]   python -m bench.auction_bench ARGS (pre-open entry and the opening auction)
 
 For ``gateway``, unless ARGS already name a ``--target-cmd``, the driver is given a gateway target: the shipped demo
 config turned into a template (its own data directory and free ports, filled in by the driver), the demo
@@ -31,6 +32,7 @@ MODULES = {
     "order-entry": "bench.gateway_bench",  # floor, floor-same and the gateway under each durability, in one run
     "recovery": "bench.recovery_bench",
     "md": "bench.md_bench",
+    "auction": "bench.auction_bench",
 }
 _PORTS = {
     "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",
