@@ -7,7 +7,7 @@
 Each round runs one subprocess per tree (ABBA order: A B, then B A, so drift of the machine falls on both), each
 generating the same seeded mix with its own ``bench.engine_bench`` and timing it through its own engine, once per
 ledger mode. Prints each run as a JSON line, then the medians and the ratio B / A per mode: on a shared machine only
-ratios measured side by side mean anything.
+ratios measured side by side mean anything. ``--cpu`` times by the children's CPU time (``time.process_time``).
 
 ``--instructions`` counts instead of timing, which no other load on the machine disturbs: each child runs under
 ``valgrind --tool=cachegrind`` (PYTHONHASHSEED=0), once generating the mix only and once generating it and running
@@ -27,7 +27,9 @@ import sys
 from pathlib import Path
 
 CHILD = """
-import json, sys
+import json, sys, time
+if {cpu}:  # time the engine by the process's CPU time: other load on the machine inflates it far less than wall time
+    time.perf_counter = time.process_time
 from bench.engine_bench import standard_mix, throughput
 commands = standard_mix({commands}, 7)
 print(json.dumps({{m: throughput(commands, m) for m in {ledgers!r}}}))
@@ -40,9 +42,9 @@ if {mode!r}:
 """
 
 
-def run(tree: Path, commands: int, ledgers: list[str]) -> dict[str, float]:
+def run(tree: Path, commands: int, ledgers: list[str], cpu: bool = False) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
-    code = CHILD.format(commands=commands, ledgers=ledgers)
+    code = CHILD.format(commands=commands, ledgers=ledgers, cpu=cpu)
     done = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--ledgers", default="none,funds-checks")
     p.add_argument("--instructions", action="store_true", help="count instructions under cachegrind, not time")
+    p.add_argument("--cpu", action="store_true", help="time by the process's CPU time instead of wall time")
     args = p.parse_args(argv)
     ledgers = args.ledgers.split(",")
     if args.instructions:
@@ -87,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         order = ("A", "B") if r % 2 == 0 else ("B", "A")
         for name in order:
-            got = run(args.a if name == "A" else args.b, args.commands, ledgers)
+            got = run(args.a if name == "A" else args.b, args.commands, ledgers, args.cpu)
             for m, v in got.items():
                 rates[name][m].append(v)
             print(json.dumps({"round": r + 1, "tree": name, **{m: round(v) for m, v in got.items()}}), flush=True)
     print()
-    print(f"Command: python -m bench.engine_ab A B --commands {args.commands} --rounds {args.rounds}")
+    cpu = " --cpu" if args.cpu else ""
+    print(f"Command: python -m bench.engine_ab A B --commands {args.commands} --rounds {args.rounds}{cpu}")
     print()
     print("| ledger | A commands/s (median, min to max) | B commands/s | B / A (median of rounds) |")
     print("|---|---|---|---|")
