@@ -236,7 +236,7 @@ def test_gateway_killed_mid_load_store_catches_up_after_restart(store_backend: t
     try:
         wait_until(lambda: position(cfg) > 0, 20, "the store to write rows")
         store_pid = http_json(store_http(gw) + "/status")["pid"]
-        wait_until(lambda: position(cfg) > 30_000, 20, "more rows")
+        wait_until(lambda: position(cfg) > 60_000, 20, "more rows")  # ~200 trades: min_trades below holds
         assert load.poll() is None, "the load ended before the kill"
         gw.kill()
         # The orphaned store notices, writes what the journal holds (up to a record the kill may have torn) and
