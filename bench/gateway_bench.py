@@ -16,7 +16,10 @@ Targets:
 * ``gw-group``     the gateway, group commit (the shipped default);
 * ``gw-fsync``     the gateway, fsync per command;
 * ``gw-group-nofunds``   group commit with the ledger's funds checks off (``risk.funds_checks = false``: no holds);
-* ``gw-group-noledger``  group commit with no ledger at all (no ``[assets]``: matching only, no money).
+* ``gw-group-noledger``  group commit with no ledger at all (no ``[assets]``: matching only, no money);
+* ``gw-group-tls``       group commit with TLS on the FIX ports (``[tls]``, throwaway certificates made for the run:
+                         an ECDSA P-256 server certificate, TLS 1.3 negotiated); the load generator connects over TLS
+                         (the handshakes happen before the measured window).
 
 Every account is funded far beyond what the load spends and no pre-trade limit is set, so that every order is
 measured the same way with or without the ledger.
@@ -45,12 +48,14 @@ FLOOR_SAME_CMD = (
 )
 TARGETS = ("floor", "floor-same", "gw-off", "gw-group", "gw-fsync")
 LEDGER_VARIANTS = ("nofunds", "noledger")  # target suffixes: gw-group-nofunds, gw-group-noledger
+TLS_VARIANT = "tls"  # gw-group-tls
 
 
 def gateway_config(tmp: Path, variant: str) -> Path:
     """The config of target ``gw-<variant>``: ``<durability>`` or ``<durability>-nofunds|noledger``."""
     from gateway.bench_tool import gateway_template
     from gateway.config import DEFAULT_CONFIG
+    from tests.tls_certs import make_pki
 
     durability, _, ledger = variant.partition("-")
     text = gateway_template(DEFAULT_CONFIG.read_text())
@@ -60,6 +65,11 @@ def gateway_config(tmp: Path, variant: str) -> Path:
         text = text.replace("funds_checks = true", "funds_checks = false")
     elif ledger == "noledger":  # without an [assets] table the venue keeps no ledger
         text = text.replace("\n[assets]", "\n[no_assets]")
+    elif ledger == TLS_VARIANT:
+        pki_dir = tmp / "pki"
+        if not (pki_dir / "ca.pem").exists():
+            make_pki(pki_dir)  # throwaway certificates, once per run
+        text += f'\n[tls]\nenabled = true\ncertificate = "{pki_dir}/server.pem"\nprivate_key = "{pki_dir}/server.key"\n'
     path = tmp / f"gateway-{variant}.toml"
     path.write_text(text)
     return path
@@ -81,6 +91,8 @@ def run_target(name: str, ns: argparse.Namespace, tmp: Path, passwords: Path) ->
     else:
         args.target_cmd, args.target_name = GATEWAY_CMD, name
         args.target_config = gateway_config(tmp, name.removeprefix("gw-"))
+        if name.endswith("-" + TLS_VARIANT):
+            args.loadgen_extra = ["--tls-ca", str(tmp / "pki" / "ca.pem")]
     try:
         _, runs, ending = rfv.measure(args)
     except RuntimeError as exc:  # e.g. still overloaded from the previous rate: record the gap, go on
@@ -123,6 +135,9 @@ def summary(runs: list[dict[str, object]], targets: list[str], rates: list[str],
             for floor in (t for t in targets if t.startswith("floor")):
                 if best.get(gw) and best.get(floor):
                     rows.append(f"| {gw} / {floor} | {best[gw] / best[floor]:.2f} |")  # type: ignore[operator]
+        tls = f"gw-group-{TLS_VARIANT}"
+        if best.get(tls) and best.get("gw-group"):
+            rows.append(f"| gw-group-tls / gw-group | {best[tls] / best['gw-group']:.2f} |")  # type: ignore[operator]
         if best.get("gw-off") and best.get("gw-group"):
             rows.append(f"| gw-group / gw-off | {best['gw-group'] / best['gw-off']:.2f} |")  # type: ignore[operator]
         for variant in LEDGER_VARIANTS:

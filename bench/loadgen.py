@@ -20,6 +20,11 @@ resting buys are priced 99.50-99.99 and resting sells 100.01-100.50, so by defau
 ``--cross-fraction F`` turns exactly that fraction into orders priced through the opposite side (buy 100.50 /
 sell 99.50).
 
+TLS: ``--tls-ca FILE`` (and ``--tls-cert``/``--tls-key`` for mutual TLS) connects over TLS, verifying the venue's
+certificate; the handshake is done before the run, so the figures show what TLS costs per message. A Logon refused
+with the venue's credential Text (its first sight of a password, which it then verifies) is sent again on a new
+connection until ``--logon-timeout``.
+
 Output: one JSON line (see :func:`Run.results`): throughput counts orders whose first ExecutionReport (35=8
 with their ClOrdID) arrived inside the measurement window; latency is from handing the order to the kernel to
 reading that first ER, for orders sent inside the window. Also counts 35=3, 35=j and 39=8 replies, with a few
@@ -35,6 +40,7 @@ import os
 import resource
 import select
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,6 +51,8 @@ TRAILER = b"\x0110="
 BEGIN = b"8=FIX.4.4\x019="
 SAMPLE_LIMIT = 3
 RECV_SIZE = 65536  # below malloc's mmap threshold: recv(1 MiB) costs an mmap/munmap per call (8x slower)
+LOGON_REFUSED = b"58=Rejected Logon Attempt: logon refused: credentials not accepted\x01"  # see fixclient.session
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def _checksum_trailer(msg: bytes) -> bytes:
@@ -123,6 +131,7 @@ class Session:
     symbol: str = "AAPL"
     logged_on: bool = False
     logged_out: bool = False
+    refused: bool = False  # the venue refused the Logon with LOGON_REFUSED: try again
     logout_answered: bool = False
     last_sent: float = 0.0
     counter: int = 0
@@ -153,12 +162,16 @@ class Run:
         self.rate = 0.0 if self.max_mode else float(args.rate)
         self.tails = order_tails(1000, args.cross_fraction)
         passwords = read_passwords(args.password_file) if args.password_file else {}
+        self.tls: ssl.SSLContext | None = None
+        if args.tls_ca:
+            self.tls = ssl.create_default_context(cafile=str(args.tls_ca))
+            if args.tls_cert:
+                self.tls.load_cert_chain(str(args.tls_cert), str(args.tls_key) if args.tls_key else None)
         run_id = b"%x" % (time.time_ns() // 1_000_000 % 0xFFFFFFFFF)  # ClOrdIDs stay unique across runs
         self.sessions: list[Session] = []
         for n in range(args.first, args.first + args.sessions):
             comp_id = f"{args.comp_id_prefix}{n}"
-            sock = socket.create_connection((args.host, args.port), timeout=args.connect_timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = self.connect()
             password = passwords.get(comp_id) or args.password.format(n=n, comp_id=comp_id)
             s = Session(n, comp_id, args.target, args.account.format(n=n, comp_id=comp_id), sock,
                         password=password, symbol=args.symbol)
@@ -184,6 +197,15 @@ class Run:
         self.cpu_start = 0.0
         self.cpu_end = 0.0
 
+    def connect(self) -> socket.socket:
+        """A new connection to the venue (TLS handshake included), still blocking."""
+        args = self.args
+        sock = socket.create_connection((args.host, args.port), timeout=args.connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname=args.tls_server_name or args.host)
+        return sock
+
     # ---- wire helpers ------------------------------------------------------------------------------------
     def _send(self, s: Session, data: bytes) -> None:
         """Write now if the socket takes it, else queue; never blocks."""
@@ -192,7 +214,7 @@ class Run:
             return
         try:
             n = s.sock.send(data)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             n = 0
         except OSError:  # peer gone: the read side will see EOF
             s.logged_on = False
@@ -204,7 +226,7 @@ class Run:
     def _flush(self, s: Session) -> None:
         try:
             n = s.sock.send(s.out)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return
         except OSError:
             s.out.clear()
@@ -245,7 +267,7 @@ class Run:
         """Read what is there, handle each complete message, then (max mode) top the session back up."""
         try:
             data = s.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        except _WOULD_BLOCK:
             return
         except OSError:
             data = b""
@@ -306,6 +328,9 @@ class Run:
             s.logged_on = True
         elif msg_type == b"5":
             self.counts["logout_5"] += 1
+            if not s.logged_on and msg.find(LOGON_REFUSED) >= 0:  # not verified yet: log on again
+                s.refused = s.logged_out = True
+                return
             if not self.logging_out:  # the venue ended the session: say why
                 self.counts["disconnects"] += 1
                 self._sample(msg)
@@ -330,25 +355,49 @@ class Run:
         if not readers and not writers:
             self.all_gone = True  # every session has ended: the phase loops stop on this
             return
+        if self.tls is not None:  # TLS may hold decrypted bytes that select() cannot see
+            buffered = [sock for sock in readers if isinstance(sock, ssl.SSLSocket) and sock.pending()]
+            timeout = 0.0 if buffered else timeout
         readable, writable, _ = select.select(readers, writers, [], max(timeout, 0.0))
+        if self.tls is not None:
+            readable = list({*readable, *buffered})
         by_sock = self.by_sock
         for sock in writable:
             self._flush(by_sock[sock])
         for sock in readable:
             self.on_readable(by_sock[sock])
 
+    def _send_logon(self, s: Session) -> None:
+        s.sock.setblocking(False)
+        s.seq = 1
+        fields = b"98=0\x01108=%d\x01141=Y\x01553=%s\x01554=%s\x01" % (
+            self.args.heartbeat, s.comp_id.encode(), s.password.encode(),
+        )
+        self._send(s, s.admin(b"A", fields, self.clock.now()))
+
     def logon(self) -> list[str]:
-        """Log every session on (141=Y: sequence numbers start at 1); returns the CompIDs that failed."""
-        ts = self.clock.now()
+        """Log every session on (141=Y: sequence numbers start at 1); returns the CompIDs that failed. A Logon
+        refused with LOGON_REFUSED (the venue was verifying the password) is sent again on a new connection."""
         for s in self.sessions:
-            s.sock.setblocking(False)
-            fields = b"98=0\x01108=%d\x01141=Y\x01553=%s\x01554=%s\x01" % (
-                self.args.heartbeat, s.comp_id.encode(), s.password.encode(),
-            )
-            self._send(s, s.admin(b"A", fields, ts))
+            self._send_logon(s)
         deadline = time.monotonic() + self.args.logon_timeout
-        while time.monotonic() < deadline and not all(s.logged_on or s.logged_out for s in self.sessions):
+        retry_at = 0.0
+        settled = lambda s: s.logged_on or (s.logged_out and not s.refused)  # noqa: E731 (refused: tried again)
+        while time.monotonic() < deadline and not all(settled(s) for s in self.sessions):
             self.poll(0.05)
+            if self.all_gone:  # every session was refused: nothing to wait on before the retry
+                self.all_gone = False
+                time.sleep(max(0.0, min(0.05, retry_at - time.monotonic())))
+            if time.monotonic() >= retry_at and any(s.refused for s in self.sessions):
+                retry_at = time.monotonic() + 0.1
+                for s in (s for s in self.sessions if s.refused):
+                    del self.by_sock[s.sock]
+                    s.sock.close()
+                    s.sock, s.refused, s.logged_out = self.connect(), False, False
+                    s.buf.clear()
+                    s.out.clear()
+                    self.by_sock[s.sock] = s
+                    self._send_logon(s)
         return [s.comp_id for s in self.sessions if not s.logged_on]
 
     def heartbeats(self) -> None:
@@ -503,6 +552,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-timeout", type=float, default=5.0)
     p.add_argument("--logon-timeout", type=float, default=10.0)
     p.add_argument("--logout-timeout", type=float, default=5.0)
+    p.add_argument("--tls-ca", type=Path, help="connect over TLS; the venue's certificate must chain to this CA")
+    p.add_argument("--tls-cert", type=Path, help="client certificate (PEM) for mutual TLS")
+    p.add_argument("--tls-key", type=Path, help="its key (default: in --tls-cert)")
+    p.add_argument("--tls-server-name", help="name the venue's certificate must carry (default: --host)")
     args = p.parse_args(argv)
     if args.rate != "max":
         try:

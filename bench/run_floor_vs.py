@@ -127,6 +127,7 @@ def run_loadgen(args: argparse.Namespace, port: int, rate: str) -> dict[str, obj
             "--password", args.password, "--target", args.target_comp_id]
     if args.password_file:
         argv += ["--password-file", str(args.password_file)]
+    argv += getattr(args, "loadgen_extra", [])  # e.g. --tls-ca (bench/gateway_bench.py's TLS target)
     budget = args.warmup + args.seconds + 30
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=budget, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -3,10 +3,11 @@
     .venv/bin/python docs/examples.py            # from the repository root; prints Markdown to stdout
 
 The script starts the gateway (``python -m gateway serve``) on the shipped demo configuration with its own data
-directory in a temporary directory and free loopback ports (with ``tests/gateway_process.py``), runs a fixed
-exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1 to CLIENT5, MD1 to MD3; the kill switch
-and the phase actions through the operator channel), then the message-rate example on a second gateway with a low
-limit,
+directory in a temporary directory and free loopback ports (with ``tests/gateway_process.py``), lets it verify the
+clients' passwords once (the first sight of a password is refused while the venue verifies it: one example shows
+that), runs a fixed exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1 to CLIENT5, MD1 to
+MD3; the kill switch and the phase actions through the operator channel), then the message-rate example on a second
+gateway with a low limit,
 records every message each client sends and receives, stops the gateways with SIGTERM and prints each example as a
 Markdown section: one line per message, SOH shown as ``|``, prefixed ``C->V`` (client to venue) or ``V->C`` (venue
 to client). Heartbeats and TestRequests are left out except in the example about them.
@@ -34,7 +35,7 @@ import simplefix  # noqa: E402
 
 from fixclient import FixSession, field, utc_now  # noqa: E402
 from gateway.operator import call  # noqa: E402
-from tests.gateway_process import GatewayProcess, make_config  # noqa: E402
+from tests.gateway_process import GatewayProcess, make_config, metric_value  # noqa: E402
 
 DEMO_CONFIG = ROOT / "config" / "venue.toml"
 PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
@@ -155,6 +156,15 @@ def md_request(
     c.send("V", fields)
 
 
+def verify_passwords(oe: int, md: int) -> None:
+    """Log each example client on once, unrecorded: the venue refuses a password it has not verified yet and
+    verifies it meanwhile, so without this the examples would show refused first attempts (a varying number)."""
+    for comp_id in ("CLIENT1", "CLIENT2", "CLIENT4", "MD1", "MD2"):
+        s = FixSession("127.0.0.1", md if comp_id.startswith("MD") else oe, comp_id, PASSWORDS[comp_id], reset_seq=True)
+        s.logon(TIMEOUT)
+        s.logout()
+
+
 def positions_request(c: Client, req_id: str, account: str) -> None:
     today = datetime.now(UTC).strftime("%Y%m%d")
     c.send("AN", [(710, req_id), (724, "0"), (1, account), (581, "1"), (715, today), (60, utc_now())])
@@ -167,6 +177,7 @@ def operator(gw: GatewayProcess, action: str, **params: Any) -> dict[str, Any]:
 
 def run(gw: GatewayProcess) -> None:
     oe, md = gw.oe_port, gw.md_port
+    verify_passwords(oe, md)
     c1 = Client(oe, "CLIENT1", reset_seq=True)
     c2 = Client(oe, "CLIENT2", reset_seq=True)
     m1 = Client(md, "MD1", reset_seq=True)
@@ -180,11 +191,34 @@ def run(gw: GatewayProcess) -> None:
 
     bad = Client(oe, "CLIENT3", password="wrong", reset_seq=True)
     refused = Example(
-        "Logon refused", "A wrong password: Logout with Text, then the venue closes the connection.", [bad]
+        "Logon refused",
+        "A wrong password: Logout with the one Text of every credential refusal, then the venue closes the "
+        "connection.",
+        [bad],
     )
     with refused, suppress(Exception):  # SessionError: expected
-        bad.logon(TIMEOUT)
+        bad.logon(TIMEOUT, retry=False)
     bad.close()
+
+    c5 = Client(oe, "CLIENT5", reset_seq=True)
+    with Example(
+        "Logon with a password the venue has not verified yet",
+        "The first Logon with CLIENT5's password since the venue started: refused with the same Text while the venue "
+        "verifies the password off its main thread; the same Logon a moment later is accepted.",
+        [c5],
+    ):
+        verified = metric_value(gw.metrics(), "fixgw_logon_verifications_total", result="ok")
+        with suppress(Exception):  # SessionError: expected
+            c5.logon(TIMEOUT, retry=False)
+        c5.close()
+        deadline = time.monotonic() + TIMEOUT
+        while metric_value(gw.metrics(), "fixgw_logon_verifications_total", result="ok") <= verified:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the venue did not verify CLIENT5's password")
+            time.sleep(0.05)
+        c5.next_out = 1
+        c5.logon(TIMEOUT, retry=False)
+    c5.logout()
 
     with Example(
         "MarketDataRequest and snapshots",
@@ -535,7 +569,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fixgw-examples-") as tmp:
         # The demo config with its own data directory and free ports, no periodic snapshots (the tests' harness).
         # max_backlog 8: the slow-consumer probe example needs only a few unproven messages to appear.
-        config, ports = make_config(Path(tmp), {"market_data.snapshot_interval": 0.0, "market_data.max_backlog": 8})
+        # No logon back-off: the wrong password of "Logon refused" must not hold up the logons that follow it.
+        overrides = {"market_data.snapshot_interval": 0.0, "market_data.max_backlog": 8, "logon.backoff_base": 0.0,
+                     "logon.backoff_max": 0.0}  # fmt: skip
+        config, ports = make_config(Path(tmp), overrides)
         gw = GatewayProcess(config, ports, Path(tmp) / "gateway.log")
         # A second venue for the message-rate example, whose limit a few messages reach.
         slow_dir = Path(tmp) / "rate-limited"

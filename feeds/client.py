@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import itertools
 import os
+import ssl
 import sys
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ from typing import Any, TextIO
 
 from engine.instruments import parse_decimal
 from fixclient import FixSession, SessionError, group_entries
+from fixclient.tls import add_tls_arguments, context_from_args
 from gateway.fixcodes import PHASE_STATUS
 
 BID, OFFER, TRADE, OPEN, HIGH, LOW, IMBALANCE, VOLUME = "0", "1", "2", "4", "7", "8", "A", "B"
@@ -252,8 +254,12 @@ class MarketDataClient:
         on_message: Callable[[Any], None] | None = None,
         drop: Callable[[Any], bool] | None = None,
         resend_patience: float = RESEND_PATIENCE,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
-        self.session = FixSession(host, port, comp_id, password, target, heartbeat, reset_seq=reset_seq)
+        self.session = FixSession(
+            host, port, comp_id, password, target, heartbeat, reset_seq=reset_seq, tls=tls, server_name=server_name
+        )
         self.on_gap = on_gap
         self.on_message = on_message
         self.drop = drop
@@ -630,6 +636,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
     p.add_argument("--metrics-port", type=int, default=0, help="serve md_client_rptseq_gaps_total here (0 = off)")
+    add_tls_arguments(p)
     return p.parse_args(argv)
 
 
@@ -650,7 +657,11 @@ def gap_counter(port: int, symbols: Iterable[str] = ()) -> GapCallback:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     on_gap = gap_counter(args.metrics_port, [args.symbol]) if getattr(args, "metrics_port", 0) else None
-    client = MarketDataClient(args.host, args.port, args.comp_id, args.password, target=args.target, on_gap=on_gap)
+    tls = context_from_args(args) if hasattr(args, "tls") else None
+    client = MarketDataClient(
+        args.host, args.port, args.comp_id, args.password, target=args.target, on_gap=on_gap, tls=tls,
+        server_name=getattr(args, "tls_server_name", None),
+    )  # fmt: skip
     try:
         client.logon(args.timeout)
     except OSError as exc:

@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import quickfix as fix
 
-from engine import Instrument, OrderBook, PhaseChange, TradingDayChange
+from engine import Instrument, PhaseChange, TradingDayChange
 from engine.events import MarketDataEvent
 from feeds import messages, status
-from feeds.views import ALL_ENTRY_TYPES, BookView, Entry, Status
+from feeds.views import ALL_ENTRY_TYPES, BookState, BookView, Entry, Status
 from gateway.fixcodes import PHASE_STATUS, MDReqRejReason, SecurityTradingStatus, TradSesStatus
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class MarketDataService:
         self,
         cfg: MarketDataConfig,
         *,
-        books: Mapping[str, OrderBook],
+        books: Mapping[str, BookState],
         instruments: Mapping[str, Instrument],
         scheduler: Scheduler,
         metrics: Metrics,
@@ -188,7 +188,8 @@ class MarketDataService:
         self.scheduler.every(PROBE_INTERVAL, self.probe)
 
     def stop(self) -> None:
-        self.publisher.stop()
+        if self.publisher.is_alive():  # a gateway without market-data sessions never starts it
+            self.publisher.stop()
 
     def _enqueue(self, msg: Any, subs: list[Subscriber], t0: float = 0.0) -> None:
         for sub in subs:

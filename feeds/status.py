@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
 
-from engine import OrderBook, Phase, PhaseCause, PhaseChange
+from engine import Phase, PhaseCause, PhaseChange
 from gateway.fixcodes import PHASE_STATUS, SecurityTradingStatus, TradSesStatus, UnsolicitedIndicator
 from gateway.fixtime import format_utc
+
+if TYPE_CHECKING:
+    from feeds.views import BookState
 
 SYMBOL, TEXT, TRANSACT_TIME, RPT_SEQ, TRADING_SESSION_ID = 55, 58, 60, 83, 336
 SECURITY_STATUS_REQ_ID, UNSOLICITED, SECURITY_TRADING_STATUS = 324, 325, 326
@@ -43,7 +46,7 @@ def utc_text(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def venue_status(books: Iterable[OrderBook]) -> TradSesStatus:
+def venue_status(books: Iterable[BookState]) -> TradSesStatus:
     """The venue as a whole: open if any instrument trades continuously, else pre-open if any is in pre-open, else
     halted if any is halted, else closed."""
     phases = {b.phase for b in books}

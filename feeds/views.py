@@ -13,10 +13,11 @@ a level that enters the top N is ``new``, one that leaves it (deleted, or pushed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sortedcontainers import SortedDict
 
-from engine import BookUpdate, Imbalance, Indicative, OrderBook, Phase, PhaseChange, Side, StatUpdate, TradePrint
+from engine import BookUpdate, Imbalance, Indicative, Phase, PhaseChange, Side, StatUpdate, TradePrint
 from engine.book import LevelView
 from engine.events import MarketDataEvent
 from gateway.fixcodes import OpenCloseSettlFlag, TradeCondition
@@ -30,6 +31,24 @@ INDICATIVE = OpenCloseSettlFlag.THEORETICAL_PRICE_VALUE.value  # 286 on the indi
 MORE_BUYERS = TradeCondition.IMBALANCE_MORE_BUYERS.value  # 277 on the imbalance (269=A)
 MORE_SELLERS = TradeCondition.IMBALANCE_MORE_SELLERS.value
 _AUCTION_PHASES = (Phase.PRE_OPEN, Phase.HALTED)
+
+
+class BookState(Protocol):
+    """What a view reads of a book: the engine's :class:`~engine.book.OrderBook` in the one-process venue, a
+    :class:`~feeds.levelbook.LevelBook` kept from the result stream in a market-data publisher of its own."""
+
+    symbol: str
+    rpt_seq: int
+    last_px: int | None
+    open: int | None
+    high: int | None
+    low: int | None
+    volume: int
+    phase: Phase
+    halt_until: int | None  # ns: when a circuit-breaker halt ends
+    indicative: tuple[int, int, int] | None  # the last published indicative (price, volume, imbalance)
+
+    def depth(self, side: Side, levels: int = 0) -> list[LevelView]: ...
 
 
 @dataclass(slots=True)
@@ -60,7 +79,7 @@ class Status:
 class BookView:
     """One (symbol, depth, entry types) view; ``depth`` 0 is the full book."""
 
-    def __init__(self, book: OrderBook, depth: int, entry_types: frozenset[str]) -> None:
+    def __init__(self, book: BookState, depth: int, entry_types: frozenset[str]) -> None:
         self.book = book
         self.symbol = book.symbol
         self.depth = depth

@@ -4,6 +4,10 @@ Used by the command-line client, the simulator, the market-data reference client
 layer a venue expects from a client: Logon with Username/Password, MsgSeqNum in both directions, Heartbeats and
 answers to TestRequest, ResendRequest when it sees a gap, SequenceReset handling, Logout. It is synchronous: the
 owner calls :meth:`FixSession.receive` (or :meth:`FixSession.wait_for`) with a deadline; nothing runs behind its back.
+
+Over TLS when given an ``ssl.SSLContext`` (:func:`fixclient.tls.client_context` makes one). A Logon the venue refuses
+with :data:`LOGON_REFUSED` is tried again until the logon's timeout: the venue gives that answer to a password it
+has not verified yet, and verifies it meanwhile (see the venue's Rules of Engagement, "Connectivity and security").
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,6 +24,8 @@ import simplefix
 
 SOH = b"\x01"
 _ADMIN_TYPES = frozenset("012345A")
+LOGON_REFUSED = "Rejected Logon Attempt: logon refused: credentials not accepted"  # the venue's one credential refusal
+_RETRY_FIRST, _RETRY_MAX = 0.05, 1.0  # seconds between Logon attempts after LOGON_REFUSED, doubling
 Fields = Iterable[tuple[int, Any]]
 
 
@@ -75,8 +82,12 @@ class FixSession:
         next_out: int = 1,
         expected_in: int = 1,
         auto_resend: bool = True,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.tls = tls
+        self.server_name = server_name or host  # the name the venue's certificate must carry (with tls)
         self.sender, self.target = sender, target
         self.password = password
         self.heartbeat = heartbeat
@@ -97,15 +108,42 @@ class FixSession:
     # ------------------------------------------------------------------ connection
 
     def connect(self, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
+            except (ssl.SSLError, OSError) as exc:
+                sock.close()
+                raise SessionError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from exc
+        self.sock = sock
         self.parser = simplefix.FixParser()
 
-    def logon(self, timeout: float = 5.0, extra: Fields = ()) -> simplefix.FixMessage:
-        """Connect if needed, send Logon, wait for the venue's Logon; raises SessionError if refused."""
+    def logon(self, timeout: float = 5.0, extra: Fields = (), retry: bool = True) -> simplefix.FixMessage:
+        """Connect if needed, send Logon, wait for the venue's Logon; raises SessionError if refused.
+
+        With ``retry`` a refusal with :data:`LOGON_REFUSED` is tried again on a new connection, with the same
+        MsgSeqNum (the venue did not count the refused Logon), until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        delay = _RETRY_FIRST
+        seq = self.next_out
+        while True:
+            try:
+                return self._logon_once(max(0.1, deadline - time.monotonic()), extra)
+            except SessionError as exc:
+                if not retry or str(exc) != LOGON_REFUSED or time.monotonic() + delay >= deadline:
+                    raise
+            self.close()
+            time.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+            self.next_out = seq
+
+    def _logon_once(self, timeout: float, extra: Fields) -> simplefix.FixMessage:
         if self.sock is None:
             self.connect(timeout)
         self.connection_first_seq = 1 if self.reset_seq else self.next_out
+        if self.reset_seq:  # both sides start again at 1: the venue's Logon will be its message 1
+            self.expected_in = 1
         self._sent_app.clear()
         fields: list[tuple[int, Any]] = [(98, 0), (108, self.heartbeat)]
         if self.reset_seq:

@@ -22,7 +22,7 @@ from gateway.config import Role, VenueConfig
 from gateway.logs import AuditTrail
 from gateway.metrics import Metrics
 from gateway.operator import OperatorServer
-from gateway.operator_desk import ACTIONS, OperatorDesk
+from gateway.operator_desk import OperatorDesk
 from gateway.orders import FeeText
 from gateway.positions import PositionFormatter
 from gateway.scheduler import Scheduler
@@ -116,7 +116,7 @@ class Accounts:
         and publish the gauges once a second."""
         op = self.cfg.operator
         if op.port:
-            self.server = OperatorServer(op.host, op.port, op.token_sha256, ACTIONS | self.desk.actions)
+            self.server = OperatorServer(op.host, op.port, op.token_sha256, self.desk.actions)
             self.server.start()
             scheduler.every(OPERATOR_POLL, self._serve_operator)
             if not op.token_sha256:

@@ -8,6 +8,8 @@
     fixgw admin accounts             fixgw admin account ACC1
     fixgw admin halt AAPL            fixgw admin resume AAPL     (also: open, close, preopen; SYMBOL or all)
     fixgw admin phases               every instrument's phase and the trading date
+    fixgw admin logons               (CompIDs and addresses with failed logons: back-off, lock-outs)
+    fixgw admin unlock --comp-id CLIENT1     fixgw admin unlock --address 203.0.113.7
 
 The channel's address comes from the venue config (``[operator]``, the demo config by default) and the token from
 ``--token``, else ``$FIXGW_OPERATOR_TOKEN``, else the demo token. Every answer says what was applied or exactly why
@@ -63,6 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub.add_parser("accounts", help="every account's balances and kill state")
     q = sub.add_parser("account", help="one account: balances, positions and PnL, limits")
     q.add_argument("account")
+    sub.add_parser("logons", help="CompIDs and addresses with failed logons (back-off, lock-out)")
+    q = sub.add_parser("unlock", help="clear the failed logons (and lock-out) of a CompID or an address")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--comp-id")
+    who.add_argument("--address")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -112,6 +119,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return action, {"account": args.account}
     if action in PHASE_ACTIONS:
         return action, {"symbol": args.symbol if args.symbol == "all" else args.symbol.upper()}
+    if action == "unlock":
+        return action, {"comp_id": args.comp_id} if args.comp_id else {"address": args.address}
     return action, {}
 
 
@@ -160,4 +169,15 @@ def render(action: str, answer: dict[str, Any]) -> str:
                 f"  unrealized {p['unrealized_pnl']}  fees {p['fees']}  open orders {p['open_orders']}"
             )
         return "\n".join(lines)
+    if action == "logons":
+        rows = answer["failures"]
+        if not rows:
+            return "no failed logons"
+        return "\n".join(
+            f"{row.get('comp_id') or row.get('address')}: {row['failures']} failure(s), "
+            + ("LOCKED" if row["locked"] else f"blocked {row['blocked_seconds']} s more")
+            for row in rows
+        )
+    if action == "unlock":
+        return f"applied: unlock {' '.join(f'{k} {v}' for k, v in answer['unlocked'].items())}"
     return json.dumps(answer)

@@ -1,8 +1,12 @@
-"""Logon credentials: salted PBKDF2-SHA256 password hashes, never the passwords themselves.
+"""Password hashes: salted PBKDF2-SHA256, never the passwords themselves.
 
-A stored hash looks like ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``. ``python -m gateway.auth PASSWORD``
-prints a new one for the config. Verification results are cached per (CompID, password digest) so that a thousand
-sessions reconnecting at once do not cost a thousand key derivations each time.
+A stored hash looks like ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``. New hashes use
+:data:`DEFAULT_ITERATIONS` (600,000: OWASP's recommendation for PBKDF2-HMAC-SHA256), about 0.25 s of one core each;
+an older hash with fewer iterations still verifies and is re-hashed at the next successful logon
+(:mod:`gateway.credentials`). ``python -m gateway.auth PASSWORD`` prints a new hash for the config.
+
+Nothing here runs on the gateway loop: :mod:`gateway.logon` verifies on a worker thread (``hashlib`` releases the
+GIL while it derives a key) and answers Logons from what the worker found.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import os
 import sys
 
 ALGORITHM = "pbkdf2_sha256"
-DEFAULT_ITERATIONS = 20_000
+DEFAULT_ITERATIONS = 600_000
+MIN_ITERATIONS = 1_000  # a stored hash below this is refused when the config is loaded (a typo, not a hash)
 
 
 def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None) -> str:
@@ -23,41 +28,36 @@ def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS, salt: byt
     return f"{ALGORITHM}${iterations}${salt.hex()}${digest.hex()}"
 
 
-def verify_password(password: str, stored: str) -> bool:
-    """True if ``password`` matches the stored hash (constant-time comparison)."""
+def parse_hash(stored: str) -> tuple[int, bytes, bytes]:
+    """(iterations, salt, digest) of a stored hash; ValueError naming what is wrong (never the hash itself)."""
+    parts = stored.split("$")
+    if len(parts) != 4 or parts[0] != ALGORITHM:
+        raise ValueError(f"a password hash must look like {ALGORITHM}$<iterations>$<salt hex>$<hash hex>")
     try:
-        algorithm, iterations, salt, expected = stored.split("$")
+        iterations, salt, digest = int(parts[1]), bytes.fromhex(parts[2]), bytes.fromhex(parts[3])
+    except ValueError:
+        raise ValueError("a password hash has a non-numeric iteration count or non-hex salt or hash") from None
+    if iterations < MIN_ITERATIONS or not salt or len(digest) != 32:
+        raise ValueError(f"a password hash needs at least {MIN_ITERATIONS} iterations, a salt and a 32-byte hash")
+    return iterations, salt, digest
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True if ``password`` matches the stored hash (constant-time comparison). Costs one key derivation."""
+    try:
+        iterations, salt, expected = parse_hash(stored)
     except ValueError:
         return False
-    if algorithm != ALGORITHM:
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return hmac.compare_digest(digest, expected)
+
+
+def needs_rehash(stored: str, iterations: int = DEFAULT_ITERATIONS) -> bool:
+    """True if ``stored`` is weaker than a new hash with ``iterations`` would be."""
+    try:
+        return parse_hash(stored)[0] < iterations
+    except ValueError:
         return False
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
-    return hmac.compare_digest(digest.hex(), expected)
-
-
-class Authenticator:
-    """Checks Username (553) / Password (554) of a Logon against the configured hash of each CompID."""
-
-    def __init__(self, hashes: dict[str, str]) -> None:
-        self._hashes = hashes
-        self._verified: set[tuple[str, str]] = set()
-
-    def check(self, comp_id: str, username: str | None, password: str | None) -> str | None:
-        """None if the logon may proceed, else the reason to put in the Logout's Text."""
-        stored = self._hashes.get(comp_id)
-        if stored is None:
-            return f"no credentials configured for {comp_id}"
-        if not username or not password:
-            return "Username (553) and Password (554) are required"
-        if username != comp_id:
-            return "Username (553) must equal SenderCompID (49)"
-        key = (comp_id, hashlib.sha256(f"{stored}\0{password}".encode()).hexdigest())
-        if key in self._verified:
-            return None
-        if not verify_password(password, stored):
-            return "invalid username or password"
-        self._verified.add(key)
-        return None
 
 
 if __name__ == "__main__":  # pragma: no cover - tiny helper for operators

@@ -24,17 +24,25 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from fixclient import SessionError
+from fixclient.tls import add_tls_arguments
 from gateway.cli_support import CLIError
 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from gateway.logs import configure_logging, get_logger
-    from gateway.server import serve
+    from gateway.server import private_files, serve
     from store.process import start_store_process
 
     cfg = load_config(args.config)
     configure_logging(args.log_format or cfg.log_format, cfg.log_level)
+    private_files(cfg.data_dir)  # before the store process starts: it inherits the umask
+    if args.role is not None:  # one process of the multi-process venue (roles/, README "Scale-out")
+        from roles import serve_role
+
+        if not args.name:
+            raise CLIError("--role needs --name (the process's name in the config's [cluster] tables)")
+        return serve_role(args.role, args.name, args.config)
     store = start_store_process(cfg)  # a separate process: the gateway never waits for it
     if store is not None:
         get_logger("gateway").info("store_process_started", pid=store.pid, backend=cfg.store.backend.value)
@@ -46,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _store(args: argparse.Namespace) -> int:
     from store import cli as store_cli
 
+    os.umask(0o077)  # the database files: readable by the venue's user only
     return store_cli.run_store(args)
 
 
@@ -96,7 +105,8 @@ def _md(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, comp_id=args.comp_id,
         password=args.password or default_password(args.comp_id), target=args.target, symbol=args.symbol,
         depth=args.depth, types=args.types or "".join(md_client.ALL_ENTRY_TYPES), once=args.once, timeout=args.timeout,
-        metrics_port=args.metrics_port,
+        metrics_port=args.metrics_port, tls=args.tls, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        tls_server_name=args.tls_server_name,
     )  # fmt: skip
     try:
         return md_client.run(ns)
@@ -120,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the gateway (order entry, market data, metrics)")
     p.add_argument("--config", help="venue config TOML (default: the shipped demo config/venue.toml)")
     p.add_argument("--log-format", choices=["console", "json"], help="override venue.log_format")
+    p.add_argument(
+        "--role", choices=["engine", "gateway", "md"],
+        help="run one process of the multi-process venue (the config's [cluster] tables) instead of the whole venue",
+    )  # fmt: skip
+    p.add_argument("--name", help="with --role: this process's name (a [cluster.gateways.NAME] table, or any name)")
     p.set_defaults(func=_serve)
 
     from gateway import bench_tool, cli_client, journal_tool, simulator
@@ -143,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for logon and the snapshot")
     p.add_argument("--metrics-port", type=int, default=0, help="serve md_client_rptseq_gaps_total here (0 = off)")
+    add_tls_arguments(p)
     p.set_defaults(func=_md)
 
     p = sub.add_parser(

@@ -50,6 +50,7 @@ from typing import Any, TextIO
 import simplefix
 
 from fixclient import FixSession, SessionError, field, group_entries, utc_now
+from fixclient.tls import add_tls_arguments, context_from_args
 from gateway.cli_support import CLIError, default_password
 from gateway.fixcodes import PHASE_STATUS, TradSesStatus
 
@@ -490,11 +491,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--account", help="Account (1) of orders, balances and positions (default: the session's only one)")
     p.add_argument("--target", default="EXCH", help="the venue's CompID (default EXCH)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for logon, and for answers at quit")
+    add_tls_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
     password = args.password or default_password(args.comp_id)
-    session = FixSession(args.host, args.port, args.comp_id, password, args.target, reset_seq=True)
+    session = FixSession(
+        args.host, args.port, args.comp_id, password, args.target, reset_seq=True, tls=context_from_args(args),
+        server_name=args.tls_server_name,
+    )  # fmt: skip
     try:
         session.connect(args.timeout)
     except OSError as exc:

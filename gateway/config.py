@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from engine import Instrument, LedgerSetup, SelfTradePrevention, TradingRules
+from gateway.auth import parse_hash
+from gateway.logon import LogonPolicy
 from gateway.money import Assets, ledger_setup
 from gateway.schedule import Schedule, parse_protection, parse_schedule
+from gateway.tls import TlsConfig, tls_config
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "venue.toml"
@@ -130,6 +133,8 @@ class VenueConfig:
     max_messages_per_second: int = 0  # per order-entry session, rolling second; 0: no limit
     schedule: Schedule | None = None  # the trading day ([schedule]); None: every instrument continuous, no end of day
     trading_rules: TradingRules = field(default_factory=TradingRules)  # halts and price protection ([protection])
+    tls: TlsConfig = field(default_factory=TlsConfig)  # [tls]: TLS on every FIX port (gateway.tls)
+    logon: LogonPolicy = field(default_factory=LogonPolicy)  # [logon]: throttling, lock-out, hashing (gateway.logon)
     source: Path | None = None
 
     @property
@@ -184,6 +189,10 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     for comp_id, spec in raw.get("sessions", {}).items():
         role = Role(spec.get("role", "order_entry"))
         default_port = {Role.ORDER_ENTRY: oe_port, Role.MARKET_DATA: md_cfg.port, Role.DROP_COPY: dc_port}[role]
+        try:
+            parse_hash(str(spec["password_hash"]))
+        except ValueError as exc:
+            raise ValueError(f"config: sessions.{comp_id}.password_hash: {exc}") from None
         options = {key: spec.get(key, defaults[key]) for key in SESSION_OPTIONS}
         if not 1 <= int(options["heartbeat_min"]) <= int(options["heartbeat_max"]):
             raise ValueError(f"config: sessions.{comp_id}: heartbeat bounds need 1 <= heartbeat_min <= heartbeat_max")
@@ -246,6 +255,8 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         max_messages_per_second=int(raw.get("risk", {}).get("max_messages_per_second", 0)),
         schedule=parse_schedule(raw.get("schedule", {}), instruments, timezone),
         trading_rules=parse_protection(raw.get("protection", {}), instruments),
+        tls=tls_config(raw.get("tls", {}), base),
+        logon=LogonPolicy.from_config(raw.get("logon", {})),
         source=source,
     )
 
@@ -296,6 +307,7 @@ def quickfix_settings(cfg: VenueConfig) -> str:
         default["FileLogPath"] = str(cfg.data_dir / "fixlog")
     if cfg.allowed_remote_addresses:
         default["AllowedRemoteAddresses"] = ",".join(cfg.allowed_remote_addresses)
+    default.update(cfg.tls.quickfix_settings())
     lines = ["[DEFAULT]", *(f"{k}={v}" for k, v in default.items())]
     for s in cfg.sessions:
         lines += ["", "[SESSION]", f"TargetCompID={s.comp_id}", f"SocketAcceptPort={s.port}"]

@@ -27,11 +27,9 @@ from __future__ import annotations
 import gc
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
@@ -39,92 +37,63 @@ from engine import Command, EndOfDay, Execution, Instrument, MatchingEngine, Sel
 from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
 
-# The record format and its scanner live in seqlog (the store reads the journal through it); re-exported here.
+# The record format, its scanner and the file writer live in seqlog (the sequenced log); re-exported here.
+from seqlog.filelog import Durability as Durability
+from seqlog.filelog import FileLogWriter
 from seqlog.records import HEADER as HEADER
 from seqlog.records import MAX_RECORD as MAX_RECORD
 from seqlog.records import ScanResult as ScanResult
 from seqlog.records import read_records as read_records
-from seqlog.segments import log_size, read_log, segment_path, segments
-
-_pack_header, _crc32 = HEADER.pack, zlib.crc32
-
-
-class Durability(str, Enum):
-    OFF = "off"
-    WRITE = "write"
-    GROUP = "group"
-    FSYNC = "fsync"
+from seqlog.segments import log_size, read_log, segments
 
 
 class Journal:
-    """Append-only command journal (see the module docstring for the durability policies), in segments: ``path`` is
-    the first segment; appends go to the last one, and :meth:`roll` starts a new one (:mod:`seqlog.segments`)."""
+    """The gateway's command journal: commands encoded by :mod:`engine.codec`, appended to a
+    :class:`~seqlog.filelog.FileLogWriter` (which has the file format, the segments and the durability policies).
+    ``path`` is the first segment; :meth:`roll` starts a new one (:mod:`seqlog.segments`)."""
 
     def __init__(self, path: Path, policy: Durability) -> None:
+        self.log = FileLogWriter(path, policy)
         self.first = path
         self.policy = policy
-        path.parent.mkdir(parents=True, exist_ok=True)
-        found = segments(path)
-        self.base, self.path = found[-1] if found else (0, path)
-        self._open(self.path)
-        self.unsynced = 0
-        self.fsyncs = 0
-        # Decided once: comparing Enum members on every append costs as much as writing the record.
-        self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
-        self._fsync_each = policy is Durability.FSYNC
+        self._append = self.log.append
 
-    def _open(self, path: Path) -> None:
-        self._file: BinaryIO = path.open("ab")
-        self._write = self._file.write
+    @property
+    def path(self) -> Path:
+        """The segment appends go to."""
+        return self.log.path
+
+    @property
+    def base(self) -> int:
+        """The position the current segment starts at."""
+        return self.log.base
 
     @property
     def offset(self) -> int:
         """The position after the last record appended (records not yet synced included), across segments."""
-        return self.base + self._file.tell()
+        return self.log.offset
+
+    @property
+    def unsynced(self) -> int:
+        return self.log.unsynced
+
+    @property
+    def fsyncs(self) -> int:
+        return self.log.fsyncs
 
     def roll(self, label: str) -> Path:
         """Close the segment (synced) and continue in a new one starting at :attr:`offset`; returns its path."""
-        offset = self.offset
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self.unsynced = 0
-        self.base, self.path = offset, segment_path(self.first, offset, label)
-        self._open(self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)  # the new file's name is durable too
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return self.path
+        return self.log.roll(label)
 
     def append(self, command: Command) -> None:
-        payload = encode(command)
-        self._write(_pack_header(len(payload), _crc32(payload)))
-        self._write(payload)
-        if not self._flush_each:
-            self.unsynced += 1
-            return
-        self._file.flush()
-        if self._fsync_each:
-            os.fsync(self._file.fileno())
-            self.fsyncs += 1
+        self._append(encode(command))
 
     def commit(self) -> bool:
         """Make appended records durable (group commit); True if an fsync was done."""
-        if not self.unsynced:
-            return False
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.unsynced = 0
-        self.fsyncs += 1
-        return True
+        return self.log.commit()
 
     def close(self) -> None:
-        self._file.flush()
-        if self.policy is not Durability.WRITE:
-            os.fsync(self._file.fileno())
-        self._file.close()
+        self.log.close()
 
 
 # ---------------------------------------------------------------------------- snapshots

@@ -84,7 +84,18 @@ class Metrics:
         self.best_ask = Gauge("best_ask_price", "Best ask price (NaN if none)", ["symbol"], registry=r)
         self.sessions_logged_on = Gauge("fix_sessions_logged_on", "FIX sessions logged on", ["role"], registry=r)
         self.logons = Counter("fix_logons_total", "Successful logons", ["role"], registry=r)
-        self.logon_failures = Counter("fix_logon_failures_total", "Refused logons", ["reason"], registry=r)
+        self.logon_failures = Counter(
+            "fix_logon_failures_total", "Refused logons (and connections refused before their logon), by reason",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.logon_verifications = Counter(
+            "fixgw_logon_verifications_total", "Passwords verified on the worker thread, by result", ["result"],
+            registry=r,
+        )  # fmt: skip
+        self.logon_lockouts = Gauge(
+            "fixgw_logon_lockouts", "CompIDs and addresses locked out after failed logons (until an operator unlocks)",
+            registry=r,
+        )  # fmt: skip
         self.session_rejects = Counter(
             "fix_session_rejects_total", "Session-level Rejects (3) sent", ["session"], registry=r
         )

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _MD_EVENTS = (BookUpdate, TradePrint, StatUpdate, Indicative, Imbalance)
 _STATUS_EVENTS = (PhaseChange, TradingDayChange)
+ON_DISCONNECT = ""  # complete()'s request_type for cancel-on-disconnect: no MassCancelReport is sent
 
 
 @dataclass(slots=True)
@@ -89,27 +90,33 @@ class OrderEntry:
         t0 = time.perf_counter()
         if msg.get("97") == "Y" and self.accepted(state.comp_id, msg["11"]):
             # PossResend of an order the venue already has: answered with its status, never executed twice
-            self.dispatch(self.apply(QueryOrder(state.comp_id, msg["11"], None, time.time_ns())))
+            self.execute(QueryOrder(state.comp_id, msg["11"], None, time.time_ns()))
         else:
             cmd, echo = self.translator.new_order(msg, state.comp_id, state.accounts, time.time_ns())
-            self.dispatch(self.apply(cmd), echo)
+            self.execute(cmd, echo)
         self.outbox.started.append(t0)
 
     def cancel(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
         cmd = self.translator.cancel(msg, state.comp_id, time.time_ns())
-        self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
+        if isinstance(cmd, CancelReject):
+            self.dispatch([cmd])
+        else:
+            self.execute(cmd)
         self.outbox.started.append(t0)
 
     def replace(self, msg: dict[str, str], state: SessionState) -> None:
         t0 = time.perf_counter()
         cmd = self.translator.replace(msg, state.comp_id, time.time_ns())
-        self.dispatch([cmd] if isinstance(cmd, CancelReject) else self.apply(cmd))
+        if isinstance(cmd, CancelReject):
+            self.dispatch([cmd])
+        else:
+            self.execute(cmd)
         self.outbox.started.append(t0)
 
     def status(self, msg: dict[str, str], state: SessionState) -> None:
         query, echo = self.translator.status(msg, state.comp_id, time.time_ns())
-        self.dispatch(self.apply(query), echo)
+        self.execute(query, echo)
 
     def mass_cancel(self, msg: dict[str, str], state: SessionState) -> None:
         cmd = self.translator.mass_cancel(msg, state.comp_id, time.time_ns())
@@ -117,23 +124,50 @@ class OrderEntry:
         if isinstance(cmd, MassCancelReport):
             self.dispatch([cmd], request_type=request_type)
         else:
-            events = self.apply(cmd)
-            # The report answers the request; send it before the cancellations it caused.
-            events.sort(key=lambda e: not isinstance(e, MassCancelReport))
-            self.dispatch(events, request_type=request_type)
+            self.execute(cmd, request_type=request_type)
 
     def positions(self, msg: dict[str, str], state: SessionState) -> None:
         """RequestForPositions (AN): the account's balances and positions, or the reason it is refused."""
         query = positions_request(msg, state.comp_id, state.accounts, time.time_ns())
-        self.dispatch(self.apply(query), account_type=msg.get("581", CUSTOMER))
+        self.execute(query, account_type=msg.get("581", CUSTOMER))
 
     def cancel_on_disconnect(self, comp_id: str) -> int:
         """Cancel the session's resting DAY orders; their reports are stored for its next logon. Returns the count."""
-        cmd = MassCancel(comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
-        events = self.apply(cmd)
-        report = events.pop()  # the MassCancelReport: nobody asked for it
-        self.dispatch(events)
+        events = self.apply(self.on_disconnect(comp_id))
+        report = events[-1]
+        self.complete(events, request_type=ON_DISCONNECT)
         return report.cancelled if isinstance(report, MassCancelReport) else 0
+
+    @staticmethod
+    def on_disconnect(comp_id: str) -> MassCancel:
+        """The command that cancels a session's resting Day orders when it disconnects."""
+        return MassCancel(comp_id, "", None, None, True, Reason.CANCEL_ON_DISCONNECT, time.time_ns())
+
+    def execute(
+        self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
+    ) -> None:
+        """Run one command and send what it caused. The multi-process venue's gateway (:mod:`roles.gateway`)
+        publishes the command instead, and calls :meth:`complete` with the same arguments when its events come back
+        from the engine."""
+        if request_type is None:  # the common case, without complete()'s call (this is the order path)
+            self.dispatch(self.apply(cmd), echo, "7", account_type)
+        else:
+            self.complete(self.apply(cmd), echo, request_type, account_type)
+
+    def complete(
+        self, events: list[Any], echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
+    ) -> None:
+        """One command's events into replies: ``echo`` is the client's fields for a reject (a new order's, a status
+        request's), ``request_type`` the MassCancelRequestType of a mass cancel (:data:`ON_DISCONNECT`: a
+        cancel-on-disconnect, whose report nobody asked for), ``account_type`` the AccountType of a positions
+        request."""
+        if request_type is not None:
+            if request_type == ON_DISCONNECT:
+                events = [e for e in events if type(e) is not MassCancelReport]
+                request_type = None
+            else:  # the report answers the request; send it before the cancellations it caused
+                events.sort(key=lambda e: type(e) is not MassCancelReport)
+        self.dispatch(events, echo, request_type or "7", account_type)
 
     def dispatch(
         self, events: list[Any], echo: Echo | None = None, request_type: str = "7", account_type: str = CUSTOMER

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import _quickfix as _qf
@@ -37,8 +38,10 @@ from feeds.service import MarketDataService
 from gateway import failpoint
 from gateway.accounts import Accounts, fee_texts, position_formatter
 from gateway.application import BusinessReject, FixApplication
-from gateway.auth import Authenticator
 from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
+from gateway.credentials import FILE_NAME as CREDENTIALS_FILE
+from gateway.credentials import CredentialStore
+from gateway.logon import LogonGuard, Refusal, Rehash, Verdict, Verifier
 from gateway.logs import AuditTrail, get_logger
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
@@ -46,6 +49,8 @@ from gateway.order_recorder import OrderRecorder
 from gateway.orders import GroupedText, OrderTranslator, fields_of
 from gateway.persistence import Persistence
 from gateway.scheduler import TIMER_CHECK_INTERVAL, Scheduler
+from gateway.session_logs import ConnectionEvents, VenueLogFactory
+from gateway.tls import BUILD_HINT, binding_has_tls
 from gateway.trading_day import ACTIONS, TradingDay
 from gateway.waiter import SocketWaiter
 
@@ -85,6 +90,8 @@ class SessionState:
     throttled: bool = False  # logged out for exceeding the message rate: ignore the rest of this connection
     received: dict[str, Any] = field(default_factory=dict)  # msg type -> metrics child (cached labels)
     sent: dict[str, Any] = field(default_factory=dict)
+    address: str | None = None  # the remote address of the current connection (None: not reported by QuickFIX)
+    logout: tuple[str, str | None] = ("disconnected", None)  # why the current connection ended: (reason, Text)
 
 
 class Gateway:
@@ -106,8 +113,15 @@ class Gateway:
         self.journal = self.persistence.journal  # None if durability is off; appended to for every command
         self.instruments = {i.symbol: i for i in cfg.instruments}
         self.translator = OrderTranslator(self.instruments, fee_texts(cfg))
-        self.auth = Authenticator({s.comp_id: s.password_hash for s in cfg.sessions})
         self.audit = AuditTrail(cfg.data_dir / "audit.jsonl")
+        # Logons: decided on the loop from caches; passwords verified (and weak hashes upgraded) on a worker thread.
+        self.credentials = CredentialStore(
+            cfg.data_dir / CREDENTIALS_FILE, {s.comp_id: s.password_hash for s in cfg.sessions}
+        )
+        verifier = Verifier(cfg.logon.hash_iterations, self.credentials.upgrade)
+        self.logons = LogonGuard(self.credentials.hashes(), cfg.logon, verifier, self._on_verdict)
+        self.connections = ConnectionEvents(self._on_connection_refused)
+        self.log_factory = VenueLogFactory(self.connections, cfg.data_dir / "fixlog" if cfg.message_log else None)
         self.recorder = OrderRecorder(self.metrics, self.audit, self.translator.texts)
         self.sessions: dict[str, SessionState] = {}
         self.by_owner: dict[str, SessionState] = {}
@@ -156,8 +170,10 @@ class Gateway:
         self.orders.handlers["e"] = self.trading.security_status_request
         self.orders.handlers["g"] = self.trading.session_status_request
         for action in ACTIONS:
-            self.accounts.desk.register(action, partial(self.trading.operate, action))
-        self.accounts.desk.register("phases", self.trading.phases)
+            self.accounts.desk.add_action(action, partial(self.trading.operate, action))
+        self.accounts.desk.add_action("phases", self.trading.phases)
+        self.accounts.desk.add_action("logons", self._operator_logons)
+        self.accounts.desk.add_action("unlock", self._operator_unlock)
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
         self._report = fix.Message()  # reused for every ExecutionReport sent (setString clears it first)
         self._dictionary = fix.DataDictionary(str(cfg.dictionary))  # to parse reports that carry a group
@@ -166,24 +182,16 @@ class Gateway:
         self._frozen_at = 0
         self._journaled = self.metrics.journal_commands
         self._engine_latency: dict[str, Any] = {}
+        # Work for every loop turn besides QuickFIX's (the multi-process gateway's JetStream I/O, roles.gateway);
+        # None in the one-process venue.
+        self.step: Callable[[], None] | None = None
+        self._forget_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Open the stores, start listening and serving metrics. Returns once the acceptor listens."""
-        data = self.cfg.data_dir
-        (data / "store").mkdir(parents=True, exist_ok=True)
-        _raise_fd_limit()
-        settings_path = data / "quickfix.cfg"
-        settings_path.write_text(quickfix_settings(self.cfg))
-        settings = fix.SessionSettings(str(settings_path))
-        store = fix.FileStoreFactory(settings)
-        if self.cfg.message_log:
-            (data / "fixlog").mkdir(parents=True, exist_ok=True)
-            self.acceptor = fix.SocketAcceptor(self.app, store, settings, fix.FileLogFactory(settings))
-        else:
-            self.acceptor = fix.SocketAcceptor(self.app, store, settings)
-        self.acceptor.poll()  # the first poll binds the ports
+        self.open_acceptor()
         # After a crash every session is disconnected: apply cancel-on-disconnect now (a no-op after a clean stop,
         # which already applied it). The reports are stored and delivered when each session logs on again.
         if self._unsent:  # journaled before the crash but never sent: send (store) them now, in order
@@ -200,15 +208,39 @@ class Gateway:
         self._flush()
         if armed := failpoint.arm(self.journal, lambda: self.engine.commands_processed):  # tests only; see module
             self.log.warning("failpoint_armed", failpoint=armed)
+        self.start_metrics()
+        self.feeds.start()
+        self.accounts.start(self.scheduler)
+        self.trading.start(self.scheduler)
+        self.going_live()
+
+    def open_acceptor(self) -> None:
+        """Write the QuickFIX settings, open the message stores and bind the ports."""
+        data = self.cfg.data_dir
+        (data / "store").mkdir(parents=True, exist_ok=True)
+        _raise_fd_limit()
+        settings_path = data / "quickfix.cfg"
+        settings_path.write_text(quickfix_settings(self.cfg))
+        settings = fix.SessionSettings(str(settings_path))
+        store = fix.FileStoreFactory(settings)
+        if self.cfg.message_log:
+            (data / "fixlog").mkdir(parents=True, exist_ok=True)
+        # Our log factory in every case: its events give each Logon its remote address (gateway.session_logs).
+        acceptor_type = fix.SSLSocketAcceptor if self.cfg.tls.enabled else fix.SocketAcceptor
+        self.acceptor = acceptor_type(self.app, store, settings, self.log_factory)
+        self.acceptor.poll()  # the first poll binds the ports (and, with TLS, loads the certificates)
+
+    def start_metrics(self) -> None:
         if self.cfg.metrics_port:  # 0 disables the endpoint
             self.metrics_server = MetricsServer(
                 self.metrics, self.cfg.metrics_host, self.cfg.metrics_port, lambda: self.ready
             )
             self.metrics_server.start()
-        self.feeds.start()
-        self.accounts.start(self.scheduler)
-        self.trading.start(self.scheduler)
+
+    def going_live(self) -> None:
+        """The last step of :meth:`start`: timers, GC freeze, ready."""
         self.scheduler.every(0.2, lambda _: self.audit.flush())
+        self.scheduler.every(TIMER_CHECK_INTERVAL, self._logon_housekeeping)
         gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
         self.log.info(
@@ -218,6 +250,7 @@ class Gateway:
             metrics_port=self.metrics_server.port if self.metrics_server else None,
             operator_port=self.accounts.operator_port,
             sessions=len(self.sessions),
+            tls=self.cfg.tls.enabled,
             profile=self.cfg.profile,
         )
 
@@ -227,6 +260,7 @@ class Gateway:
             self.acceptor, self.app, self.scheduler, self.engine, self.persistence
         )  # fmt: skip
         waiter = SocketWaiter()
+        step = self.step
         idle = 0
         next_timer_check = 0.0
         while not self.stopping:
@@ -234,6 +268,8 @@ class Gateway:
             acceptor.poll()
             if scheduler.deferred:
                 scheduler.run_deferred()
+            if step is not None:
+                step()
             if self.outbox.replies or self.outbox.market_data or self._after_flush:
                 self._flush()
             if engine.commands_processed >= persistence.next_snapshot_at:
@@ -280,6 +316,8 @@ class Gateway:
         self.accounts.stop()
         self.acceptor.stop(True)
         self.persistence.close(self.engine)
+        self.logons.verifier.stop()
+        self.log_factory.close()
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.audit.close()
@@ -293,9 +331,12 @@ class Gateway:
     def on_logon(self, sid: Any) -> None:
         state = self.sessions[sid.toString()]
         state.logged_on = True
+        state.logout = ("disconnected", None)
         self.metrics.logons.labels(state.role.value).inc()
         self.metrics.sessions_logged_on.labels(state.role.value).inc()
-        self.log.info("logon", session=state.comp_id, role=state.role.value)
+        address = state.address or "unknown"
+        self.log.info("logon", session=state.comp_id, role=state.role.value, address=address)
+        self.audit.record("logon", session=state.comp_id, role=state.role.value, address=address, ts=time.time_ns())
         if state.role is Role.MARKET_DATA:
             self.feeds.on_logon(state)
         elif self.cfg.max_messages_per_second:  # a new connection starts with a clean slate
@@ -308,7 +349,13 @@ class Gateway:
             return
         state.logged_on = False
         self.metrics.sessions_logged_on.labels(state.role.value).dec()
-        self.log.info("logout", session=state.comp_id, role=state.role.value)
+        reason, text = state.logout
+        address = state.address or "unknown"
+        self.log.info("logout", session=state.comp_id, role=state.role.value, address=address, reason=reason)
+        self.audit.record(
+            "logout", session=state.comp_id, role=state.role.value, address=address, reason=reason, text=text,
+            ts=time.time_ns(),
+        )  # fmt: skip
         if not self.stopping:
             # A session the venue logged out itself (message rate, slow consumer) was disabled by QuickFIX's
             # Session.logout(), which would refuse every later Logon ("Session is not enabled for logon"): the
@@ -326,21 +373,23 @@ class Gateway:
         msg_type = msg.getHeader().getField(35)
         state = self.sessions.get(sid.toString())
         if msg_type == "A":
+            # The patched acceptor reported this connection's address just before handing its first message over.
             comp_id = sid.getTargetCompID().getValue()
+            address = self.connections.take_peer()
             username = msg.getField(553) if msg.isSetField(553) else None
             password = msg.getField(554) if msg.isSetField(554) else None
-            why = self.auth.check(comp_id, username, password)
-            failure = "bad_credentials"
-            if why is None and state is not None:
+            refusal = self.logons.check(comp_id, address, username, password)
+            if refusal is not None:
+                self._logon_refused(refusal.value, address, comp_id)
+                raise fix.RejectLogon(refusal.text)
+            if state is not None:
                 low, high = state.heartbeat
                 if not low <= int(msg.getField(108)) <= high:  # an INT: the dictionary has checked it
-                    why, failure = HEARTBEAT_REFUSAL.format(low, high), "bad_heartbeat"
-            if why is not None:
-                self.metrics.logon_failures.labels(failure).inc()
-                self.log.warning("logon_refused", session=comp_id, reason=why)
-                raise fix.RejectLogon(why)
-            if state is not None:  # a sequence reset starts the session afresh: nothing carries over
+                    self._logon_refused("bad_heartbeat", address, comp_id)
+                    raise fix.RejectLogon(HEARTBEAT_REFUSAL.format(low, high))
+                # a sequence reset starts the session afresh: nothing carries over
                 state.fresh_logon = state.reset_on_logon or (msg.isSetField(141) and msg.getField(141) == "Y")
+                state.address = address
         elif msg_type == "0" and state is not None and state.role is Role.MARKET_DATA:
             self.feeds.on_heartbeat(msg, state)
         elif msg_type == "2" and state is not None:
@@ -350,6 +399,8 @@ class Gateway:
             self.log.warning("session_reject_received", session=state.comp_id, text=_text(msg))
         elif msg_type == "5" and state is not None:
             self.log.info("logout_received", session=state.comp_id, text=_text(msg))
+            if state.logged_on:
+                state.logout = ("client_logout", _text(msg))
 
     def to_admin(self, msg: Any, sid: Any) -> None:
         msg_type = msg.getHeader().getField(35)
@@ -366,6 +417,8 @@ class Gateway:
             self.metrics.resend_requests_sent.labels(state.role.value).inc()
         elif msg_type == "5":
             self.log.info("logout_sent", session=state.comp_id, text=_text(msg))
+            if state.logged_on and state.logout[0] == "disconnected":
+                state.logout = ("venue_logout", _text(msg))
         elif msg_type == "4" and msg.isSetField(123):
             self.metrics.messages_replayed.labels(state.role.value).inc(0)  # gap fill: nothing replayed
 
@@ -438,6 +491,58 @@ class Gateway:
             self._after_flush.append(
                 lambda: session.logout(f"{RATE_LIMIT_TEXT}: more than {limit} messages in one second")
             )
+
+    # ------------------------------------------------------------------ logons
+
+    def _logon_refused(self, reason: str, address: str | None, comp_id: str) -> None:
+        """Count, log and audit a refused Logon (``comp_id`` as the client sent it: maybe not a configured one)."""
+        self.metrics.logon_failures.labels(reason).inc()
+        address = address or "unknown"
+        self.log.warning("logon_refused", session=comp_id, address=address, reason=reason)
+        self.audit.record("logon_refused", session=comp_id, address=address, reason=reason, ts=time.time_ns())
+
+    def _on_connection_refused(self, reason: str, address: str, comp_id: str) -> None:
+        """The patched acceptor refused a connection before any session saw it (gateway.session_logs)."""
+        self._logon_refused(reason, address, comp_id)
+        if reason in (Refusal.UNKNOWN_SESSION.value, Refusal.WRONG_PORT.value):
+            self.logons.address_failed(address)
+
+    def _on_verdict(self, verdict: Verdict | Rehash) -> None:
+        if isinstance(verdict, Rehash):
+            self.log.info("password_rehashed", session=verdict.comp_id, seconds=round(verdict.seconds, 3))
+            self.audit.record("password_rehashed", session=verdict.comp_id, ts=time.time_ns())
+            return
+        result = "ok" if verdict.ok else Refusal.BAD_PASSWORD.value
+        self.metrics.logon_verifications.labels(result).inc()
+        address = verdict.address or "unknown"
+        self.log.info(
+            "logon_verified", session=verdict.comp_id, address=address, result=result,
+            seconds=round(verdict.seconds, 3),
+        )  # fmt: skip
+        self.audit.record("logon_verified", session=verdict.comp_id, address=address, result=result, ts=time.time_ns())
+
+    def _logon_housekeeping(self, now: float) -> None:
+        logons = self.logons
+        if logons.verifier.has_results():
+            logons.apply_results()
+        if now >= self._forget_at:
+            logons.forget_old()
+            self._forget_at = now + 60.0
+        self.metrics.logon_lockouts.set(logons.locked_count())
+
+    def _operator_logons(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "failures": self.logons.lockouts()}
+
+    def _operator_unlock(self, p: dict[str, Any]) -> dict[str, Any]:
+        comp_id, address = p.get("comp_id"), p.get("address")
+        if (comp_id is None) == (address is None):
+            raise ValueError("name exactly one of comp_id or address")
+        kind, value = ("comp_id", str(comp_id)) if comp_id is not None else ("address", str(address))
+        if not self.logons.unlock(kind, value):
+            return {"ok": False, "error": f"{kind} {value} has no failed logons"}
+        self.log.info("logon_unlocked", **{kind: value})
+        self.audit.record("logon_unlocked", **{kind: value}, ts=time.time_ns())
+        return {"ok": True, "unlocked": {kind: value}}
 
     # ------------------------------------------------------------------ the engine and the hand-over
 
@@ -545,6 +650,15 @@ def _text(msg: Any) -> str | None:
     return _get(msg, 58)
 
 
+def private_files(data_dir: Path) -> None:
+    """Whatever the venue writes from here on is readable by its user only: QuickFIX's stores and message logs, the
+    journal, snapshots, audit trail, credentials and the store's database (its process inherits the umask). The data
+    directory itself becomes 0700, which also closes files an older version created with wider modes."""
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+
+
 def _raise_fd_limit() -> None:
     """FileStore and FileLog keep several files open per session: lift the soft limit to the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -554,7 +668,19 @@ def _raise_fd_limit() -> None:
 
 def serve(cfg: VenueConfig) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
+    private_files(cfg.data_dir)
+    if cfg.tls.enabled and not binding_has_tls():
+        get_logger("gateway").error("start_failed", error="tls.enabled = true but quickfix lacks TLS")
+        print(f"fixgw serve: error: tls.enabled = true but the installed quickfix was built without TLS; {BUILD_HINT}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     gw = Gateway(cfg)
+    gw.scheduler.every(1.0, gw.refresh_book_gauges)
+    return run(gw)
+
+
+def run(gw: Gateway) -> int:
+    """Start ``gw`` and run its loop until SIGINT/SIGTERM; returns the process exit code."""
     try:
         gw.start()
     except (fix.ConfigError, fix.RuntimeError, ValueError) as exc:
@@ -563,7 +689,6 @@ def serve(cfg: VenueConfig) -> int:
     # quickfix resets SIGINT on import: install handlers only now.
     signal.signal(signal.SIGINT, gw.request_stop)
     signal.signal(signal.SIGTERM, gw.request_stop)
-    gw.scheduler.every(1.0, gw.refresh_book_gauges)
     print(f"READY pid={os.getpid()}", flush=True)
     gw.run()
     # Everything is flushed and closed by now. Skip interpreter finalisation: tearing down the SWIG objects of the

@@ -30,6 +30,7 @@ import simplefix
 
 from fixclient import FixSession, SessionError, utc_now
 from fixclient import field as fix_field
+from fixclient.tls import add_tls_arguments, context_from_args
 from gateway.cli_client import run_prefix
 from gateway.cli_support import CLIError, Progress, default_password, read_password_file
 
@@ -353,6 +354,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tick-size", help="override the tick size")
     p.add_argument("--lot-size", help="override the lot size")
     p.add_argument("--target", default="EXCH", help="the venue's CompID (default EXCH)")
+    add_tls_arguments(p)
 
 
 def _grid(args: argparse.Namespace) -> tuple[Decimal, Decimal]:
@@ -392,11 +394,12 @@ def main(args: argparse.Namespace) -> int:
     passwords = read_password_file(args.password_file) if args.password_file else {}
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     comp_ids = session_ids(args.sessions)
+    tls = context_from_args(args)
     sessions: list[SimSession] = []
     try:
         for comp_id in comp_ids:
             fs = FixSession(args.host, args.port, comp_id, default_password(comp_id, passwords), args.target,
-                            reset_seq=True)  # fmt: skip
+                            reset_seq=True, tls=tls, server_name=args.tls_server_name)  # fmt: skip
             try:
                 fs.connect()
             except OSError as exc:

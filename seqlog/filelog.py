@@ -1,4 +1,16 @@
-""":class:`FileLogReader`: the local journal, in its segments, as a :class:`~seqlog.LogReader`.
+"""The local journal file behind the sequenced-log interface: :class:`FileLogWriter` and :class:`FileLogReader`.
+
+The writer appends records (:mod:`seqlog.records`) with one of four durability policies:
+
+``off``     no log at all (the caller keeps no writer; the value exists for configuration).
+``write``   each record is handed to the OS as it is appended: survives a crash of the process, not of the machine.
+``group``   group commit: records are written as they come and made durable together by :meth:`FileLogWriter.commit`
+            (one fsync); the caller holds back whatever depends on them until then. Survives a power loss.
+``fsync``   fsync after every record. Survives a power loss; one fsync per record.
+
+The log is kept in segments (:mod:`seqlog.segments`, one per trading day): the writer appends to the last one and
+:meth:`FileLogWriter.roll` starts the next; positions run on across them, and the reader follows the same log while
+the writer appends to it.
 
 The writer (the gateway) appends to the last segment while this reads it, so the end of the log is a moving target:
 a record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
@@ -14,11 +26,14 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
-from seqlog.records import MAX_RECORD, parse
-from seqlog.segments import segments
+from seqlog.records import HEADER, MAX_RECORD, parse
+from seqlog.segments import segment_path, segments
 
 CHUNK = 1 << 20  # bytes read per call at most (unless a single record is longer)
 EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is ~90): a small read for a small ask
@@ -28,6 +43,87 @@ EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is
 SETTLE_NS = 100_000_000  # a directory mtime younger than this may hide a file created in the same clock tick
 POLL_MIN = 0.002
 POLL_MAX = 0.05
+
+
+class Durability(str, Enum):
+    OFF = "off"
+    WRITE = "write"
+    GROUP = "group"
+    FSYNC = "fsync"
+
+
+_pack_header, _crc32 = HEADER.pack, zlib.crc32
+
+
+class FileLogWriter:
+    """Appends records to a log in segments (see the module docstring for the policies): ``path`` is the first
+    segment; appends go to the last one, and :meth:`roll` starts a new one. Positions are byte offsets in the whole
+    log."""
+
+    def __init__(self, path: Path, policy: Durability) -> None:
+        self.first = path
+        self.policy = policy
+        path.parent.mkdir(parents=True, exist_ok=True)
+        found = segments(path)
+        self.base, self.path = found[-1] if found else (0, path)
+        self._open(self.path)
+        self.unsynced = 0
+        self.fsyncs = 0
+        # Decided once: comparing Enum members on every append costs as much as writing the record.
+        self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
+        self._fsync_each = policy is Durability.FSYNC
+
+    def _open(self, path: Path) -> None:
+        self._file: BinaryIO = path.open("ab")
+        self._write = self._file.write
+
+    @property
+    def offset(self) -> int:
+        """The position after the last record appended (records not yet synced included), across segments."""
+        return self.base + self._file.tell()
+
+    def roll(self, label: str) -> Path:
+        """Close the segment (synced) and continue in a new one starting at :attr:`offset`; returns its path."""
+        offset = self.offset
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self.unsynced = 0
+        self.base, self.path = offset, segment_path(self.first, offset, label)
+        self._open(self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)  # the new file's name is durable too
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return self.path
+
+    def append(self, payload: bytes) -> None:
+        self._write(_pack_header(len(payload), _crc32(payload)))
+        self._write(payload)
+        if not self._flush_each:
+            self.unsynced += 1
+            return
+        self._file.flush()
+        if self._fsync_each:
+            os.fsync(self._file.fileno())
+            self.fsyncs += 1
+
+    def commit(self) -> bool:
+        """Make appended records durable (group commit); True if an fsync was done."""
+        if not self.unsynced:
+            return False
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.unsynced = 0
+        self.fsyncs += 1
+        return True
+
+    def close(self) -> None:
+        self._file.flush()
+        if self.policy is not Durability.WRITE:
+            os.fsync(self._file.fileno())
+        self._file.close()
 
 
 class FileLogReader:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixclient import FixSession
-from tests.gateway_process import GatewayProcess, make_config
+from fixclient import LOGON_REFUSED, FixSession, SessionError
+from tests.gateway_process import GatewayProcess, make_config, metric_value
 from tests.pg_server import PgServer
 
 PASSWORDS = {
@@ -55,6 +56,32 @@ def start_gateway_with(
             continue
         return gw
     raise AssertionError("unreachable")
+
+
+def verify_passwords(gw: GatewayProcess, port: int, passwords: dict[str, str], timeout: float = 30.0) -> None:
+    """Have the venue verify these passwords before a test's first Logon: it refuses a password it has not verified
+    since it started, and verifies it meanwhile off its loop (RoE 1.2); raw clients do not log on again. One refused
+    Logon per CompID, which changes nothing at the venue, then wait for the verdicts (in batches below the venue's
+    ``logon.max_pending``)."""
+    todo = list(passwords.items())
+    deadline = time.monotonic() + timeout
+    while todo:
+        batch, todo = todo[:32], todo[32:]
+        before = metric_value(gw.metrics(), "fixgw_logon_verifications_total", result="ok")
+        for comp_id, password in batch:
+            s = FixSession("127.0.0.1", port, comp_id, password, reset_seq=True)
+            try:
+                s.logon(timeout=5, retry=False)
+            except SessionError as exc:
+                assert str(exc) == LOGON_REFUSED, exc
+            else:
+                s.logout()  # verified already
+                before -= 1
+            finally:
+                s.close()
+        while metric_value(gw.metrics(), "fixgw_logon_verifications_total", result="ok") < before + len(batch):
+            assert time.monotonic() < deadline, "the venue did not verify the passwords in time"
+            time.sleep(0.02)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -76,6 +76,9 @@ def make_config(
         "drop_copy.port": ports["drop_copy"],
         "risk.max_messages_per_second": 0,  # flows in tests go as fast as they can; the limit's own test sets it
         "store.enabled": False,  # the store tests turn it on
+        # The demo's hashes (20,000 iterations) are re-hashed after their first logon, in the background: at the
+        # lowest setting allowed, so that a hundred test gateways do not spend minutes of CPU on it.
+        "logon.hash_iterations": 100_000,
         "store.http_port": free_port(),
     }
     values.update(overrides or {})

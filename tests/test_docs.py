@@ -14,7 +14,6 @@ from engine import ExecType, OrdStatus, Reason
 from feeds.service import RequestReject
 from gateway import fixcodes, parties
 from gateway.application import BusinessReject
-from gateway.auth import Authenticator, hash_password
 from gateway.config import PROFILES, SESSION_OPTIONS
 from gateway.fixcodes import REJECT_CODES
 from gateway.orders import ORDER_QTY, SYMBOL
@@ -170,14 +169,12 @@ def test_parties_value_rejects_are_documented() -> None:
 
 
 def test_logon_refusals_are_the_ones_the_code_sends() -> None:
-    """2.1's Logout table: the venue's own refusals (credentials, HeartBtInt bounds) and QuickFIX's MsgSeqNum one."""
+    """2.1's Logout table: what can refuse a Logon once its credentials are accepted (the HeartBtInt bounds, QuickFIX's
+    MsgSeqNum check); the credential refusals are section 1.4's (test below)."""
     rows = _table(_section("2.1"), "| Logout Text | When |")
     documented = {re.findall(r"`([^`]+)`", row[0])[0] for row in rows}
-    auth = Authenticator({"C1": hash_password("secret", iterations=1_000)})
-    texts = {auth.check("C1", None, None), auth.check("C1", "C2", "secret"), auth.check("C1", "C1", "wrong")}
-    venue = {f"Rejected Logon Attempt: {text}" for text in texts}
-    venue.add("Rejected Logon Attempt: " + HEARTBEAT_REFUSAL.format("<min>", "<max>"))
-    assert documented == venue | {"MsgSeqNum too low, expecting N but received M"}
+    heartbeat = "Rejected Logon Attempt: " + HEARTBEAT_REFUSAL.format("<min>", "<max>")
+    assert documented == {heartbeat, "MsgSeqNum too low, expecting N but received M"}
 
 
 def test_session_protocol_table_gives_quickfix_texts() -> None:
@@ -225,3 +222,17 @@ def test_readme_opens_with_the_two_commands_ci_runs() -> None:
     assert "make run" in head and "make test" in head
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, flags=re.M)
+
+
+def test_logon_refusals_are_documented_as_the_venue_and_its_acceptor_send_them() -> None:
+    """Section 1.4: its three Texts are the ones gateway/logon.py and the patched acceptor (third_party/quickfix)
+    send, and it names every reason the audit trail and fix_logon_failures_total can give."""
+    from gateway.logon import LOGON_PREFIX, Refusal
+
+    section = _section("1.4")
+    texts = {re.findall(r"`([^`]+)`", row[0])[0] for row in _table(section, "| Logout Text |")}
+    assert texts == {LOGON_PREFIX + r.text for r in Refusal}
+    assert set(re.findall(r"\(`([a-z_]+)`\)", section)) == {r.value for r in Refusal}
+    patch = (ROOT / "third_party" / "quickfix" / "fixgw-1.16.0.patch").read_text()
+    for text in texts:
+        assert f'"{text}"' in patch, text

@@ -11,7 +11,7 @@ import simplefix
 
 from fixclient import FixSession, SessionError, field
 from fixclient.session import describe
-from tests.conftest import PASSWORDS, ClientFactory, unique
+from tests.conftest import PASSWORDS, ClientFactory, unique, verify_passwords
 from tests.fixtools import f, new_order, wait_er
 from tests.gateway_process import GatewayProcess
 from tests.qf_initiator import QuickFixClient
@@ -102,6 +102,7 @@ def test_restart_continues_sequence_numbers_and_resends_missed_reports(fresh_gat
 
 
 def test_order_in_same_segment_as_logon_is_processed(gateway: GatewayProcess) -> None:
+    verify_passwords(gateway, gateway.oe_port, {"CLIENT6": PASSWORDS["CLIENT6"]})  # so that this Logon is accepted
     s = FixSession("127.0.0.1", gateway.oe_port, "CLIENT6", PASSWORDS["CLIENT6"], reset_seq=True)
     s.connect()
     cl = unique()

@@ -622,7 +622,7 @@ def test_command_once_live_and_errors(venue: Venue) -> None:
     assert lines[-1] == "phase continuous"  # (the W's SecurityTradingStatus; no schedule: always continuous)
     for args, message in [
         (("--password", "mdpass1", "--symbol", "ZZZZ", "--once"), "unknown symbol ZZZZ"),
-        (("--password", "wrong", "--symbol", SYMBOL, "--once"), "invalid username or password"),
+        (("--password", "wrong", "--symbol", SYMBOL, "--once"), "logon refused: credentials not accepted"),
     ]:
         bad = subprocess.run(_cli(gw, "--comp-id", "MD1", *args), capture_output=True, text=True, timeout=30, cwd=ROOT)
         assert bad.returncode == 1 and bad.stdout == ""

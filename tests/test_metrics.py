@@ -156,17 +156,34 @@ def test_sessions_logged_on_gauge_follows_logon_and_logout(gateway: GatewayProce
     wait_value(gateway, "fix_sessions_logged_on", equals(md), role="market_data")
 
 
-def test_refused_logon_counted(gateway: GatewayProcess) -> None:
-    failures = value(gateway, "fix_logon_failures_total", reason="bad_credentials")
+def test_refused_logons_counted_by_reason(gateway: GatewayProcess) -> None:
+    """A wrong password is refused while the venue verifies it (``verifying``) and counted as a failed verification;
+    the same password again is refused from the venue's memory (``bad_password``, or ``throttled`` inside the
+    back-off the failure started)."""
+    reasons = ("verifying", "bad_password", "throttled")
+    refused = {r: value(gateway, "fix_logon_failures_total", reason=r) for r in reasons}
+    bad = value(gateway, "fixgw_logon_verifications_total", result="bad_password")
     oe = value(gateway, "fix_sessions_logged_on", role="order_entry")
-    s = FixSession("127.0.0.1", gateway.oe_port, "CLIENT6", "not-the-password", reset_seq=True)
-    try:
-        with pytest.raises(SessionError):
-            s.logon()
-    finally:
-        s.close()
-    wait_value(gateway, "fix_logon_failures_total", equals(failures + 1), reason="bad_credentials")
+
+    def attempt() -> None:
+        s = FixSession("127.0.0.1", gateway.oe_port, "CLIENT6", "not-the-password", reset_seq=True)
+        try:
+            with pytest.raises(SessionError):
+                s.logon(retry=False)
+        finally:
+            s.close()
+
+    attempt()
+    wait_value(gateway, "fix_logon_failures_total", equals(refused["verifying"] + 1), reason="verifying")
+    wait_value(gateway, "fixgw_logon_verifications_total", equals(bad + 1), result="bad_password")
+    attempt()
+    deadline = time.monotonic() + 10
+    while sum(value(gateway, "fix_logon_failures_total", reason=r) - refused[r] for r in refused) < 2:
+        assert time.monotonic() < deadline, "the second refusal was not counted"
+        time.sleep(0.05)
+    assert value(gateway, "fix_logon_failures_total", reason="verifying") == refused["verifying"] + 1
     assert value(gateway, "fix_sessions_logged_on", role="order_entry") == oe
+    assert "not-the-password" not in gateway.metrics()
 
 
 def test_resend_request_counted(gateway: GatewayProcess, connect: ClientFactory) -> None:

@@ -20,6 +20,7 @@ import pytest
 from fixclient import FixSession
 from gateway import failpoint
 from gateway.admin_cli import DEMO_TOKEN, _url_from_config
+from gateway.auth import hash_password
 from gateway.config import load_config, parse_config
 from gateway.operator import OperatorError, call, token_hash
 from tests.conftest import PASSWORDS, ClientFactory, start_gateway, start_gateway_with, unique
@@ -346,7 +347,8 @@ def test_the_channel_listens_on_loopback_only_by_default(gateway: GatewayProcess
     assert _listening_addresses(gateway.ports["operator"]) == {"127.0.0.1"}
     raw = {"instruments": {"X": {"tick_size": "0.01", "lot_size": "1", "max_qty": "10", "min_price": "0.01",
                                  "max_price": "10"}},
-           "sessions": {"C": {"password_hash": "x", "accounts": ["A"]}}, "assets": {"X": 0, "USD": 2},
+           "sessions": {"C": {"password_hash": hash_password("p", 1000), "accounts": ["A"]}},
+           "assets": {"X": 0, "USD": 2},
            "operator": {"token_sha256": token_hash("t")}}  # fmt: skip
     raw["instruments"]["X"]["quote"] = "USD"
     cfg = parse_config(raw, base=tmp_path)

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from gateway.auth import hash_password
-from tests.conftest import PASSWORDS, start_gateway_with
+from tests.conftest import PASSWORDS, start_gateway_with, verify_passwords
 from tests.gateway_process import GatewayProcess
 from tests.rawfix import ANY, RawClient, frame, timestamp
 
 pytestmark = pytest.mark.timeout(60)
 
 PASSWORD = "conf"
+REFUSED = "Rejected Logon Attempt: logon refused: credentials not accepted"
 CONF_SESSIONS = 80
 _HASH = hash_password(PASSWORD, iterations=1_000)
 SESSIONS = {
@@ -38,7 +39,12 @@ Client = Callable[..., RawClient]
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gw = start_gateway_with(tmp_path_factory.mktemp("conformance"), {"venue.profile": "test"}, SESSIONS)
+    # No logon back-off or lock-out: the tests that send wrong or unroutable Logons (all from 127.0.0.1) must not
+    # throttle the next test's Logon; throttling has its own tests (tests/test_security.py).
+    overrides = {"venue.profile": "test", "logon.backoff_base": 0.0, "logon.backoff_max": 0.0, "logon.lockout_after": 0}
+    gw = start_gateway_with(tmp_path_factory.mktemp("conformance"), overrides, SESSIONS)
+    verify_passwords(gw, gw.oe_port, dict.fromkeys(SESSIONS, PASSWORD))
+    verify_passwords(gw, gw.md_port, {"MD1": PASSWORDS["MD1"]})
     yield gw
     assert gw.stop() == 0, gw.log_text()[-3000:]
 
@@ -130,20 +136,22 @@ def test_a_session_can_keep_its_sequence_numbers_under_the_test_profile(client: 
     assert again.venue_seq == first.venue_seq + 3
 
 
-def test_a_refused_reset_logon_still_resets_the_session(client: Client) -> None:
-    """Pinned QuickFIX behaviour (RoE 12): ResetSeqNumFlag=Y resets the session before the venue checks the
-    password, so a refused Logon still restarts both sides' numbers and discards what was stored."""
+def test_a_refused_reset_logon_resets_nothing(client: Client) -> None:
+    """Stock QuickFIX reset the session on ResetSeqNumFlag=Y before the venue checked the password; the patched
+    acceptor asks first (RoE 1.2): a refused Logon leaves both sides' numbers and what was stored as they were."""
     first = client("KEEPSEQ2")
     still_in_step(first)
     log_out(first)  # both sides are at 4 now
     intruder = client("KEEPSEQ2", logon=False)
-    intruder.send("A", "98=0|108=30|141=Y|553=KEEPSEQ2|554=wrong|", seq=4)
-    intruder.expect("5", seq=1, t58="Rejected Logon Attempt: invalid username or password")
+    intruder.send("A", "98=0|108=30|141=Y|553=KEEPSEQ2|554=wrong|", seq=1)
+    intruder.expect("5", seq=1, t58=REFUSED)
     intruder.expect_closed()
     back = client("KEEPSEQ2", logon=False)
-    back.next_out, back.venue_seq = 4, 1
-    back.logon()  # the venue's Logon is its MsgSeqNum 2, not 4
-    back.expect("2", t7="1", t16="0")  # and it expects 1 from us again
+    back.next_out, back.venue_seq = first.next_out, first.venue_seq
+    back.logon()  # the venue's Logon continues its numbering: nothing was reset
+    assert back.venue_seq == first.venue_seq + 1
+    still_in_step(back)
+    log_out(back)
 
 
 @pytest.mark.parametrize(
@@ -400,6 +408,7 @@ def test_client_initiated_logout_is_answered_and_the_venue_disconnects(client: C
 
 def test_venue_initiated_logout_at_shutdown(tmp_path: Path) -> None:
     gw = start_gateway_with(tmp_path / "gw", {"venue.profile": "test"})
+    verify_passwords(gw, gw.oe_port, {"CLIENT1": PASSWORDS["CLIENT1"]})
     raw = RawClient(gw.oe_port, "CLIENT1", PASSWORDS["CLIENT1"])
     raw.logon()
     exit_codes: list[int] = []
@@ -421,22 +430,27 @@ def test_first_message_not_a_logon_is_answered_by_closing_the_connection(client:
     raw.expect_closed()
 
 
-@pytest.mark.parametrize("fault", ["target", "sending_time"])
-def test_logon_quickfix_refuses_is_answered_by_closing_the_connection(client: Client, fault: str) -> None:
-    """A Logon to another TargetCompID, or with a SendingTime off the clock: closed, no Logout (RoE 2.6)."""
+def test_logon_with_sending_time_off_the_clock_is_answered_by_closing_the_connection(client: Client) -> None:
+    """QuickFIX refuses it: closed, no Logout (RoE 2.6)."""
     raw = client(logon=False)
-    body = f"98=0|108=30|553={raw.comp_id}|554={PASSWORD}|"
-    if fault == "target":
-        raw.send("A", body, target="NOTEXCH")
-    else:
-        raw.send("A", body, sending_time=timestamp(-600))
+    raw.send("A", f"98=0|108=30|553={raw.comp_id}|554={PASSWORD}|", sending_time=timestamp(-600))
     raw.expect_closed()
 
 
-def test_second_connection_for_a_logged_on_comp_id_is_closed_and_the_first_goes_on(client: Client) -> None:
+def test_logon_to_another_target_comp_id_gets_the_credential_refusal(client: Client) -> None:
+    """No such session: the patched acceptor answers as for a wrong password (RoE 1.4), MsgSeqNum 1."""
+    raw = client(logon=False)
+    raw.send("A", f"98=0|108=30|553={raw.comp_id}|554={PASSWORD}|", target="NOTEXCH")
+    raw.target = "NOTEXCH"  # the Logout comes from the CompID the Logon named
+    raw.expect("5", seq=1, t58=REFUSED)
+    raw.expect_closed()
+
+
+def test_second_connection_for_a_logged_on_comp_id_is_refused_and_the_first_goes_on(client: Client) -> None:
     first = client()
     second = client(first.comp_id, logon=False)
     second.send("A", f"98=0|108=30|553={first.comp_id}|554={PASSWORD}|")
+    second.expect("5", seq=1, t58=REFUSED)  # already_logged_on: the one credential Text (RoE 1.4)
     second.expect_closed()
     still_in_step(first)
 

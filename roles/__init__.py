@@ -1,0 +1,37 @@
+"""The venue split into processes around NATS JetStream (README "Scale-out"); each role is one module:
+
+* :mod:`roles.engine`   the matching engine and its ledger: applies the shard's command stream, publishes results
+                        (one active per shard, standbys replaying the same stream, a lease decides);
+* :mod:`roles.gateway`  an order-entry gateway: FIX sessions pinned to it; validates, publishes commands, sends the
+                        ExecutionReports of its sessions (and drop copies) from the result stream;
+* :mod:`roles.marketdata`  a market-data publisher: FIX sessions pinned to it; books rebuilt from the result
+                        stream, the same snapshots, RptSeq and gap recovery as the one-process venue;
+* :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions.
+
+The streams themselves are :mod:`seqlog.jetstream`. ``fixgw serve`` without ``--role`` is the one-process venue
+(:mod:`gateway.server`), unchanged.
+"""
+
+from __future__ import annotations
+
+ROLES = ("engine", "gateway", "md")
+
+
+def serve_role(role: str, name: str, config: str | None) -> int:
+    """Run one process of the multi-process venue until SIGINT/SIGTERM; returns the exit code."""
+    from roles import config as cluster_config
+
+    cfg, cluster = cluster_config.load(config)
+    if role == "engine":
+        from roles.engine import serve as serve_engine
+
+        return serve_engine(cfg, cluster, name)
+    if role == "gateway":
+        from roles.gateway import serve as serve_gateway
+
+        return serve_gateway(cfg, cluster, name)
+    if role == "md":
+        from roles.marketdata import serve as serve_md
+
+        return serve_md(cfg, cluster, name)
+    raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")

