@@ -5,8 +5,9 @@
 The script starts the gateway (``python -m gateway serve``) on the shipped demo configuration with its own data
 directory in a temporary directory and free loopback ports (with ``tests/gateway_process.py``), lets it verify the
 clients' passwords once (the first sight of a password is refused while the venue verifies it: one example shows
-that), runs a fixed exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1 to CLIENT5, MD1, MD2;
-the kill switch through the operator channel), then the message-rate example on a second gateway with a low limit,
+that), runs a fixed exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1 to CLIENT5, MD1 to
+MD3; the kill switch and the phase actions through the operator channel), then the message-rate example on a second
+gateway with a low limit,
 records every message each client sends and receives, stops the gateways with SIGTERM and prints each example as a
 Markdown section: one line per message, SOH shown as ``|``, prefixed ``C->V`` (client to venue) or ``V->C`` (venue
 to client). Heartbeats and TestRequests are left out except in the example about them.
@@ -459,8 +460,85 @@ def run(gw: GatewayProcess) -> None:
         c3.wait("8", t11="ord-8", t150="I")
     c3.logout()
 
+    md_request(m1, "md1-book", ["AAPL", "MSFT"], 0, ALL_TYPES, req_type="2")  # MD3 follows the phases
+    m1.drain(0.3)
+    phases(c1, c2, gw)
+
     for c in (c1, c2, m1, m2):
         c.logout()
+
+
+def phase_action(gw: GatewayProcess, action: str, symbol: str) -> None:
+    """An operator's phase action (what ``fixgw admin ACTION SYMBOL`` sends)."""
+    answer = operator(gw, action, symbol=symbol)
+    if not answer.get("ok"):
+        raise RuntimeError(f"{action} {symbol}: {answer}")
+
+
+def phases(c1: Client, c2: Client, gw: GatewayProcess) -> None:
+    """Section 11: a halt, pre-open with the indicative price, the opening auction, the status requests. MD3 follows
+    MSFT (a session of its own, that reads everything at once: the examples' max_backlog is small)."""
+    m1 = Client(gw.md_port, "MD3", reset_seq=True)
+    m1.logon(TIMEOUT)
+    md_request(m1, "md3-msft", ["MSFT"], 0, (*ALL_TYPES, "A"))
+    m1.wait("W")
+    c1.drain(0.3)
+    with Example(
+        "A halt: SecurityStatus on every session",
+        "Market operations halt MSFT (fixgw admin halt MSFT). MD3, subscribed to MSFT, gets a SecurityStatus with "
+        "SecurityTradingStatus 2 (trading halt) in its RptSeq sequence; CLIENT1, logged on, gets the same without "
+        "RptSeq, and so does CLIENT2. A new order is refused with OrdRejReason 2 and a Text naming the phase.",
+        [c1, c2, m1],
+    ):
+        phase_action(gw, "halt", "MSFT")
+        m1.wait("f")
+        c1.wait("f")
+        c2.wait("f")
+        order(c1, "ord-9", "1", "1", "50.00", symbol="MSFT")
+        c1.wait("8", t11="ord-9", t150="8")
+    with Example(
+        "Pre-open and the indicative auction price",
+        "Market operations move MSFT to pre-open (fixgw admin preopen MSFT). CLIENT1 bids 5 at 51.00, CLIENT2 offers "
+        "3 at 50.50: the orders rest although they cross, and MD3 gets the indicative price (MDEntryType 4 with "
+        "OpenCloseSettlFlag 5) and the imbalance (MDEntryType A, TradeCondition P: more buyers).",
+        [c1, c2, m1],
+    ):
+        phase_action(gw, "preopen", "MSFT")
+        m1.wait("f")
+        c1.wait("f")
+        c2.wait("f")
+        order(c1, "ord-10", "1", "5", "51.00", symbol="MSFT")
+        c1.wait("8", t11="ord-10", t150="0")
+        m1.count("X", 1)
+        order(c2, "ord-11", "2", "3", "50.50", symbol="MSFT")
+        c2.wait("8", t11="ord-11", t150="0")
+        m1.count("X", 1)
+    with Example(
+        "The opening auction",
+        "fixgw admin open MSFT: MD3 gets SecurityStatus 22 (the auction), one X with the trade (no AggressorSide), "
+        "the changed levels, the statistics and the indicative entries deleted, then SecurityStatus 17 (continuous "
+        "trading). The fills carry the Text filled in the auction and no LastLiquidityInd; CLIENT1 and CLIENT2 are "
+        "told both phases too.",
+        [c1, c2, m1],
+    ):
+        phase_action(gw, "open", "MSFT")
+        c1.wait("8", t11="ord-10", t150="F")
+        c2.wait("8", t11="ord-11", t150="F")
+        m1.count("f", 2)
+        c1.count("f", 2)
+        c2.count("f", 2)
+    with Example(
+        "SecurityStatusRequest and TradingSessionStatusRequest",
+        "MD3 asks for MSFT's phase and for the venue's state: a SecurityStatus answer (UnsolicitedIndicator N, with "
+        "the instrument's RptSeq) and a TradingSessionStatus (TradingSessionID - : this venue has no schedule, so no "
+        "trading date).",
+        [m1],
+    ):
+        m1.send("e", [(324, "st-1"), (55, "MSFT"), (263, "0")])
+        m1.wait("f")
+        m1.send("g", [(335, "ts-1"), (263, "0")])
+        m1.wait("h")
+    m1.logout()
 
 
 def run_rate_limit(gw: GatewayProcess) -> None:

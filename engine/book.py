@@ -13,7 +13,8 @@ from sortedcontainers import SortedDict
 
 from engine.instruments import Instrument
 from engine.order import Level, Order
-from engine.types import Side
+from engine.protection import Guard
+from engine.types import Phase, Side
 
 _BUY = Side.BUY
 
@@ -44,9 +45,17 @@ class BBO(NamedTuple):
 
 
 class OrderBook:
-    """Resting orders of one instrument, plus the statistics and market-data sequence the venue publishes."""
+    """Resting orders of one instrument, plus the statistics and market-data sequence the venue publishes, and its
+    trading phase.
 
-    __slots__ = ("asks", "bids", "high", "instrument", "last_px", "low", "open", "rpt_seq", "symbol", "volume")
+    Outside continuous trading, market orders wait for the auction in ``market_buys`` / ``market_sells`` (time
+    priority; they are not price levels and market data does not show them), each with its protection price in
+    ``caps`` (order id -> ticks)."""
+
+    __slots__ = (
+        "asks", "bids", "caps", "guard", "halt_until", "high", "indicative", "instrument", "last_px", "low",
+        "market_buys", "market_sells", "open", "phase", "rpt_seq", "scheduled", "symbol", "volume",
+    )  # fmt: skip
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -59,6 +68,14 @@ class OrderBook:
         self.high: int | None = None
         self.low: int | None = None
         self.volume = 0
+        self.phase = Phase.CONTINUOUS  # a venue without a schedule trades continuously, always
+        self.scheduled = Phase.CONTINUOUS  # the phase the trading schedule last set (operators may differ from it)
+        self.halt_until: int | None = None  # ns: when a circuit-breaker halt ends (None: no timed halt)
+        self.guard: Guard | None = None  # price protection (dynamic band, circuit breaker); None: none configured
+        self.market_buys = Level(0)
+        self.market_sells = Level(0)
+        self.caps: dict[int, int] = {}
+        self.indicative: tuple[int, int, int] | None = None  # last published (price, volume, imbalance)
 
     def side(self, side: Side) -> SortedDict:
         return self.bids if side is _BUY else self.asks
@@ -93,5 +110,11 @@ class OrderBook:
         return level.orders() if level else []
 
     def resting_orders(self) -> list[Order]:
-        """Every resting order: bids best first, then asks best first, each level in time priority."""
-        return [o for book in (self.bids, self.asks) for level in book.values() for o in level.orders()]
+        """Every resting order: market buys waiting for an auction, bids best first, then market sells and asks
+        best first, each queue in time priority."""
+        out = self.market_buys.orders() if self.market_buys.count else []
+        out += [o for level in self.bids.values() for o in level.orders()]
+        if self.market_sells.count:
+            out += self.market_sells.orders()
+        out += [o for level in self.asks.values() for o in level.orders()]
+        return out

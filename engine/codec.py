@@ -15,6 +15,8 @@ from engine.commands import (
     CancelOrder,
     Command,
     Configure,
+    ConfigureTrading,
+    EndOfDay,
     ExpireDayOrders,
     Fund,
     Kill,
@@ -24,10 +26,14 @@ from engine.commands import (
     QueryPositions,
     ReplaceOrder,
     SetLimits,
+    SetPhase,
+    Tick,
 )
-from engine.types import OrdType, Reason, Side, TimeInForce
+from engine.types import OrdType, Phase, PhaseCause, Reason, Side, TimeInForce
 
 _REASONS = {r.code: r for r in Reason}
+_PHASES = {p.value: p for p in Phase}
+_CAUSES = {c.code: c for c in PhaseCause}
 _dumps = orjson.dumps
 _loads = orjson.loads
 
@@ -70,6 +76,14 @@ def to_tuple(cmd: Command) -> list[Any]:
         return ["K", cmd.request_id, cmd.account, cmd.owner, cmd.revive, cmd.ts]
     if type(cmd) is QueryPositions:
         return ["P", cmd.owner, cmd.req_id, cmd.account, cmd.ts, cmd.edge_reject.code if cmd.edge_reject else None]
+    if type(cmd) is ConfigureTrading:
+        return ["T", cmd.rules, cmd.ts]
+    if type(cmd) is SetPhase:
+        return ["H", cmd.request_id, cmd.symbol, cmd.phase.value, cmd.cause.code, cmd.ts]
+    if type(cmd) is Tick:
+        return ["I", cmd.ts]
+    if type(cmd) is EndOfDay:
+        return ["D", cmd.trading_date, cmd.ts]
     raise TypeError(f"not a command: {cmd!r}")
 
 
@@ -107,6 +121,14 @@ def from_tuple(t: list[Any]) -> Command:
         return Kill(t[1], t[2], t[3], t[4], t[5])
     if kind == "P":
         return QueryPositions(t[1], t[2], t[3], t[4], _REASONS[t[5]] if t[5] is not None else None)
+    if kind == "T":
+        return ConfigureTrading(t[1], t[2])
+    if kind == "H":
+        return SetPhase(t[1], t[2], _PHASES[t[3]], _CAUSES[t[4]], t[5])
+    if kind == "I":
+        return Tick(t[1])
+    if kind == "D":
+        return EndOfDay(t[1], t[2])
     raise ValueError(f"unknown command kind {kind!r}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.types import OrdType, Reason, Side, TimeInForce
+from engine.types import OrdType, Phase, PhaseCause, Reason, Side, TimeInForce
 
 
 @dataclass(slots=True)
@@ -157,7 +157,56 @@ class QueryPositions:
     request): the engine refuses it with this reason, so the answer's id still comes from the engine's sequence."""
 
 
+@dataclass(slots=True)
+class ConfigureTrading:
+    """The rules of the phases and each instrument's price protection (:class:`engine.protection.TradingRules` as a
+    plain dict): journaled at start-up whenever the configuration changed them, like :class:`Configure`."""
+
+    rules: dict[str, Any]
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class SetPhase:
+    """Move ``symbol`` (every instrument if None) to ``phase``: from the trading schedule (``cause`` SCHEDULE) or an
+    operator (OPERATOR, answered with an :class:`~engine.events.OperatorResult` per instrument). CONTINUOUS is
+    reached through an auction. The schedule only moves an instrument forward through its day (closed -> pre-open ->
+    continuous -> closed) and never ends a halt but by closing."""
+
+    request_id: str
+    symbol: str | None
+    phase: Phase
+    cause: PhaseCause
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class Tick:
+    """The time is ``ts``: whatever the engine said was due (:meth:`MatchingEngine.next_due`) happens, e.g. the end
+    of a circuit-breaker halt. The engine reads no clock: time reaches it only in commands."""
+
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class EndOfDay:
+    """The trading day ends and ``trading_date`` (YYYY-MM-DD) begins: every DAY order and every market order waiting
+    for an auction expires, the session statistics reset. The first one only sets the date."""
+
+    trading_date: str
+    ts: int = 0
+
+
 OperatorCommand = Configure | Fund | SetLimits | Kill
+PhaseCommand = ConfigureTrading | SetPhase | Tick | EndOfDay
 Command = (
-    NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder | ExpireDayOrders | OperatorCommand | QueryPositions
+    NewOrder
+    | CancelOrder
+    | ReplaceOrder
+    | MassCancel
+    | QueryOrder
+    | ExpireDayOrders
+    | OperatorCommand
+    | QueryPositions
+    | PhaseCommand
 )

@@ -18,16 +18,20 @@ from engine.events import (
     CancelReject,
     Event,
     Execution,
+    Imbalance,
+    Indicative,
     MassCancelReport,
     OperatorResult,
+    PhaseChange,
     PositionsReport,
     PositionView,
     Stat,
     StatUpdate,
     TradePrint,
+    TradingDayChange,
 )
 from engine.order import Order
-from engine.types import ExecType, OrdStatus, OrdType, Reason, Side, TimeInForce
+from engine.types import ExecType, OrdStatus, OrdType, Phase, PhaseCause, Reason, Side, TimeInForce
 
 _REASONS = {r.code: r for r in Reason}
 _SIDES = {s.value: s for s in Side}
@@ -36,6 +40,8 @@ _TIFS = {t.value: t for t in TimeInForce}
 _EXEC_TYPES = {t.value: t for t in ExecType}
 _STATUSES = {s.value: s for s in OrdStatus}
 _STATS = {s.value: s for s in Stat}
+_PHASES = {p.value: p for p in Phase}
+_CAUSES = {c.code: c for c in PhaseCause}
 
 
 def _reason(r: Reason | None) -> str | None:
@@ -92,6 +98,18 @@ def to_list(ev: Event) -> list[Any]:
         balances = [[b.asset, b.available, b.held] for b in q.balances]
         positions = [[v.symbol, v.net, v.cost, v.realized, v.fees, v.mark] for v in q.positions]
         return ["P", q.seq, q.owner, q.req_id, q.account, balances, positions, _reason(q.reason), q.ts]
+    if kind is PhaseChange:
+        h: Any = ev
+        return ["H", h.symbol, h.phase.value, h.previous.value, h.cause.code, h.rpt_seq, h.ts, h.halt_until]
+    if kind is Indicative:
+        i: Any = ev
+        return ["I", i.symbol, i.price, i.qty, i.rpt_seq]
+    if kind is Imbalance:
+        a: Any = ev
+        return ["A", a.symbol, a.qty, a.rpt_seq]
+    if kind is TradingDayChange:
+        d: Any = ev
+        return ["D", d.trading_date, d.previous, d.ts]
     raise TypeError(f"not an event: {ev!r}")
 
 
@@ -107,7 +125,7 @@ def from_list(t: list[Any]) -> Event:
     if kind == "B":
         return BookUpdate(t[1], _SIDES[t[2]], t[3], t[4], t[5], t[6])
     if kind == "T":
-        return TradePrint(t[1], t[2], t[3], t[4], _SIDES[t[5]], t[6], t[7])
+        return TradePrint(t[1], t[2], t[3], t[4], None if t[5] is None else _SIDES[t[5]], t[6], t[7])  # None: auction
     if kind == "S":
         return StatUpdate(t[1], _STATS[t[2]], t[3], t[4])
     if kind == "C":
@@ -125,6 +143,14 @@ def from_list(t: list[Any]) -> Event:
         return PositionsReport(
             t[1], t[2], t[3], t[4], balances, positions, None if t[7] is None else _REASONS[t[7]], t[8]
         )
+    if kind == "H":
+        return PhaseChange(t[1], _PHASES[t[2]], _PHASES[t[3]], _CAUSES[t[4]], t[5], t[6], t[7])
+    if kind == "I":
+        return Indicative(t[1], t[2], t[3], t[4])
+    if kind == "A":
+        return Imbalance(t[1], t[2], t[3])
+    if kind == "D":
+        return TradingDayChange(t[1], t[2], t[3])
     raise ValueError(f"unknown event kind {kind!r}")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from engine.order import Order
-from engine.types import ExecType, OrdStatus, Reason, Side
+from engine.types import ExecType, OrdStatus, Phase, PhaseCause, Reason, Side
 
 
 @dataclass(slots=True)
@@ -87,14 +87,59 @@ class BookUpdate:
 
 @dataclass(slots=True)
 class TradePrint:
-    """A trade for the public tape, at the resting order's price."""
+    """A trade for the public tape, at the resting order's price (an auction's trades: at the auction price, and
+    without an aggressor)."""
 
     symbol: str
     trade_id: int
     price: int
     qty: int
-    aggressor: Side
+    aggressor: Side | None
     rpt_seq: int
+    ts: int
+
+
+@dataclass(slots=True)
+class PhaseChange:
+    """An instrument entered ``phase`` (from ``previous``) because of ``cause``; ``halt_until`` (ns) is when a
+    circuit-breaker halt ends."""
+
+    symbol: str
+    phase: Phase
+    previous: Phase
+    cause: PhaseCause
+    rpt_seq: int
+    ts: int
+    halt_until: int | None = None
+
+
+@dataclass(slots=True)
+class Indicative:
+    """Outside continuous trading: the price the book would uncross at now and the quantity it would execute
+    (``price`` None: nothing would execute)."""
+
+    symbol: str
+    price: int | None
+    qty: int
+    rpt_seq: int
+
+
+@dataclass(slots=True)
+class Imbalance:
+    """Outside continuous trading: at the indicative price, buy quantity minus sell quantity that could execute
+    there (positive: more buyers; 0: none)."""
+
+    symbol: str
+    qty: int
+    rpt_seq: int
+
+
+@dataclass(slots=True)
+class TradingDayChange:
+    """The trading date became ``trading_date`` (``previous`` None: the venue's first day)."""
+
+    trading_date: str
+    previous: str | None
     ts: int
 
 
@@ -113,7 +158,7 @@ class StatUpdate:
 
     symbol: str
     stat: Stat
-    value: int
+    value: int | None  # None: reset (no value until the next trade)
     rpt_seq: int
 
 
@@ -167,7 +212,17 @@ class PositionsReport:
 
 
 Event = (
-    Execution | CancelReject | MassCancelReport | BookUpdate | TradePrint | StatUpdate | OperatorResult
+    Execution
+    | CancelReject
+    | MassCancelReport
+    | BookUpdate
+    | TradePrint
+    | StatUpdate
+    | OperatorResult
     | PositionsReport
+    | PhaseChange
+    | Indicative
+    | Imbalance
+    | TradingDayChange
 )
-MarketDataEvent = BookUpdate | TradePrint | StatUpdate
+MarketDataEvent = BookUpdate | TradePrint | StatUpdate | PhaseChange | Indicative | Imbalance

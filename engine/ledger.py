@@ -10,7 +10,10 @@ Holds (spot rules). A buy holds, in the quote asset, ``leaves x limit price`` pl
 holds ``leaves`` of the base asset. After every fill the hold of the order is exactly the hold its remaining quantity
 needs, and the difference between what the filled part held and what it cost (a better price, a maker fee below the
 taker fee) goes back to ``available`` at once. A market buy holds at its *protection price*: the worst price it can
-reach in the book as it stands, counting only other accounts' orders (see :meth:`reach`).
+reach in the book as it stands, counting only other accounts' orders (see :meth:`reach`). A market buy that waits
+for an auction (entered outside continuous trading) holds at the protection price the engine gives it, like a limit
+buy at that price (:attr:`Ledger.capped`). Auction fills settle like any other (:meth:`fill_auction`), both sides
+at the maker rate.
 
 Fees are ``notional x rate // 1,000,000`` (rates in parts per million of the notional, i.e. 1 bp = 100 ppm), rounded
 toward zero: a positive fee is rounded down, a negative fee (a maker rebate) is rounded toward zero too. Rounding
@@ -188,8 +191,6 @@ class Position:
             self.cost = notional - proceeds
 
 
-
-
 class Account:
     """One trading account: a :class:`Balance` per asset, positions, limit overrides, kill state."""
 
@@ -238,6 +239,7 @@ class Ledger:
         self.net_funding: dict[str, int] = {}  # asset -> deposits minus withdrawals
         self.killed_owners: set[str] = set()
         self._inflight_hold = 0  # what the market buy being matched still holds (it never rests)
+        self.capped: dict[Order, int] = {}  # market buys waiting for an auction -> the price they hold at
         self._fee_balances: dict[str, Balance] = {}  # asset -> the fee account's balance (one lookup per trade)
         self.defaults: dict[str, Limits] = {}
         self.configure(setup)
@@ -328,11 +330,12 @@ class Ledger:
 
     # ------------------------------------------------------------------ the engine's hooks
 
-    def admit(self, order: Order, opposite: Any) -> Reason | None:
-        """Pre-trade risk for a new order, then its hold (``opposite``: the book side it would trade with). Checks,
-        in order: account known and enabled (and its session not killed); max order quantity; max order notional;
-        max open orders; max position after the order would fill; funds. Returns the first refusal, or None once
-        the hold is taken and ``order.pos`` set."""
+    def admit(self, order: Order, opposite: Any, cap: int | None = None) -> Reason | None:
+        """Pre-trade risk for a new order, then its hold (``opposite``: the book side it would trade with; ``cap``:
+        the protection price of a market order that waits for an auction). Checks, in order: account known and
+        enabled (and its session not killed); max order quantity; max order notional; max open orders; max position
+        after the order would fill; funds. Returns the first refusal, or None once the hold is taken and
+        ``order.pos`` set."""
         account = self.accounts.get(order.account)
         if account is None:
             return Reason.UNKNOWN_ACCOUNT
@@ -344,8 +347,11 @@ class Ledger:
         buy = order.side is _BUY
         price = hold_price = order.price
         if order.ord_type is _MARKET:  # valued at the dearest price it can reach; a buy is held at its worst
-            best, hold_price = self.reach(order, opposite.values())
-            price = hold_price if buy else best
+            if cap is not None:  # waits for an auction: as a limit order at its protection price
+                price = hold_price = cap
+            else:
+                best, hold_price = self.reach(order, opposite.values())
+                price = hold_price if buy else best
         limits = pos.limits
         if limits is not NO_LIMITS:
             if limits.max_order_qty is not None and lots > limits.max_order_qty:
@@ -380,8 +386,10 @@ class Ledger:
             balance = pos.quote if buy else pos.base
             balance.available -= hold
             balance.held += hold
-            if buy and order.ord_type is _MARKET:
+            if buy and order.ord_type is _MARKET and cap is None:
                 self._inflight_hold = hold
+        if cap is not None and buy:
+            self.capped[order] = cap
         order.pos = pos
         pos.open_orders += 1
         if buy:
@@ -405,6 +413,18 @@ class Ledger:
         fees.available += taker_fee + maker_fee
         return taker_fee, maker_fee
 
+    def fill_auction(self, buy: Order, sell: Order, lots: int, price: int) -> tuple[int, int]:
+        """Settle an auction trade: nobody took liquidity, so both sides pay the maker rate. Returns the fees (the
+        buy's, the sell's)."""
+        market: Market = buy.pos.market
+        notional = lots * price * market.quote_per_tick_lot
+        fee = fee_of(notional, market.maker_ppm)
+        self._settle(buy, market, lots, notional, fee)
+        self._settle(sell, market, lots, notional, fee)
+        fees = self._fee_balances.get(market.quote) or self._fee_balance(market.quote)
+        fees.available += 2 * fee
+        return fee, fee
+
     def _fee_balance(self, asset: str) -> Balance:
         balance = self._fee_balances[asset] = self.fees.balance(asset)
         return balance
@@ -417,8 +437,14 @@ class Ledger:
             quote = pos.quote
             if self.funds_checks:
                 if order.ord_type is _MARKET:
-                    release = self._inflight_hold if not left else cost
-                    self._inflight_hold -= release
+                    cap = self.capped.get(order) if self.capped else None
+                    if cap is None:
+                        release = self._inflight_hold if not left else cost
+                        self._inflight_hold -= release
+                    else:  # waited for an auction: held like a limit buy at its protection price
+                        release = self._release(market, cap, order.leaves, left)
+                        if not left:
+                            del self.capped[order]
                 else:  # the hold of the filled part: what the order held minus what its rest needs
                     k = order.price * market.quote_per_tick_lot  # type: ignore[operator]
                     rate = market.taker_ppm
@@ -442,6 +468,14 @@ class Ledger:
         if not left:
             pos.open_orders -= 1
 
+    @staticmethod
+    def _release(market: Market, price: int, leaves: int, left: int) -> int:
+        """What a buy held at ``price`` releases when ``leaves`` lots become ``left``."""
+        k = price * market.quote_per_tick_lot
+        rate = market.taker_ppm
+        before, after = leaves * k, left * k
+        return before - after + (before * rate // PPM - after * rate // PPM if rate > 0 else 0)
+
     def close(self, order: Order) -> None:
         """``order`` ends with ``leaves`` unfilled (cancel, expiry, self-trade prevention, kill): release its hold.
         Called before ``leaves`` is set to zero."""
@@ -458,8 +492,12 @@ class Ledger:
         if not buy:
             balance, hold = pos.base, lots * pos.market.base_per_lot
         elif order.ord_type is _MARKET:
-            balance, hold = pos.quote, self._inflight_hold
-            self._inflight_hold = 0
+            cap = self.capped.pop(order, None) if self.capped else None
+            if cap is None:
+                balance, hold = pos.quote, self._inflight_hold
+                self._inflight_hold = 0
+            else:
+                balance, hold = pos.quote, self.hold_for(pos.market, _BUY, lots, cap)
         else:
             balance, hold = pos.quote, self.hold_for(pos.market, _BUY, lots, order.price)  # type: ignore[arg-type]
         balance.held -= hold

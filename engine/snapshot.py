@@ -2,7 +2,9 @@
 
 A snapshot holds every order of the day (resting and done, so status requests and duplicate-ClOrdID checks keep
 working), each book's resting orders in exact price-time order, the ClOrdID memory of every owner, the id counters,
-each instrument's statistics and RptSeq, and the ledger (balances, holds, positions, limits, funding ids, kills).
+each instrument's statistics, RptSeq, phase, timed halt, market orders waiting for an auction, last indicative
+auction figures and circuit-breaker window, the trading rules and date, and the ledger (balances, holds, positions,
+limits, funding ids, kills).
 ``load_state(dump_state(e))`` behaves exactly like ``e`` for any command that follows; the journal tests check that
 event for event.
 """
@@ -14,11 +16,12 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
+from engine.commands import ConfigureTrading
 from engine.engine import MatchingEngine
 from engine.instruments import Instrument
 from engine.ledger import Ledger
 from engine.order import Level, Order
-from engine.types import OrdStatus, OrdType, SelfTradePrevention, Side, TimeInForce
+from engine.types import OrdStatus, OrdType, Phase, SelfTradePrevention, Side, TimeInForce
 
 FORMAT = 1
 
@@ -40,6 +43,12 @@ def dump_state(engine: MatchingEngine) -> dict[str, Any]:
             "high": book.high,
             "low": book.low,
             "volume": book.volume,
+            "phase": book.phase.value,
+            "scheduled": book.scheduled.value,
+            "halt_until": book.halt_until,
+            "market": [[o.order_id, book.caps[o.order_id]] for o in book.resting_orders() if o.price is None],
+            "indicative": book.indicative,
+            "guard": book.guard.dump() if book.guard is not None else None,
         }
     return {
         "format": FORMAT,
@@ -51,6 +60,8 @@ def dump_state(engine: MatchingEngine) -> dict[str, Any]:
         "clordids": {owner: {c: o.order_id for c, o in ids.items()} for owner, ids in engine.clordids.items()},
         "books": books,
         "ledger": engine.ledger.dump() if engine.ledger is not None else None,
+        "rules": engine.rules.to_dict(),
+        "trading_date": engine.trading_date,
     }
 
 
@@ -63,6 +74,9 @@ def load_state(
         raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
     ledger = state.get("ledger")
     engine = MatchingEngine(instruments, self_trade_prevention, Ledger.load(ledger) if ledger else None)
+    if state.get("rules") is not None:  # (snapshots from before the trading phases have none)
+        engine.process(ConfigureTrading(state["rules"]))
+    engine.trading_date = state.get("trading_date")
     engine.commands_processed = state["commands_processed"]
     engine.next_order_id = state["next_order_id"]
     engine.next_seq = state["next_seq"]
@@ -92,9 +106,23 @@ def load_state(
         book.rpt_seq = data["rpt_seq"]
         book.last_px, book.open, book.high, book.low = data["last_px"], data["open"], data["high"], data["low"]
         book.volume = data["volume"]
+        book.phase = Phase(data.get("phase", "continuous"))
+        book.scheduled = Phase(data.get("scheduled", "continuous"))
+        book.halt_until = data.get("halt_until")
+        for oid, cap in data.get("market", ()):
+            order = orders[oid]
+            (book.market_buys if order.side is Side.BUY else book.market_sells).append(order)
+            book.caps[oid] = cap
+        indicative = data.get("indicative")
+        book.indicative = tuple(indicative) if indicative is not None else None
+        if data.get("guard") is not None and book.guard is not None:
+            book.guard.load(data["guard"])
     if engine.ledger is not None:  # every working order reaches its account's position again
         ledger = engine.ledger
         for order in orders.values():
             if order.is_open:
                 order.pos = ledger.position(ledger.accounts[order.account], order.symbol)
+        for book in engine.books.values():  # market buys waiting for an auction hold at their protection price
+            for order in book.market_buys.orders():
+                ledger.capped[order] = book.caps[order.order_id]
     return engine

@@ -72,6 +72,39 @@ class SelfTradePrevention(str, Enum):
     CANCEL_BOTH = "cancel_both"
 
 
+class Phase(StrEnum):
+    """An instrument's trading phase (docs/rules-of-engagement.md, section 11).
+
+    ``AUCTION`` lasts only as long as the uncross: an instrument enters continuous trading from any other phase
+    through an auction, within one command."""
+
+    CLOSED = "closed"
+    PRE_OPEN = "pre_open"
+    AUCTION = "auction"
+    CONTINUOUS = "continuous"
+    HALTED = "halted"
+
+
+class HaltPolicy(str, Enum):
+    """What a halted instrument accepts: cancels only, or no entry at all (cancels refused too)."""
+
+    CANCELS_ONLY = "cancels_only"
+    NO_ENTRY = "no_entry"
+
+
+class PhaseCause(Enum):
+    """Why an instrument changed phase: its ``code`` (journal, audit trail) and the ``text`` clients see."""
+
+    SCHEDULE = ("schedule", "trading schedule")
+    OPERATOR = ("operator", "market operations")
+    CIRCUIT_BREAKER = ("circuit_breaker", "volatility circuit breaker")
+    HALT_ENDED = ("halt_ended", "end of the volatility halt")
+
+    def __init__(self, code: str, text: str) -> None:
+        self.code = code
+        self.text = text
+
+
 class Reason(Enum):
     """Every reject and cancel reason the venue gives: its ``code`` (in the journal, the audit trail and metrics) and
     the ``text`` sent to the client verbatim.
@@ -118,6 +151,34 @@ class Reason(Enum):
     FOK_NOT_FILLED = ("fok_not_filled", "fill-or-kill order could not be filled completely")
     END_OF_DAY = ("end_of_day", "day order expired at end of trading day")
     KILL_SWITCH = ("kill_switch", "cancelled by the kill switch")
+    # Trading phases and price protection (new orders: ExecutionReport 150=8; cancels and replaces: OrderCancelReject)
+    INSTRUMENT_CLOSED = ("instrument_closed", "instrument closed: orders are accepted from pre-open")
+    HALTED_CANCELS_ONLY = ("halted_cancels_only", "instrument halted: only cancels are accepted")
+    HALTED_NO_ENTRY = ("halted_no_entry", "instrument halted: no orders or cancels are accepted")
+    PRE_OPEN_IMMEDIATE = (
+        "pre_open_immediate",
+        "pre-open: immediate-or-cancel and fill-or-kill orders are accepted from continuous trading",
+    )
+    PRICE_OUTSIDE_DYNAMIC_BAND = (
+        "price_outside_dynamic_band",
+        "price outside the dynamic price band around the reference price",
+    )
+    REPLACE_MARKET_ORDER = ("replace_market_order", "a market order cannot be replaced")
+    # Fills, cancels and expiries of the phases and price protection (Text on ExecType F / 4 / C)
+    AUCTION_FILL = ("auction_fill", "filled in the auction")
+    AUCTION_MARKET_REMAINDER = (
+        "auction_market_remainder",
+        "unfilled quantity of market order expired after the auction",
+    )
+    MARKET_BAND_REMAINDER = (
+        "market_band_remainder",
+        "unfilled quantity of market order cancelled: the next price is outside the dynamic price band",
+    )
+    BREAKER_REMAINDER = (
+        "breaker_remainder",
+        "unfilled quantity cancelled: trading halted by the volatility circuit breaker",
+    )
+    HALT_CANCEL = ("halt_cancel", "cancelled: trading halted")
     # Pre-trade risk (new orders: ExecutionReport 150=8; replaces: OrderCancelReject), in the order they are checked
     ACCOUNT_KILLED = ("account_killed", "account or session disabled by the kill switch")
     RISK_ORDER_QTY = ("risk_order_qty", "order quantity above the account's limit")
@@ -138,6 +199,7 @@ class Reason(Enum):
         "amount_out_of_range",
         "deposit refused: the asset's total on the venue would exceed 9223372036854775807 units",
     )
+    PHASE_NOT_ALLOWED = ("phase_not_allowed", "not possible in the instrument's current phase")
 
     def __init__(self, code: str, text: str) -> None:
         self.code = code

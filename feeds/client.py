@@ -27,6 +27,7 @@ Not thread-safe: one owner drives it with :meth:`pump` / :meth:`wait_until`; not
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import ssl
@@ -41,12 +42,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 from engine.instruments import parse_decimal
 from fixclient import FixSession, SessionError, group_entries
 from fixclient.tls import add_tls_arguments, context_from_args
+from gateway.fixcodes import PHASE_STATUS
 
 if TYPE_CHECKING:
     import prometheus_client
 
-BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME = "0", "1", "2", "4", "7", "8", "B"
-ALL_ENTRY_TYPES: tuple[str, ...] = (BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME)
+BID, OFFER, TRADE, OPEN, HIGH, LOW, IMBALANCE, VOLUME = "0", "1", "2", "4", "7", "8", "A", "B"
+ALL_ENTRY_TYPES: tuple[str, ...] = (BID, OFFER, TRADE, OPEN, HIGH, LOW, IMBALANCE, VOLUME)
+INDICATIVE = "5"  # OpenCloseSettlFlag (286) of the indicative auction price (an MDEntryType 4 entry)
+MORE_BUYERS = "P"  # TradeCondition (277) of the imbalance (MDEntryType A)
+PHASES = {str(int(code)): phase.value for phase, code in PHASE_STATUS.items()}  # SecurityTradingStatus -> phase
+STATUS = 35  # the key of a SecurityStatus (f) held in a view's sequence like an entry
 NEW, CHANGE, DELETE = "0", "1", "2"
 SNAPSHOT, SUBSCRIBE, UNSUBSCRIBE = "0", "1", "2"
 RESEND_PATIENCE = 5.0  # seconds to wait for a FIX-level resend before treating held-back entries as a gap
@@ -100,15 +106,16 @@ class BookSnapshot:
     high: Decimal | None = None
     low: Decimal | None = None
     volume: Decimal | None = None
+    phase: str | None = None  # closed, pre_open, auction, continuous, halted (None: not told yet)
+    phase_text: str | None = None  # the Text of the last SecurityStatus (why the phase changed)
+    indicative: tuple[Decimal, Decimal] | None = None  # auction price, quantity (outside continuous trading)
+    imbalance: tuple[Decimal, str] | None = None  # quantity, "buy" or "sell": the side with more
 
     def top(self, depth: int) -> BookSnapshot:
         """The same book cut to ``depth`` levels per side (0 = all)."""
         if not depth:
             return self
-        return BookSnapshot(
-            self.symbol, depth, self.rpt_seq, self.bids[:depth], self.asks[:depth], self.last_trade,
-            self.open, self.high, self.low, self.volume,
-        )  # fmt: skip
+        return dataclasses.replace(self, depth=depth, bids=self.bids[:depth], asks=self.asks[:depth])
 
 
 @dataclass
@@ -124,7 +131,11 @@ class _View:
     asks: dict[Decimal, Level] = field(default_factory=dict)
     last_trade: Trade | None = None
     stats: dict[str, Decimal | None] = field(default_factory=dict)
-    pending: dict[int, dict[int, str]] = field(default_factory=dict)  # held-back X entries by RptSeq
+    phase: str | None = None
+    phase_text: str | None = None
+    indicative: tuple[Decimal, Decimal] | None = None
+    imbalance: tuple[Decimal, str] | None = None
+    pending: dict[int, dict[int, str]] = field(default_factory=dict)  # held-back X entries (and f) by RptSeq
     recovery_ids: set[str] = field(default_factory=set)  # outstanding snapshot requests (263=0)
     snapshots: int = 0
 
@@ -138,11 +149,21 @@ class _View:
         self.asks.clear()
         self.last_trade = None
         self.stats.clear()
+        self.indicative = self.imbalance = None
 
     def apply(self, e: dict[int, str]) -> None:
-        """Apply one entry (a W entry is a NEW)."""
+        """Apply one entry (a W entry is a NEW), or a phase change (a SecurityStatus in the sequence)."""
         action, et = e.get(279, NEW), e.get(269)
-        if et in (BID, OFFER):
+        if e.get(STATUS) == "f":
+            self.phase, self.phase_text = PHASES.get(e.get(326, ""), e.get(326)), e.get(58)
+        elif et == OPEN and e.get(286) == INDICATIVE:
+            price, size = parse_decimal(e.get(270)), parse_decimal(e.get(271))
+            self.indicative = None if action == DELETE or price is None else (price, size or Decimal(0))
+        elif et == IMBALANCE:
+            size = parse_decimal(e.get(271))
+            more = "buy" if e.get(277) == MORE_BUYERS else "sell"
+            self.imbalance = None if action == DELETE or size is None else (size, more)
+        elif et in (BID, OFFER):
             side = self.bids if et == BID else self.asks
             price = parse_decimal(e.get(270))
             if price is None:
@@ -169,7 +190,8 @@ class _View:
         s = self.stats
         return BookSnapshot(
             self.symbol, self.depth, self.rpt_seq or 0, bids, asks, self.last_trade,
-            s.get(OPEN), s.get(HIGH), s.get(LOW), s.get(VOLUME),
+            s.get(OPEN), s.get(HIGH), s.get(LOW), s.get(VOLUME), self.phase, self.phase_text, self.indicative,
+            self.imbalance,
         )  # fmt: skip
 
 
@@ -249,6 +271,9 @@ class MarketDataClient:
         self.subscriptions: dict[str, list[str]] = {}  # MDReqID -> symbols
         self.rejects: dict[str, Reject] = {}
         self.snapshots: dict[str, BookSnapshot] = {}  # answers to one-off snapshot requests, by MDReqID
+        self.statuses: dict[str, tuple[str | None, str | None]] = {}  # SecurityStatus answers: (phase, Text) by id
+        self.phases: dict[str, tuple[str | None, str | None]] = {}  # the last SecurityStatus of each symbol
+        self.session_status: dict[int, str] = {}  # the last TradingSessionStatus (h): {336, 340, 58, ...}
         self.gaps = 0
         self.counts: Counter[str] = Counter()  # messages by type, plus 'dup_entries', 'gap_fills', 'poss_dup'
         self._oneoff: set[str] = set()
@@ -362,6 +387,19 @@ class MarketDataClient:
         self._raise_if_rejected(req_id)
         return self.snapshots.pop(req_id)
 
+    def request_security_status(self, symbol: str, subscribe: bool = False) -> str:
+        """SecurityStatusRequest (e): the answer lands in :attr:`statuses` under the returned id; with
+        ``subscribe``, the symbol's phase changes keep coming (use :meth:`subscribe` to have them in a book)."""
+        req_id = self.new_req_id()
+        self.session.send("e", [(324, req_id), (55, symbol), (263, SUBSCRIBE if subscribe else SNAPSHOT)])
+        return req_id
+
+    def request_session_status(self) -> str:
+        """TradingSessionStatusRequest (g): the answer updates :attr:`session_status`."""
+        req_id = self.new_req_id()
+        self.session.send("g", [(335, req_id), (263, SNAPSHOT)])
+        return req_id
+
     def _raise_if_rejected(self, req_id: str) -> None:
         rej = self.rejects.get(req_id)
         if rej is not None:
@@ -456,6 +494,10 @@ class MarketDataClient:
             self._on_snapshot(msg)
         elif msg_type == "Y":
             self._on_reject(msg)
+        elif msg_type == "f":
+            self._on_status(msg)
+        elif msg_type == "h":
+            self.session_status = {int(t): v.decode() for t, v in msg.pairs}
 
     def _on_snapshot(self, msg: Any) -> None:
         req_id = _field(msg, 262) or ""
@@ -469,6 +511,9 @@ class MarketDataClient:
                 return  # older than what we have: a replayed snapshot
             view.reset(rpt)
             view.snapshots += 1
+            code = _field(msg, 326)  # (a body field: QuickFIX writes it after the entries, in tag order)
+            if code is not None:
+                view.phase = PHASES.get(code, code)
             for e in entries:
                 view.apply(e)
             self._drain(view)
@@ -476,9 +521,32 @@ class MarketDataClient:
             self._oneoff.discard(req_id)
             tmp = _View(symbol, 0, (), req_id)
             tmp.reset(rpt)
+            code = _field(msg, 326)
+            tmp.phase = PHASES.get(code, code) if code is not None else None
             for e in entries:
                 tmp.apply(e)
             self.snapshots[req_id] = tmp.snapshot()
+
+    def _on_status(self, msg: Any) -> None:
+        """SecurityStatus (f): in a view's sequence when it carries RptSeq (a phase change, or the snapshot of a
+        status subscription), else an answer to a request."""
+        fields = {int(t): v.decode() for t, v in msg.pairs}
+        fields[STATUS] = "f"
+        view = self.views.get(fields.get(55, ""))
+        rpt = fields.get(83)
+        req_id = fields.get(324)
+        told = (PHASES.get(fields.get(326, ""), fields.get(326)), fields.get(58))
+        self.phases[fields.get(55, "")] = told
+        if req_id is not None:
+            self.statuses[req_id] = told
+        if view is None or rpt is None or req_id is not None:
+            return
+        seq = int(rpt)
+        if view.rpt_seq is not None and seq <= view.rpt_seq:
+            self.counts["dup_entries"] += 1
+            return
+        view.pending[seq] = fields
+        self._drain(view)
 
     def _on_reject(self, msg: Any) -> None:
         req_id = _field(msg, 262) or ""
@@ -544,6 +612,13 @@ def render(book: BookSnapshot, synced: bool = True) -> str:
                                             ("volume", book.volume)) if v is not None),
     ]  # fmt: skip
     lines.append("  ".join(stats))
+    if book.phase is not None:
+        status = [f"phase {book.phase}" + (f" ({book.phase_text})" if book.phase_text else "")]
+        if book.indicative is not None:
+            status.append(f"indicative {_n(book.indicative[0])} x {_n(book.indicative[1])}")
+        if book.imbalance is not None:
+            status.append(f"imbalance {book.imbalance[1]} {_n(book.imbalance[0])}")
+        lines.append("  ".join(status))
     return "\n".join(lines)
 
 

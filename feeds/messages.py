@@ -16,6 +16,7 @@ from feeds.views import Entry
 MSG_TYPE, SYMBOL, TEXT, MD_REQ_ID, NO_MD_ENTRIES = 35, 55, 58, 262, 268
 MD_ENTRY_TYPE, MD_ENTRY_PX, MD_ENTRY_SIZE, MD_UPDATE_ACTION, MD_REQ_REJ_REASON = 269, 270, 271, 279, 281
 MD_ENTRY_POSITION_NO, NUMBER_OF_ORDERS, RPT_SEQ, TRADE_ID, AGGRESSOR_SIDE = 290, 346, 83, 1003, 20001
+TRADE_CONDITION, OPEN_CLOSE_SETTL_FLAG, SECURITY_TRADING_STATUS = 277, 286, 326
 
 
 def _fill(group: Any, ins: Instrument, e: Entry) -> None:
@@ -32,6 +33,10 @@ def _fill(group: Any, ins: Instrument, e: Entry) -> None:
         group.setField(TRADE_ID, str(e.trade_id))
     if e.aggressor is not None:
         group.setField(AGGRESSOR_SIDE, str(e.aggressor.value))
+    if e.flag is not None:
+        group.setField(OPEN_CLOSE_SETTL_FLAG, e.flag)
+    if e.condition is not None:
+        group.setField(TRADE_CONDITION, e.condition)
     group.setField(RPT_SEQ, str(e.rpt_seq))
 
 
@@ -49,13 +54,15 @@ def incremental(ins: Instrument, entries: list[Entry]) -> Any:
     return msg
 
 
-def snapshot(ins: Instrument, md_req_id: str, rpt_seq: int, entries: list[Entry]) -> Any:
-    """MarketDataSnapshotFullRefresh (W) of one symbol; RptSeq in the body and in every entry."""
+def snapshot(ins: Instrument, md_req_id: str, rpt_seq: int, entries: list[Entry], status: int) -> Any:
+    """MarketDataSnapshotFullRefresh (W) of one symbol; RptSeq in the body and in every entry, and the instrument's
+    phase as SecurityTradingStatus (326) in the body."""
     msg = fix.Message()
     msg.getHeader().setField(MSG_TYPE, "W")
     msg.setField(MD_REQ_ID, md_req_id)
     msg.setField(SYMBOL, ins.symbol)
     msg.setField(RPT_SEQ, str(rpt_seq))
+    msg.setField(SECURITY_TRADING_STATUS, str(status))
     if not entries:
         msg.setField(NO_MD_ENTRIES, "0")  # required by the dictionary even when the view is empty
     group = fix.Group(NO_MD_ENTRIES, MD_ENTRY_TYPE)

@@ -22,6 +22,11 @@ Decisions (documented in docs/rules-of-engagement.md):
   dropped) or ``conflate`` (no more incrementals until the probe is answered, then fresh snapshots). A session that
   answers every probe within the interval keeps up, however busy the feed.
 * Messages of one engine command that touch several symbols (a mass cancel) go out as one X per symbol.
+* A phase change is one more update of each view of its instrument: a SecurityStatus (f) carrying the view's next
+  RptSeq, between the X of what came before it and after it in the same command. SecurityStatusRequest (e) answers
+  with an f, and with SubscriptionRequestType 1 subscribes to a view with no entry types (phase changes only). The
+  venue's state goes to every market-data session as TradingSessionStatus (h) when it changes, and answers
+  TradingSessionStatusRequest (g).
 
 What the service gets from the process that runs it is the keyword arguments of :class:`MarketDataService` (the
 books to read, the instruments, the scheduler of the loop's thread, metrics and a logger) and the sessions it is
@@ -35,19 +40,19 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import quickfix as fix
 
-from engine import Instrument
+from engine import Instrument, PhaseChange, TradingDayChange
 from engine.events import MarketDataEvent
-from feeds import messages
-from feeds.views import ALL_ENTRY_TYPES, BookState, BookView
+from feeds import messages, status
+from feeds.views import ALL_ENTRY_TYPES, BookState, BookView, Entry, Status
 from gateway import failpoint
-from gateway.fixcodes import MDReqRejReason
+from gateway.fixcodes import PHASE_STATUS, MDReqRejReason, SecurityTradingStatus, TradSesStatus
 
 if TYPE_CHECKING:
     from gateway.config import MarketDataConfig
@@ -170,9 +175,11 @@ class MarketDataService:
         scheduler: Scheduler,
         metrics: Metrics,
         log: Any,
+        trading_date: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.cfg = cfg
         self.books = books  # read only: the engine's, on the same thread
+        self.trading_date = trading_date
         self.instruments = instruments
         self.scheduler = scheduler
         self.metrics = metrics
@@ -183,10 +190,12 @@ class MarketDataService:
         self.views_by_symbol: dict[str, list[BookView]] = defaultdict(list)
         self.publisher = Publisher(metrics.md_publish_latency, log)
         self._probe_ids = itertools.count(1)
+        self._venue: tuple[str | None, TradSesStatus] = (None, TradSesStatus.OPEN)  # last h sent
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self._venue = (self.trading_date(), status.venue_status(self.books.values()))
         self.publisher.start()
         if self.cfg.snapshot_interval > 0:
             self.scheduler.every(self.cfg.snapshot_interval, self.periodic_snapshots)
@@ -222,6 +231,11 @@ class MarketDataService:
     # ------------------------------------------------------------------ requests
 
     def on_request(self, msg: Any, state: MarketDataSession) -> None:
+        msg_type = msg.getHeader().getField(35)
+        if msg_type == "e":
+            return self.on_security_status_request(msg, state)
+        if msg_type == "g":
+            return self.on_session_status_request(msg, state)
         sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
         req_id = msg.getField(262)
         req_type = msg.getField(263)
@@ -294,17 +308,70 @@ class MarketDataService:
                 self.views_by_symbol[view.symbol].remove(view)
 
     def _send_snapshot(self, sub: Subscriber, req_id: str, view: BookView) -> None:
+        if not view.entry_types:  # a SecurityStatusRequest subscription: its snapshot is the phase
+            book = self.books[view.symbol]
+            text = status.phase_text(book.phase, None, book.halt_until)
+            msg = status.security_status(
+                view.symbol, PHASE_STATUS[book.phase], text, None, self.trading_date(), rpt_seq=view.rpt_seq,
+                req_id=req_id,
+            )  # fmt: skip
+            self._enqueue(msg, [sub])
+            self.metrics.md_messages.labels("f").inc()
+            return
         ins = self.instruments[view.symbol]
-        self._enqueue(messages.snapshot(ins, req_id, view.rpt_seq, view.snapshot()), [sub])
+        code = int(PHASE_STATUS[self.books[view.symbol].phase])
+        self._enqueue(messages.snapshot(ins, req_id, view.rpt_seq, view.snapshot(), code), [sub])
         self.metrics.md_messages.labels("W").inc()
+
+    def on_security_status_request(self, msg: Any, state: MarketDataSession) -> None:
+        """SecurityStatusRequest (e): answered with an f; 263=1 also subscribes to the instrument's phase changes
+        (a repeated 263=1 with the same id is answered again, and stays one subscription), 263=2 ends that."""
+        sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
+        req_id, req_type = msg.getField(324), msg.getField(263)
+        symbol = msg.getField(55) if msg.isSetField(55) else ""
+        if symbol not in self.books:
+            unknown = SecurityTradingStatus.UNKNOWN_OR_INVALID
+            answer = status.security_status(symbol, unknown, f"unknown symbol {symbol or '(none)'}", None,
+                                            self.trading_date(), req_id=req_id)  # fmt: skip
+            self._enqueue(answer, [sub])
+            return
+        if req_type == UNSUBSCRIBE:
+            subscription = sub.subscriptions.pop(req_id, None)
+            if subscription is not None:
+                for view in subscription.views:
+                    self._detach(view, sub)
+                self.metrics.md_subscriptions.dec()
+            return
+        subscribe = req_type == SUBSCRIBE_UPDATES
+        view = self._view(symbol, 0, frozenset(), subscribe)
+        self._send_snapshot(sub, req_id, view)
+        if subscribe and req_id not in sub.subscriptions:
+            sub.subscriptions[req_id] = Subscription(req_id, [view])
+            self.view_subscribers[view.key][state.comp_id] = sub
+            self.metrics.md_subscriptions.inc()
+
+    def on_session_status_request(self, msg: Any, state: MarketDataSession) -> None:
+        """TradingSessionStatusRequest (g): answered with an h (changes reach every session anyway)."""
+        sub = self.subscribers.setdefault(state.comp_id, Subscriber(state))
+        if msg.getField(263) == UNSUBSCRIBE:
+            return
+        venue = status.venue_status(self.books.values())
+        self._enqueue(status.trading_session_status(venue, self.trading_date(), msg.getField(335)), [sub])
 
     # ------------------------------------------------------------------ publishing
 
-    def publish(self, events: list[MarketDataEvent]) -> None:
-        """One engine command's market-data events: one X per affected view, to all its subscribers."""
+    def publish(self, events: list[MarketDataEvent | TradingDayChange]) -> None:
+        """One engine command's market-data events: one X per affected view (split around phase changes, each an
+        f), to all its subscribers; then an h to every session if the venue's state changed."""
         t0 = time.perf_counter()
         by_symbol: dict[str, list[MarketDataEvent]] = {}
+        venue_news = False
         for ev in events:
+            if isinstance(ev, TradingDayChange):
+                venue_news = True
+                continue
+            if type(ev) is PhaseChange:
+                venue_news = True
             by_symbol.setdefault(ev.symbol, []).append(ev)
         for symbol, evs in by_symbol.items():
             views = self.views_by_symbol.get(symbol)
@@ -312,16 +379,46 @@ class MarketDataService:
                 continue
             ins = self.instruments[symbol]
             for view in views:
-                entries = view.updates(evs)
-                if not entries:
+                items = view.updates(evs)
+                if not items:
                     continue
                 targets = [s for s in self.view_subscribers[view.key].values() if not (s.conflating or s.dormant)]
                 if targets:
-                    self._enqueue(messages.incremental(ins, entries), targets, t0)
-                    self.metrics.md_messages.labels("X").inc()
+                    self._send_items(ins, items, targets, t0)
                 for s in targets:
                     if not s.state.logged_on and s.backlog >= self.cfg.replay_window:
                         s.dormant = True
+        if venue_news:
+            self._venue_update()
+
+    def _send_items(self, ins: Instrument, items: list[Entry | Status], targets: list[Subscriber], t0: float) -> None:
+        """A view's updates of one command: consecutive entries as one X, each phase change as an f."""
+        entries: list[Entry] = []
+        for item in items:
+            if isinstance(item, Entry):
+                entries.append(item)
+                continue
+            if entries:
+                self._enqueue(messages.incremental(ins, entries), targets, t0)
+                self.metrics.md_messages.labels("X").inc()
+                entries = []
+            self._enqueue(status.phase_change(item.event, self.trading_date(), item.rpt_seq), targets, t0)
+            self.metrics.md_messages.labels("f").inc()
+        if entries:
+            self._enqueue(messages.incremental(ins, entries), targets, t0)
+            self.metrics.md_messages.labels("X").inc()
+
+    def _venue_update(self) -> None:
+        """Send TradingSessionStatus (h) to every market-data session if the trading date or the venue's state
+        changed."""
+        venue = (self.trading_date(), status.venue_status(self.books.values()))
+        if venue == self._venue:
+            return
+        self._venue = venue
+        subs = list(self.subscribers.values())
+        if subs:
+            self._enqueue(status.trading_session_status(venue[1], venue[0]), subs)
+            self.metrics.md_messages.labels("h").inc()
 
     def periodic_snapshots(self, _: float = 0.0) -> None:
         for sub in self.subscribers.values():

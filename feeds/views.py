@@ -1,6 +1,7 @@
 """Market-data views: what one kind of subscription to one instrument sees, and its own gap-free RptSeq.
 
-A view is keyed by (symbol, depth, entry types). Every subscriber with the same key shares the view, so each
+A view is keyed by (symbol, depth, entry types); a view with no entry types follows only the instrument's phase (a
+SecurityStatusRequest subscription). Every subscriber with the same key shares the view, so each
 incremental message is built once and sent to all of them. The full-depth, all-entry-types view of an instrument
 starts its RptSeq at the engine's and advances exactly as the engine's does; a narrower view (top N levels, or only
 some entry types) advances by one per entry *it* publishes, so its subscribers can prove they missed nothing too.
@@ -16,15 +17,20 @@ from typing import Protocol
 
 from sortedcontainers import SortedDict
 
-from engine import BookUpdate, Side, StatUpdate, TradePrint
+from engine import BookUpdate, Imbalance, Indicative, Phase, PhaseChange, Side, StatUpdate, TradePrint
 from engine.book import LevelView
 from engine.events import MarketDataEvent
+from gateway.fixcodes import OpenCloseSettlFlag, TradeCondition
 
 BID, OFFER, TRADE = "0", "1", "2"
-OPEN, HIGH, LOW, VOLUME = "4", "7", "8", "B"
-ALL_ENTRY_TYPES = frozenset({BID, OFFER, TRADE, OPEN, HIGH, LOW, VOLUME})
+OPEN, HIGH, LOW, IMBALANCE, VOLUME = "4", "7", "8", "A", "B"
+ALL_ENTRY_TYPES = frozenset({BID, OFFER, TRADE, OPEN, HIGH, LOW, IMBALANCE, VOLUME})
 NEW, CHANGE, DELETE = "0", "1", "2"
 _SIDE_TYPE = {Side.BUY: BID, Side.SELL: OFFER}
+INDICATIVE = OpenCloseSettlFlag.THEORETICAL_PRICE_VALUE.value  # 286 on the indicative auction price (269=4)
+MORE_BUYERS = TradeCondition.IMBALANCE_MORE_BUYERS.value  # 277 on the imbalance (269=A)
+MORE_SELLERS = TradeCondition.IMBALANCE_MORE_SELLERS.value
+_AUCTION_PHASES = (Phase.PRE_OPEN, Phase.HALTED)
 
 
 class BookState(Protocol):
@@ -38,6 +44,9 @@ class BookState(Protocol):
     high: int | None
     low: int | None
     volume: int
+    phase: Phase
+    halt_until: int | None  # ns: when a circuit-breaker halt ends
+    indicative: tuple[int, int, int] | None  # the last published indicative (price, volume, imbalance)
 
     def depth(self, side: Side, levels: int = 0) -> list[LevelView]: ...
 
@@ -54,6 +63,16 @@ class Entry:
     position: int | None = None
     trade_id: int | None = None
     aggressor: Side | None = None
+    rpt_seq: int = 0
+    flag: str | None = None  # OpenCloseSettlFlag (286): the indicative auction price
+    condition: str | None = None  # TradeCondition (277): the imbalance's side
+
+
+@dataclass(slots=True)
+class Status:
+    """A phase change in a view's sequence: published as a SecurityStatus (f) carrying the view's RptSeq."""
+
+    event: PhaseChange
     rpt_seq: int = 0
 
 
@@ -83,10 +102,11 @@ class BookView:
     def key(self) -> tuple[str, int, frozenset[str]]:
         return self.symbol, self.depth, self.entry_types
 
-    def updates(self, events: list[MarketDataEvent]) -> list[Entry]:
-        """The entries this view publishes for one engine command's market-data events (of this symbol)."""
+    def updates(self, events: list[MarketDataEvent]) -> list[Entry | Status]:
+        """The entries this view publishes for one engine command's market-data events (of this symbol), and its
+        phase changes (every view publishes those, in the order they came)."""
         wanted = self.entry_types
-        out: list[Entry] = []
+        out: list[Entry | Status] = []
         sides_touched: set[Side] = set()
         for ev in events:
             if isinstance(ev, BookUpdate):
@@ -110,15 +130,31 @@ class BookView:
                 if et in wanted:
                     if et == VOLUME:
                         out.append(Entry(CHANGE, et, None, ev.value))
+                    elif ev.value is None:  # reset at the end of the day: no value until the next trade
+                        out.append(Entry(DELETE, et))
                     else:
                         out.append(Entry(CHANGE, et, ev.value))
-        for side in (Side.BUY, Side.SELL):
-            if side in sides_touched and _SIDE_TYPE[side] in wanted:
-                out.extend(self._top_diff(side))
+            elif isinstance(ev, PhaseChange):
+                self._flush_tops(sides_touched, out)  # the book as it was before the change, then the change
+                out.append(Status(ev))
+            elif isinstance(ev, Indicative) and OPEN in wanted:
+                if ev.price is None:
+                    out.append(Entry(DELETE, OPEN, flag=INDICATIVE))
+                else:
+                    out.append(Entry(CHANGE, OPEN, ev.price, ev.qty, flag=INDICATIVE))
+            elif isinstance(ev, Imbalance) and IMBALANCE in wanted:
+                out.append(_imbalance_entry(ev.qty, CHANGE))
+        self._flush_tops(sides_touched, out)
         for entry in out:
             self.rpt_seq += 1
             entry.rpt_seq = self.rpt_seq
         return out
+
+    def _flush_tops(self, sides_touched: set[Side], out: list[Entry | Status]) -> None:
+        for side in (Side.BUY, Side.SELL):
+            if side in sides_touched and _SIDE_TYPE[side] in self.entry_types:
+                out.extend(self._top_diff(side))
+        sides_touched.clear()
 
     def _level_entry(self, ev: BookUpdate, et: str) -> Entry:
         prices = self._prices[ev.side]
@@ -160,6 +196,19 @@ class BookView:
         out.extend(Entry(NEW, et, px) for et, px in stats if et in wanted and px is not None)
         if VOLUME in wanted:
             out.append(Entry(NEW, VOLUME, None, book.volume))
+        if book.indicative is not None and book.phase in _AUCTION_PHASES:
+            price, volume, imbalance = book.indicative
+            if OPEN in wanted:
+                out.append(Entry(NEW, OPEN, price, volume, flag=INDICATIVE))
+            if IMBALANCE in wanted and imbalance:
+                out.append(_imbalance_entry(imbalance, NEW))
         for entry in out:
             entry.rpt_seq = self.rpt_seq
         return out
+
+
+def _imbalance_entry(qty: int, action: str) -> Entry:
+    """The imbalance as an MD entry: its size and the side with more (none: Delete)."""
+    if not qty:
+        return Entry(DELETE, IMBALANCE)
+    return Entry(action, IMBALANCE, None, abs(qty), condition=MORE_BUYERS if qty > 0 else MORE_SELLERS)

@@ -27,6 +27,11 @@ does:
 * adds RptSeq (83) to the body of 35=W as well: the snapshot carries the sequence number of the last update
   it reflects, so the snapshot of an empty book (no entries) still has one;
 * adds Account (1) to the OrderMassCancelRequest (q);
+* keeps SecurityStatusRequest (e), SecurityStatus (f), TradingSessionStatusRequest (g) and TradingSessionStatus (h)
+  for the trading phases, and adds RptSeq (83) to f and SecurityTradingStatus (326) to the body of W: on a
+  market-data session a phase change is one more update in each view's RptSeq sequence, and a snapshot carries the
+  instrument's phase. The indicative auction price and the imbalance use stock fields of the MD entries
+  (OpenCloseSettlFlag 286, TradeCondition 277);
 * keeps RequestForPositions (AN) and its answers, RequestForPositionsAck (AO) and PositionReport (AP), as the stock
   dictionary has them (balances and positions over FIX use stock values only), except that Account (1) is optional
   in AN: like an order without Account, a request without it is for the session's account if it has exactly one;
@@ -61,9 +66,10 @@ DEFAULT_SOURCE = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
 DEFAULT_OUTPUT = HERE / "FIX44-venue.xml"
 
 ADMIN_MESSAGES = ("0", "1", "2", "3", "4", "5", "A")
-APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y", "AN", "AO", "AP")
-# Messages the venue sends on order-entry sessions: must stay identical to the stock dictionary's.
-STOCK_MESSAGES = ("8", "9", "r", "j", "AO", "AP")
+APP_MESSAGES = ("D", "F", "G", "H", "q", "r", "8", "9", "j", "V", "W", "X", "Y", "AN", "AO", "AP", "e", "f", "g", "h")
+# Messages the venue sends on order-entry sessions: must stay identical to the stock dictionary's. (SecurityStatus,
+# f, is sent there too, without the RptSeq the venue adds to it for market-data sessions: see INSERTIONS.)
+STOCK_MESSAGES = ("8", "9", "r", "j", "AO", "AP", "h")
 
 # (number, name, type, enum values) of fields the stock FIX 4.4 dictionary does not define.
 NEW_FIELDS: tuple[tuple[int, str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -75,6 +81,8 @@ INSERTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("component:MDFullGrp", "MDEntryPositionNo", ("RptSeq", "TradeID", "AggressorSide")),
     ("component:MDIncGrp", "MDEntryPositionNo", ("RptSeq", "TradeID", "AggressorSide")),
     ("message:W", "MDReqID", ("RptSeq",)),
+    ("message:W", "RptSeq", ("SecurityTradingStatus",)),
+    ("message:f", "SecurityTradingStatus", ("RptSeq",)),
     ("message:q", "Side", ("Account",)),
 )
 # Required flags changed on a message's own fields: (message, field name, "Y" or "N").
@@ -108,12 +116,22 @@ REQUIRED_CONTENT: dict[str, tuple[str, ...]] = {
     ),
     "component:MDIncGrp": (
         "RptSeq", "NumberOfOrders", "MDEntryPositionNo", "MDEntryPx", "MDEntrySize", "MDUpdateAction",
-        "MDEntryType", "Symbol", "MDEntryTime", "TradeID", "AggressorSide",
+        "MDEntryType", "Symbol", "MDEntryTime", "TradeID", "AggressorSide", "OpenCloseSettlFlag", "TradeCondition",
     ),
+    "message:e": ("SecurityStatusReqID", "Symbol", "SubscriptionRequestType"),
+    "message:f": (
+        "SecurityStatusReqID", "Symbol", "TradingSessionID", "UnsolicitedIndicator", "SecurityTradingStatus",
+        "TransactTime", "Text", "RptSeq",
+    ),
+    "message:g": ("TradSesReqID", "SubscriptionRequestType"),
+    "message:h": ("TradSesReqID", "TradingSessionID", "TradSesStatus", "UnsolicitedIndicator", "Text"),
 }
 # fmt: on
 # Fields the venue relies on directly in a message's body (components expanded, groups not).
-REQUIRED_BODY: dict[str, tuple[str, ...]] = {"message:W": ("MDReqID", "RptSeq", "Symbol")}
+REQUIRED_BODY: dict[str, tuple[str, ...]] = {
+    "message:W": ("MDReqID", "RptSeq", "Symbol", "SecurityTradingStatus"),
+    "message:f": ("RptSeq", "SecurityTradingStatus", "Symbol"),
+}
 # Required flags the venue relies on: (message, field name, "Y" or "N").
 REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("message:F", "OrigClOrdID", "N"),
@@ -123,7 +141,12 @@ REQUIRED_FLAG_CHECKS: tuple[tuple[str, str, str], ...] = (
 )
 REQUIRED_VALUES: dict[int, tuple[str, ...]] = {
     18: ("6",),
-    103: ("0", "1", "3", "5", "6", "11", "13", "15", "99"),
+    103: ("0", "1", "2", "3", "5", "6", "11", "13", "15", "99"),
+    269: ("4", "A"),
+    277: ("P", "Q"),
+    286: ("5",),
+    326: ("2", "17", "18", "21", "22"),
+    340: ("1", "2", "3", "4"),
     703: ("TQ", "TOT"),
     707: ("FMTM", "CASH"),
 }

@@ -112,9 +112,8 @@ class Accounts:
                     })  # fmt: skip
 
     def start(self, scheduler: Scheduler) -> None:
-        """Open the operator channel (if configured) and publish the gauges once a second."""
-        if not self.enabled:
-            return
+        """Open the operator channel (if configured: with or without a ledger, it also carries the phase actions)
+        and publish the gauges once a second."""
         op = self.cfg.operator
         if op.port:
             self.server = OperatorServer(op.host, op.port, op.token_sha256, self.desk.actions)
@@ -122,6 +121,8 @@ class Accounts:
             scheduler.every(OPERATOR_POLL, self._serve_operator)
             if not op.token_sha256:
                 self.log.warning("operator_without_token", note="operator.token_sha256 is empty: every request fails")
+        if not self.enabled:
+            return
         scheduler.every(1.0, self.refresh_gauges)
         self.refresh_gauges()
 

@@ -6,6 +6,8 @@
     fixgw admin kill ACC1            fixgw admin kill --session CLIENT1
     fixgw admin revive ACC1          fixgw admin revive --session CLIENT1
     fixgw admin accounts             fixgw admin account ACC1
+    fixgw admin halt AAPL            fixgw admin resume AAPL     (also: open, close, preopen; SYMBOL or all)
+    fixgw admin phases               every instrument's phase and the trading date
     fixgw admin logons               (CompIDs and addresses with failed logons: back-off, lock-outs)
     fixgw admin unlock --comp-id CLIENT1     fixgw admin unlock --address 203.0.113.7
 
@@ -26,6 +28,13 @@ from gateway.cli_support import CLIError
 from gateway.operator import OperatorError, call
 
 DEMO_TOKEN = "demo-operator-token"
+PHASE_ACTIONS = {
+    "halt": "halt trading",
+    "resume": "end a halt through a reopening auction",
+    "open": "open through the opening auction (from closed or pre-open)",
+    "close": "close: DAY orders expire, statistics reset",
+    "preopen": "pre-open: orders accepted, nothing matches",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,6 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q = sub.add_parser(action, help=f"{action} an account or (--session) a session")
         q.add_argument("account", nargs="?")
         q.add_argument("--session", help="a session's CompID instead of an account")
+    for action, what in PHASE_ACTIONS.items():
+        q = sub.add_parser(action, help=f"{what} (an instrument, or all)")
+        q.add_argument("symbol", metavar="SYMBOL|all")
+    sub.add_parser("phases", help="every instrument's phase and the trading date")
     sub.add_parser("accounts", help="every account's balances and kill state")
     q = sub.add_parser("account", help="one account: balances, positions and PnL, limits")
     q.add_argument("account")
@@ -104,6 +117,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return action, {"account": args.account} if args.account else {"session": args.session}
     if action == "account":
         return action, {"account": args.account}
+    if action in PHASE_ACTIONS:
+        return action, {"symbol": args.symbol if args.symbol == "all" else args.symbol.upper()}
     if action == "unlock":
         return action, {"comp_id": args.comp_id} if args.comp_id else {"address": args.address}
     return action, {}
@@ -111,8 +126,19 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 def render(action: str, answer: dict[str, Any]) -> str:
     """A short human reading of the venue's answer."""
+    if action in PHASE_ACTIONS and "results" in answer:  # per instrument, applied or not
+        return "\n".join(
+            f"applied: {action} {r['symbol']}: now {r['phase']}" if r["applied"] else f"refused: {r['error']}"
+            for r in answer["results"]
+        )
     if not answer.get("ok"):
         return f"refused: {answer.get('error')}"
+    if action == "phases":
+        lines = [f"trading date {answer['trading_date'] or '(none: the venue has no schedule)'}"]
+        for r in answer["instruments"]:
+            until = f" until {r['halt_until']}" if r.get("halt_until") else ""
+            lines.append(f"{r['symbol']}: {r['phase']}{until} (schedule: {r['scheduled']})")
+        return "\n".join(lines)
     if action in ("deposit", "withdraw"):
         return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']} "
                 f"(funding id {answer['funding_id']})")  # fmt: skip

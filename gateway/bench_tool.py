@@ -8,6 +8,7 @@
     fixgw bench md [ARGS...]        python -m bench.md_bench ARGS      (market-data fan-out)
     fixgw bench soak [ARGS...]      python -m bench.soak ARGS          (hours of mixed load: RSS, latency, losses)
     fixgw bench storm [ARGS...]     python -m bench.storm ARGS         (many sessions reconnecting at once)
+    fixgw bench auction [ARGS...]   python -m bench.auction_bench ARGS (pre-open entry and the opening auction)
 
 For ``gateway``, unless ARGS already name a ``--target-cmd``, the driver is given a gateway target: the shipped demo
 config turned into a template (its own data directory and free ports, filled in by the driver), the demo
@@ -37,6 +38,7 @@ MODULES = {
     "md": "bench.md_bench",
     "soak": "bench.soak",
     "storm": "bench.storm",
+    "auction": "bench.auction_bench",
 }
 _PORTS = {
     "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",

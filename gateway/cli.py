@@ -6,7 +6,8 @@
     fixgw simulate   random, realistic order flow through real FIX sessions
     fixgw bench      the benchmarks in bench/ (engine, gateway, floor)
     fixgw journal    print, verify, or replay a command journal
-    fixgw admin      operator actions on the running venue: deposits, withdrawals, limits, kill switch, accounts
+    fixgw admin      operator actions on the running venue: deposits, withdrawals, limits, kill switch, accounts;
+                     halt, resume, open, close an instrument
     fixgw store      the post-trade store: follow the journal into a SQL database (fixgw serve starts it)
     fixgw trades     trades from the store;  fixgw orders: orders;  fixgw stats: 24-hour statistics
 

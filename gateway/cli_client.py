@@ -10,6 +10,8 @@ Commands are read from stdin, one per line (a terminal or a pipe)::
     cancelall [SYMBOL]                                    OrderMassCancelRequest (q)
     balances                                              RequestForPositions (AN): the account's assets
     positions                                             RequestForPositions (AN): the account's positions
+    phase SYMBOL                                          SecurityStatusRequest (e): the instrument's phase
+    session                                               TradingSessionStatusRequest (g): the venue's state
     orders                                                this run's open orders, as the client knows them
     quit                                                  (or end of input) wait for answers, log out
 
@@ -20,6 +22,11 @@ Every ExecutionReport, OrderCancelReject, mass-cancel report and Reject is print
     REJECT c3 order quantity must be positive
     BALANCE USD available=3997.000000 held=0.000000
     POSITION BTC-USD net=0.3000 avg=20000.00 mark=20000.00 realized=-3.000000 unrealized=0.000000 USD
+    STATUS AAPL halted "halted: volatility circuit breaker; reopening auction at 2026-12-07T14:02:07Z"
+    SESSION open trading date 2026-12-07
+
+The venue pushes a SecurityStatus (``STATUS``) on every phase change and a TradingSessionStatus (``SESSION``) when
+the venue's state changes, while the session is logged on.
 
 The client names its orders c1, c2, ...; the ClOrdID sent is that name behind a per-run prefix (``k3x9af-c1``) so
 that a restarted client never reuses one. Commands accept either form. ``cancel``/``status`` of an order placed by
@@ -45,6 +52,7 @@ import simplefix
 from fixclient import FixSession, SessionError, field, group_entries, utc_now
 from fixclient.tls import add_tls_arguments, context_from_args
 from gateway.cli_support import CLIError, default_password
+from gateway.fixcodes import PHASE_STATUS, TradSesStatus
 
 EXEC_TYPES = {"0": "NEW", "4": "CANCELED", "5": "REPLACED", "8": "REJECTED", "C": "EXPIRED", "F": "FILL", "I": "STATUS"}
 ORD_STATUS = {"0": "NEW", "1": "PARTIALLY_FILLED", "2": "FILLED", "4": "CANCELED", "8": "REJECTED", "C": "EXPIRED"}
@@ -52,11 +60,13 @@ SIDES = {"buy": "1", "sell": "2"}
 SIDE_NAMES = {"1": "BUY", "2": "SELL"}
 TIFS = {"day": "0", "gtc": "1", "ioc": "3", "fok": "4"}
 TIF_NAMES = {v: k.upper() for k, v in TIFS.items()}
+PHASES = {str(int(code)): phase.value for phase, code in PHASE_STATUS.items()} | {"20": "unknown"}
+VENUE_STATES = {str(int(s)): s.name.lower().replace("_", "-") for s in TradSesStatus}
 HELP = """commands:
   buy|sell QTY SYMBOL [@PRICE] [ioc|fok|gtc|day] [post]   (no @PRICE: market order)
   cancel CLORDID | replace CLORDID QTY [@PRICE] | status CLORDID | cancelall [SYMBOL]
   balances | positions   (the account's assets available/held; positions with average cost, mark and PnL)
-  orders | help | quit"""
+  phase SYMBOL | session | orders | help | quit"""
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -190,6 +200,12 @@ class OrderEntryClient:
                 self.request_positions(verb, args)
             elif verb == "orders":
                 self.list_orders()
+            elif verb == "phase":
+                if len(args) != 1:
+                    raise CLIError("usage: phase SYMBOL")
+                self._send("e", [(324, self.next_id()[1]), (55, args[0].upper()), (263, "0")], "")
+            elif verb == "session":
+                self._send("g", [(335, self.next_id()[1]), (263, "0")], "")
             elif verb in ("help", "?"):
                 self.say(HELP)
             else:
@@ -348,6 +364,16 @@ class OrderEntryClient:
         elif msg_type == "j":
             self._answered(ref_seq=field(msg, 45))
             self.say(f"BUSINESS_REJECT seq={field(msg, 45)} type={field(msg, 372)} {text or ''}".rstrip())
+        elif msg_type == "f":
+            if field(msg, 325) == "N":  # an answer (UnsolicitedIndicator N), not a push
+                self._answered("")
+            code = field(msg, 326) or ""
+            self.say(f'STATUS {field(msg, 55)} {PHASES.get(code, code)} "{text or ""}"')
+        elif msg_type == "h":
+            if field(msg, 325) == "N":
+                self._answered("")
+            code = field(msg, 340) or ""
+            self.say(f"SESSION {VENUE_STATES.get(code, code)} trading date {field(msg, 336)}")
         else:
             self.say(f"MSG {msg_type} {msg}")
 

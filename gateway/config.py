@@ -14,10 +14,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from engine import Instrument, LedgerSetup, SelfTradePrevention
+from engine import Instrument, LedgerSetup, SelfTradePrevention, TradingRules
 from gateway.auth import parse_hash
 from gateway.logon import LogonPolicy
 from gateway.money import Assets, ledger_setup
+from gateway.schedule import Schedule, parse_protection, parse_schedule
 from gateway.tls import TlsConfig, tls_config
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +131,8 @@ class VenueConfig:
     opening_balances: dict[str, dict[str, int]] = field(default_factory=dict)  # account -> asset -> units
     operator: OperatorConfig = field(default_factory=OperatorConfig)
     max_messages_per_second: int = 0  # per order-entry session, rolling second; 0: no limit
+    schedule: Schedule | None = None  # the trading day ([schedule]); None: every instrument continuous, no end of day
+    trading_rules: TradingRules = field(default_factory=TradingRules)  # halts and price protection ([protection])
     tls: TlsConfig = field(default_factory=TlsConfig)  # [tls]: TLS on every FIX port (gateway.tls)
     logon: LogonPolicy = field(default_factory=LogonPolicy)  # [logon]: throttling, lock-out, hashing (gateway.logon)
     source: Path | None = None
@@ -250,6 +253,8 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
             token_sha256=str(operator.get("token_sha256", "")),
         ),
         max_messages_per_second=int(raw.get("risk", {}).get("max_messages_per_second", 0)),
+        schedule=parse_schedule(raw.get("schedule", {}), instruments, timezone),
+        trading_rules=parse_protection(raw.get("protection", {}), instruments),
         tls=tls_config(raw.get("tls", {}), base),
         logon=LogonPolicy.from_config(raw.get("logon", {})),
         source=source,

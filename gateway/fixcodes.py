@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum, unique
 
-from engine.types import Reason
+from engine.types import Phase, Reason
 
 
 @unique
@@ -22,6 +22,7 @@ class OrdRejReason(IntEnum):
 
     BROKER_CREDIT = 0  # "Broker / Exchange option": the kill switch
     UNKNOWN_SYMBOL = 1
+    EXCHANGE_CLOSED = 2  # the instrument is closed or halted (the Text names the phase)
     ORDER_EXCEEDS_LIMIT = 3  # pre-trade risk: a limit or the funds
     UNKNOWN_ORDER = 5
     DUPLICATE_ORDER = 6
@@ -161,6 +162,51 @@ class MDReqRejReason(StrEnum):
     UNSUPPORTED_MD_ENTRY_TYPE = "8"
 
 
+@unique
+class SecurityTradingStatus(IntEnum):
+    """SecurityTradingStatus (326) on SecurityStatus (f) and in the venue's W: an instrument's phase (PHASE_STATUS)."""
+
+    TRADING_HALT = 2
+    READY_TO_TRADE = 17  # continuous trading
+    NOT_AVAILABLE_FOR_TRADING = 18  # closed
+    UNKNOWN_OR_INVALID = 20  # the answer to a SecurityStatusRequest for a symbol the venue does not list
+    PRE_OPEN = 21
+    OPENING_ROTATION = 22  # the auction
+
+
+@unique
+class TradSesStatus(IntEnum):
+    """TradSesStatus (340) on TradingSessionStatus (h): the venue as a whole."""
+
+    HALTED = 1
+    OPEN = 2
+    CLOSED = 3
+    PRE_OPEN = 4
+
+
+@unique
+class UnsolicitedIndicator(StrEnum):
+    """UnsolicitedIndicator (325) on f and h: Y when pushed on a change, N when answering a request."""
+
+    YES = "Y"
+    NO = "N"
+
+
+@unique
+class OpenCloseSettlFlag(StrEnum):
+    """OpenCloseSettlFlag (286) on the indicative auction price entry (MDEntryType 4 Opening price)."""
+
+    THEORETICAL_PRICE_VALUE = "5"
+
+
+@unique
+class TradeCondition(StrEnum):
+    """TradeCondition (277) on the imbalance entry (MDEntryType A Imbalance): which side has more."""
+
+    IMBALANCE_MORE_BUYERS = "P"
+    IMBALANCE_MORE_SELLERS = "Q"
+
+
 FIX_TAGS: dict[type, int] = {
     OrdRejReason: 103,
     CxlRejReason: 102,
@@ -178,6 +224,11 @@ FIX_TAGS: dict[type, int] = {
     PosType: 703,
     PosAmtType: 707,
     SettlPriceType: 731,
+    SecurityTradingStatus: 326,
+    TradSesStatus: 340,
+    UnsolicitedIndicator: 325,
+    OpenCloseSettlFlag: 286,
+    TradeCondition: 277,
 }
 """The tag of each table above."""
 
@@ -240,11 +291,32 @@ REJECT_CODES: dict[Reason, RejectCodes] = {
     Reason.RISK_POSITION: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
     Reason.INSUFFICIENT_FUNDS: RejectCodes(_O.ORDER_EXCEEDS_LIMIT, _C.BROKER_CREDIT),
     Reason.POSITIONS_UNSUPPORTED: RejectCodes(pos_rej=_P.REQUEST_FOR_POSITION_NOT_SUPPORTED),
+    Reason.INSTRUMENT_CLOSED: RejectCodes(_O.EXCHANGE_CLOSED, _C.OTHER),
+    Reason.HALTED_CANCELS_ONLY: RejectCodes(_O.EXCHANGE_CLOSED, _C.OTHER),
+    Reason.HALTED_NO_ENTRY: RejectCodes(_O.EXCHANGE_CLOSED, _C.OTHER),
+    Reason.PRE_OPEN_IMMEDIATE: RejectCodes(ord_rej=_O.OTHER),
+    Reason.PRICE_OUTSIDE_DYNAMIC_BAND: RejectCodes(_O.OTHER, _C.OTHER),
+    Reason.REPLACE_MARKET_ORDER: RejectCodes(cxl_rej=_C.OTHER),
+    Reason.AUCTION_FILL: _NONE,
+    Reason.AUCTION_MARKET_REMAINDER: _NONE,
+    Reason.MARKET_BAND_REMAINDER: _NONE,
+    Reason.BREAKER_REMAINDER: _NONE,
+    Reason.HALT_CANCEL: _NONE,
     # Operator refusals: answered on the operator channel, never in a FIX message
     Reason.UNKNOWN_ASSET: _NONE,
     Reason.INVALID_AMOUNT: _NONE,
     Reason.DUPLICATE_FUNDING_ID: _NONE,
     Reason.AMOUNT_OUT_OF_RANGE: _NONE,
+    Reason.PHASE_NOT_ALLOWED: _NONE,
 }
 """Every Reason, with the code each message gives it; where FIX 4.4 has no specific value the code is OTHER (99)
 and the Text is specific."""
+
+PHASE_STATUS: dict[Phase, SecurityTradingStatus] = {
+    Phase.CLOSED: SecurityTradingStatus.NOT_AVAILABLE_FOR_TRADING,
+    Phase.PRE_OPEN: SecurityTradingStatus.PRE_OPEN,
+    Phase.AUCTION: SecurityTradingStatus.OPENING_ROTATION,
+    Phase.CONTINUOUS: SecurityTradingStatus.READY_TO_TRADE,
+    Phase.HALTED: SecurityTradingStatus.TRADING_HALT,
+}
+"""How each trading phase is told in SecurityTradingStatus (326)."""

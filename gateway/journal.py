@@ -1,7 +1,8 @@
 """The command journal and engine snapshots: every acknowledged order survives a crash.
 
 Journal file format: a sequence of records ``[u32 little-endian payload length][u32 CRC-32 of payload][payload]``,
-the payload being one command encoded by :mod:`engine.codec`. Records are appended *before* the command is applied,
+the payload being one command encoded by :mod:`engine.codec`, in segments (one per trading day: the journal rolls at
+the end of each day, :mod:`seqlog.segments`). Records are appended *before* the command is applied,
 and no ExecutionReport or market-data message that depends on a command leaves the process before its record is as
 durable as the policy promises. Only engine commands are journaled: a cancel, replace or mass cancel that the FIX edge
 refuses (:mod:`gateway.orders`) never becomes one, changes nothing and has no record.
@@ -15,9 +16,10 @@ refuses (:mod:`gateway.orders`) never becomes one, changes nothing and has no re
 ``fsync``   fsync after every record, before the command runs. Survives a power loss; one fsync per command.
 
 Snapshots (``snapshot-<journal offset>.json`` in the snapshot directory) are written by a forked child process, so
-the engine thread does not stop to serialise. Recovery loads the newest snapshot whose offset lies within the
-journal, then replays the records after it. A torn or corrupt record (short read, bad length, CRC mismatch) ends
-the usable journal: it is reported, and the file is cut there before the gateway accepts any logon.
+the engine thread does not stop to serialise. Offsets are positions in the whole journal, across its segments.
+Recovery loads the newest snapshot whose offset lies within the journal, then replays the records after it. A torn
+or corrupt record (short read, bad length, CRC mismatch) ends the usable journal: it is reported, and the last
+segment is cut there before the gateway accepts any logon (a bad record in an earlier segment refuses the start).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from engine import Command, Execution, Instrument, MatchingEngine, SelfTradePrevention
+from engine import Command, EndOfDay, Execution, Instrument, MatchingEngine, SelfTradePrevention
 from engine.codec import decode, encode
 from engine.snapshot import dump_state, load_state
 
@@ -43,20 +45,33 @@ from seqlog.records import HEADER as HEADER
 from seqlog.records import MAX_RECORD as MAX_RECORD
 from seqlog.records import ScanResult as ScanResult
 from seqlog.records import read_records as read_records
+from seqlog.segments import log_size, read_log, segments
 
 
 class Journal:
     """The gateway's command journal: commands encoded by :mod:`engine.codec`, appended to a
-    :class:`~seqlog.filelog.FileLogWriter` (which has the file format and the durability policies)."""
+    :class:`~seqlog.filelog.FileLogWriter` (which has the file format, the segments and the durability policies).
+    ``path`` is the first segment; :meth:`roll` starts a new one (:mod:`seqlog.segments`)."""
 
     def __init__(self, path: Path, policy: Durability, on_fsync: Callable[[float], None] | None = None) -> None:
         self.log = FileLogWriter(path, policy, on_fsync)
-        self.path = path
+        self.first = path
         self.policy = policy
         self._append = self.log.append
 
     @property
+    def path(self) -> Path:
+        """The segment appends go to."""
+        return self.log.path
+
+    @property
+    def base(self) -> int:
+        """The position the current segment starts at."""
+        return self.log.base
+
+    @property
     def offset(self) -> int:
+        """The position after the last record appended (records not yet synced included), across segments."""
         return self.log.offset
 
     @property
@@ -66,6 +81,10 @@ class Journal:
     @property
     def fsyncs(self) -> int:
         return self.log.fsyncs
+
+    def roll(self, label: str) -> Path:
+        """Close the segment (synced) and continue in a new one starting at :attr:`offset`; returns its path."""
+        return self.log.roll(label)
 
     def append(self, command: Command) -> None:
         self._append(encode(command))
@@ -158,6 +177,12 @@ class Recovery:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     unsent: list[Execution] = field(default_factory=list)  # replayed reports the sessions' stores never got
+    last_command: Command | None = None  # the last command replayed (None: none after the snapshot)
+    ended_day: bool = False  # the last EndOfDay replayed ended a trading day (the first one only sets the date)
+
+
+class JournalDamaged(ValueError):
+    """A bad record in a segment other than the last: recovery cannot go past it, nor cut the log there."""
 
 
 def recover(
@@ -195,7 +220,7 @@ def _recover(
     last_sent: dict[str, int] | None,
 ) -> tuple[MatchingEngine, Recovery]:
     report = Recovery()
-    size = journal_path.stat().st_size if journal_path.exists() else 0
+    size = log_size(journal_path)
     engine: MatchingEngine | None = None
     for offset, path in snapshots(snapshot_dir):
         if offset > size:
@@ -211,12 +236,17 @@ def _recover(
         break
     if engine is None:
         engine = MatchingEngine(instruments, stp)
-    if not journal_path.exists():
+    found = segments(journal_path)
+    if not found:
         return engine, report
     scan = ScanResult()
     process = engine.process
-    for _, payload in read_records(journal_path, report.snapshot_offset, scan):
-        events = process(decode(payload))
+    for _, payload in read_log(journal_path, report.snapshot_offset, scan):
+        command = decode(payload)
+        report.last_command = command
+        if type(command) is EndOfDay:
+            report.ended_day = engine.trading_date not in (None, command.trading_date)
+        events = process(command)
         report.replayed += 1
         if last_sent is not None:
             for ev in events:
@@ -226,9 +256,12 @@ def _recover(
     if scan.error is not None:
         report.error = scan.error
         report.cut_bytes = scan.size - scan.good_end
+        base, last = found[-1]
+        if scan.good_end < base:  # the bad record is in a day's segment before the last: nothing to cut safely
+            raise JournalDamaged(f"the journal is damaged before its last segment ({scan.error}): start refused")
         if cut:
-            with journal_path.open("r+b") as f:
-                f.truncate(scan.good_end)
+            with last.open("r+b") as f:
+                f.truncate(scan.good_end - base)
                 f.flush()
                 os.fsync(f.fileno())
     return engine, report

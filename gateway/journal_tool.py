@@ -1,17 +1,22 @@
 """``fixgw journal``: look inside a command journal (see :mod:`gateway.journal` for the format).
 
     fixgw journal print PATH [--from N] [--limit N] [--config FILE]   one line per record
-    fixgw journal verify PATH [--config FILE]       every record's CRC, then conservation after a replay
+    fixgw journal verify PATH [--config FILE]                         every record's CRC, then conservation
     fixgw journal book PATH --symbol AAPL [--at N] [--depth 10] [--config FILE]
+    fixgw journal segments PATH                                       the journal's segments (one per trading day)
 
-``print`` shows each record's number (from 0), byte offset, command kind and fields. Prices and quantities are the
-integers the journal stores (ticks and lots) unless ``--config`` names the venue config, whose instruments turn them
-into decimals; money (deposits, withdrawals, notional limits) is always shown in the asset, with the scales of the
-journal's own latest CONFIGURE record. ``verify`` checks every record's CRC-32, then replays the journal into a fresh
-engine (the config's instruments; the journal carries its own money rules) and checks conservation per asset: the
-available and held balances of every account plus the fee account must equal deposits minus withdrawals. Exit 1 if
-a record is corrupt or any asset does not balance. ``book`` replays the first N records with the config's
-instruments (the shipped demo config by default) and prints the aggregated book of one symbol.
+PATH is the journal directory (``data_dir/journal``: every segment, in order) or one segment file
+(``commands.journal``, ``commands-<position>-<date>.journal``: that day's record). ``print`` shows each record's
+number (from 0, in what PATH names), position in the whole journal, command kind and fields. Prices and quantities are
+the integers the journal stores (ticks and lots) unless ``--config`` names the venue config, whose instruments turn
+them into decimals; money (deposits, withdrawals, notional limits) is always shown in the asset, with the scales of the
+latest CONFIGURE record printed before it. ``verify`` checks every record's CRC-32, then replays the journal into a
+fresh engine (the config's instruments; the journal carries its own money rules) and checks conservation per asset:
+the available and held balances of every account plus the fee account must equal deposits minus withdrawals. Exit 1
+if a record is corrupt or any asset does not balance. ``verify`` and ``book`` read the journal from its start
+(through the segment PATH names, if it names one): the state of a day builds on the days before. ``book`` replays
+with the config's instruments (the shipped demo config by default), the first N records with ``--at``, and prints the
+aggregated book of one symbol.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from engine.codec import decode
 from engine.ledger import LIMIT_NAMES, PPM
 from gateway.cli_support import CLIError, Progress
 from gateway.journal import ScanResult, read_records
+from seqlog.segments import first_segment, read_log, segments
 
 KINDS = {
     "NewOrder": "NEW",
@@ -41,15 +47,49 @@ KINDS = {
     "ExpireDayOrders": "EXPIRE_DAY",
     "SetLimits": "SET_LIMITS",
     "QueryPositions": "POSITIONS",
+    "SetPhase": "PHASE",
+    "Tick": "TICK",
+    "EndOfDay": "END_OF_DAY",
+    "ConfigureTrading": "TRADING_RULES",
 }
+FIRST_SEGMENT = "commands.journal"
 _DECODE_ERRORS = (ValueError, KeyError, IndexError, TypeError)
 
 
 def _journal(path: str) -> Path:
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() and not (p.is_dir() and (p / FIRST_SEGMENT).is_file()):
         raise CLIError(f"no journal at {p}")
     return p
+
+
+def _scan(path: Path, scan: ScanResult, through: bool = False) -> Iterator[tuple[int, bytes]]:
+    """(position, payload) of the records PATH names: a directory, the whole journal; a segment, that segment (with
+    ``through``, the journal from its start through that segment)."""
+    if path.is_dir():
+        return read_log(path / FIRST_SEGMENT, 0, scan)
+    first = first_segment(path)
+    base = next((b for b, p in segments(first) if p.name == path.name), 0)
+    if through:
+        return _through(first, base + path.stat().st_size, scan)
+    return _segment(path, base, scan)
+
+
+def _segment(path: Path, base: int, scan: ScanResult) -> Iterator[tuple[int, bytes]]:
+    """One segment's records, positions (and ``scan``) in terms of the whole journal."""
+    inner = ScanResult()
+    for offset, payload in read_records(path, 0, inner):
+        scan.size, scan.records, scan.good_end = base + inner.size, inner.records, base + inner.good_end
+        yield base + offset, payload
+    scan.size, scan.records, scan.good_end = base + inner.size, inner.records, base + inner.good_end
+    scan.error = inner.error
+
+
+def _through(first: Path, end: int, scan: ScanResult) -> Iterator[tuple[int, bytes]]:
+    for position, payload in read_log(first, 0, scan):
+        if position >= end:
+            return
+        yield position, payload
 
 
 def _instruments(config: str | None) -> tuple[tuple[Instrument, ...], Any]:
@@ -59,10 +99,10 @@ def _instruments(config: str | None) -> tuple[tuple[Instrument, ...], Any]:
     return cfg.instruments, cfg.self_trade_prevention
 
 
-def _records(path: Path, scan: ScanResult, what: str) -> Iterator[tuple[int, int, Command]]:
-    """(record number, offset, command) of each intact record; progress on stderr for long runs."""
+def _records(path: Path, scan: ScanResult, what: str, through: bool = False) -> Iterator[tuple[int, int, Command]]:
+    """(record number, position, command) of each intact record; progress on stderr for long runs."""
     progress = Progress()
-    for n, (offset, payload) in enumerate(read_records(path, 0, scan)):
+    for n, (offset, payload) in enumerate(_scan(path, scan, through)):
         if progress.due():
             progress.show(f"{what}: {n:,} records, {offset * 100 // max(scan.size, 1)}% of {scan.size:,} bytes")
         try:
@@ -211,7 +251,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     bad: str | None = None
     replayed = 0
     try:
-        for n, offset, command in _records(path, scan, "verify"):
+        for n, offset, command in _records(path, scan, "verify", through=True):
             try:
                 engine.process(command)
             except Exception as exc:  # a journal of another venue: its instruments are not the config's
@@ -278,7 +318,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     engine = MatchingEngine(instruments, stp)
     scan = ScanResult()
     replayed, offset_after = 0, 0
-    for n, offset, command in _records(path, scan, "replay"):
+    for n, offset, command in _records(path, scan, "replay", through=True):
         if args.at is not None and n >= args.at:
             offset_after = offset
             break
@@ -292,6 +332,19 @@ def cmd_book(args: argparse.Namespace) -> int:
         print(f"the journal has only {replayed} intact records", file=sys.stderr)
     print(f"{args.symbol} after {replayed} records (journal offset {offset_after})")
     print(render_book(engine, args.symbol, args.depth))
+    return 0
+
+
+def cmd_segments(args: argparse.Namespace) -> int:
+    path = _journal(args.path)
+    first = path / FIRST_SEGMENT if path.is_dir() else first_segment(path)
+    print(f"{'start':>14} {'bytes':>12} {'records':>9}  {'first record':<27} {'last record':<27} segment")
+    for base, segment in segments(first):
+        scan = ScanResult()
+        times = [decode(payload).ts for _, payload in read_records(segment, 0, scan)]
+        span = (_timestamp(times[0]), _timestamp(times[-1])) if times else ("-", "-")
+        bad = f"  (bad record: {scan.error})" if scan.error else ""
+        print(f"{base:>14} {scan.size:>12} {scan.records:>9}  {span[0]:<27} {span[1]:<27} {segment.name}{bad}")
     return 0
 
 
@@ -321,9 +374,9 @@ def render_book(engine: MatchingEngine, symbol: str, depth: int) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="action", required=True, metavar="{print,verify,book}")
-    pr = sub.add_parser("print", help="one line per record: number, offset, kind, fields")
-    pr.add_argument("path", help="journal file (data_dir/journal/commands.journal)")
+    sub = p.add_subparsers(dest="action", required=True, metavar="{print,verify,book,segments}")
+    pr = sub.add_parser("print", help="one line per record: number, position, kind, fields")
+    pr.add_argument("path", help="the journal directory (data_dir/journal) or one segment file")
     pr.add_argument("--from", dest="from_", type=int, default=0, help="first record number to show (from 0)")
     pr.add_argument("--limit", type=int, help="show at most this many records")
     pr.add_argument("--config", help="venue config: show prices and quantities as decimals")
@@ -339,6 +392,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     bo.add_argument("--depth", type=int, default=10, help="levels per side (0 = all; default 10)")
     bo.add_argument("--config", help="venue config with the instruments (default: the shipped demo config)")
     bo.set_defaults(action_func=cmd_book)
+    se = sub.add_parser("segments", help="the journal's segments: start position, size, records, time span")
+    se.add_argument("path")
+    se.set_defaults(action_func=cmd_segments)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -53,19 +53,21 @@ class OperatorDesk:
         }
 
     def add_action(self, name: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """An action another part of the venue answers (the logon guard's ``logons`` and ``unlock``), carried out on
-        the loop like the desk's own."""
+        """An action another part of the venue answers (the logon guard's ``logons`` and ``unlock``, the trading
+        day's ``halt``, ``phases`` ...), carried out on the loop like the desk's own; ``handler`` may raise KeyError,
+        ValueError or TypeError to refuse."""
         self._handlers[name] = handler
 
     @property
     def actions(self) -> frozenset[str]:
-        """Every action the desk answers."""
+        """Every action the desk answers (the operator channel refuses the others)."""
         return frozenset(self._handlers)
 
     @property
     def ledger(self) -> Ledger:
         ledger = self._engine().ledger
-        assert ledger is not None
+        if ledger is None:
+            raise ValueError("the venue keeps no ledger (its config has no [assets])")
         return ledger
 
     def handle(self, request: OperatorRequest) -> dict[str, Any]:

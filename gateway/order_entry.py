@@ -25,7 +25,7 @@ from engine import (
     QueryOrder,
     Reason,
 )  # fmt: skip
-from engine.events import BookUpdate, StatUpdate, TradePrint
+from engine.events import BookUpdate, Imbalance, Indicative, PhaseChange, StatUpdate, TradePrint, TradingDayChange
 from gateway.order_recorder import OrderRecorder
 from gateway.orders import Echo, OrderTranslator
 from gateway.positions import CUSTOMER, PositionFormatter, positions_request
@@ -33,7 +33,8 @@ from gateway.positions import CUSTOMER, PositionFormatter, positions_request
 if TYPE_CHECKING:
     from gateway.server import SessionState
 
-_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate)
+_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate, Indicative, Imbalance)
+_STATUS_EVENTS = (PhaseChange, TradingDayChange)
 ON_DISCONNECT = ""  # complete()'s request_type for cancel-on-disconnect: no MassCancelReport is sent
 
 
@@ -71,6 +72,7 @@ class OrderEntry:
         self.outbox = outbox
         self.accepted = accepted  # (owner, ClOrdID) -> the venue has accepted an order or request with that ClOrdID
         self.positions_formatter = positions  # None: the venue keeps no ledger, and AN is not supported
+        self.on_status: Callable[[list[Any]], None] | None = None  # phase changes and new days, for the sessions
         # Drop-copy sessions and the accounts each covers (None: every account): each gets a copy of every
         # ExecutionReport and OrderCancelReject of its accounts, in the order the owners get them.
         self.drop_copies = drop_copies or []
@@ -172,6 +174,7 @@ class OrderEntry:
     ) -> None:
         """Turn one command's events into FIX messages to their owners, audit lines and market data."""
         md: list[Any] = []
+        news: list[Any] = []
         t = self.translator
         for ev in events:
             if isinstance(ev, Execution):
@@ -182,6 +185,9 @@ class OrderEntry:
                 self.recorder.execution(ev)
             elif isinstance(ev, _MD_EVENTS):
                 md.append(ev)
+            elif isinstance(ev, _STATUS_EVENTS):
+                md.append(ev)
+                news.append(ev)
             elif isinstance(ev, CancelReject):
                 reject = t.cancel_reject(ev)
                 self._reply(ev.owner, "9", reject)
@@ -200,6 +206,8 @@ class OrderEntry:
                     self._reply(ev.owner, "AP", report)
         if md:
             self.outbox.market_data.append(md)
+        if news and self.on_status is not None:
+            self.on_status(news)
 
     def _copy(self, accounts: Iterable[str], msg_type: str, msg: Any) -> None:
         for covered, state in self.drop_copies:

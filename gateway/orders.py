@@ -78,7 +78,8 @@ _ORD_REJ_TEXT = {r: str(int(c.ord_rej)) for r, c in REJECT_CODES.items() if c.or
 _CXL_REJ_TEXT = {r: str(int(c.cxl_rej)) for r, c in REJECT_CODES.items() if c.cxl_rej is not None}
 _MASS_REJ_TEXT = {r: c.mass_rej.value for r, c in REJECT_CODES.items() if c.mass_rej is not None}
 _POST_ONLY_FIELD = f"18={POST_ONLY}\x01"
-_MAKER, _TAKER = LastLiquidityInd.ADDED_LIQUIDITY.value, LastLiquidityInd.REMOVED_LIQUIDITY.value
+_MAKER_FIELD = f"851={LastLiquidityInd.ADDED_LIQUIDITY.value}\x01"
+_TAKER_FIELD = f"851={LastLiquidityInd.REMOVED_LIQUIDITY.value}\x01"
 _BY_SYMBOL, _ALL_ORDERS = MassCancelRequestType.CANCEL_ORDERS_FOR_A_SECURITY, MassCancelRequestType.CANCEL_ALL_ORDERS
 _UNKNOWN_ORDER_ECHO = {"38": "0", "40": _ORD_TYPE_TEXT[OrdType.LIMIT], "59": _DAY}  # the status answer's placeholders
 PARTIES = "parties"  # fields_of's key for the Parties block's FIX text (a dict keeps only one value per tag)
@@ -379,10 +380,9 @@ class OrderTranslator:
             if ex.price is not None:
                 p.append(f"44={ticks[ex.price]}\x01")
             if exec_type is _TRADE:
-                liquidity = _TAKER if ex.aggressor else _MAKER
-                p.append(
-                    f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01851={liquidity}\x01"
-                )
+                p.append(f"32={lots[ex.last_qty]}\x0131={ticks[ex.last_px]}\x01527={ex.trade_id}\x01")
+                if ex.reason is None:  # an auction's fill (reason AUCTION_FILL) neither added nor removed liquidity
+                    p.append(_TAKER_FIELD if ex.aggressor else _MAKER_FIELD)
                 if texts.fee is not None:  # the fee of this fill, in the quote asset (negative: a rebate)
                     p.append(f"12={texts.fee[ex.fee]}\x0113={_ABSOLUTE}\x01479={texts.fee_asset}\x01")
         else:  # reject of an order that never existed: echo what the client sent

@@ -1,7 +1,8 @@
 """The engine's state on disk for one gateway: rebuilt at start-up, journaled while running, snapshotted on the side.
 
 Start-up rebuilds the engine from the newest snapshot plus the journal after it, cutting a torn tail, and opens the
-journal for append (:mod:`gateway.journal` has the file formats and durability policies). While the gateway runs,
+journal for append (:mod:`gateway.journal` has the file formats and durability policies). At the end of each trading
+day the journal rolls to a new segment with a snapshot at its start (:meth:`Persistence.roll`). While the gateway runs,
 every ``snapshot_every`` commands a forked child writes a snapshot (one child at a time: the engine thread never
 stops to serialise), and a clean stop writes one last snapshot so that the next start replays nothing. With
 durability ``off`` there is no journal and no snapshot: the engine starts empty.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import Execution, MatchingEngine
+from engine import EndOfDay, Execution, MatchingEngine
 from gateway.config import Role, VenueConfig
 from gateway.journal import Durability, Journal, fork_snapshot, last_exec_id, recover, write_snapshot
 
@@ -77,7 +78,22 @@ class Persistence:
         )  # fmt: skip
         self.journal = Journal(self.journal_path, self.durability, self.on_fsync)
         self._schedule_after(engine.commands_processed)
+        last = report.last_command
+        if isinstance(last, EndOfDay) and report.ended_day and self.journal.offset > self.journal.base:
+            self.roll(engine, last.trading_date)  # the day ended just before the crash, its roll was lost
         return engine, report.unsent
+
+    def roll(self, engine: MatchingEngine, label: str) -> None:
+        """End of a trading day (after an :class:`~engine.commands.EndOfDay` that ended one; the first only sets
+        the date): the journal goes on in a new segment named after the new day, and a snapshot is written at its
+        start, so recovery never reads an older day."""
+        if self.journal is None:
+            return
+        path = self.journal.roll(label)
+        self._reap(block=True)  # this snapshot must be written: wait for one still being written
+        self._schedule_after(engine.commands_processed)
+        self._child = fork_snapshot(engine, self.snapshot_dir, self.journal.offset)
+        self.log.info("journal_rolled", segment=path.name, offset=self.journal.offset)
 
     def snapshot(self, engine: MatchingEngine) -> None:
         """Fork a child that writes the engine's state; if the previous child still runs, wait for a later turn."""

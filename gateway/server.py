@@ -11,7 +11,8 @@ Data flows one way: FIX in -> validate -> engine command -> events -> ExecutionR
 
 The parts: :mod:`gateway.order_entry` (order-entry requests and their replies), :mod:`feeds.service` (market-data
 sessions), :mod:`gateway.persistence` (recovery, journal, snapshots), :mod:`gateway.scheduler` (timers, deferred
-work); this module holds the loop, the QuickFIX callbacks and the hand-over of replies.
+work), :mod:`gateway.trading_day` (the schedule, halts, end of day); this module holds the loop, the QuickFIX
+callbacks and the hand-over of replies.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ from gateway.persistence import Persistence
 from gateway.scheduler import TIMER_CHECK_INTERVAL, Scheduler
 from gateway.session_logs import ConnectionEvents, VenueLogFactory
 from gateway.tls import BUILD_HINT, binding_has_tls
+from gateway.trading_day import ACTIONS, TradingDay
 from gateway.waiter import SocketWaiter
 
 ENGINE_SAMPLE_MASK = 15  # time one engine command in 16 for the fixgw_engine_command_seconds histogram
@@ -65,7 +68,7 @@ IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
 HEARTBEAT_REFUSAL = "HeartBtInt (108) must be between {} and {} seconds"
 ORDER_ENTRY_TYPES = frozenset({"D", "F", "G", "H", "q", "AN"})
 RATE_LIMIT_TEXT = "message rate limit exceeded"
-MARKET_DATA_TYPES = frozenset("V")
+MARKET_DATA_TYPES = frozenset({"V", "e", "g"})  # (e and g are answered on order-entry sessions too)
 _ORDER_ENTRY = Role.ORDER_ENTRY
 _DROP_COPY = Role.DROP_COPY
 
@@ -143,6 +146,7 @@ class Gateway:
             scheduler=self.scheduler,
             metrics=self.metrics,
             log=self.log,
+            trading_date=lambda: self.engine.trading_date,
         )
         self.app = FixApplication(self)
         self.acceptor: Any = None
@@ -164,6 +168,16 @@ class Gateway:
             cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.after_commit, self.metrics, self.audit,
             self.log,
         )  # fmt: skip
+        self.trading = TradingDay(
+            cfg, lambda: self.engine, self.apply, self.orders.dispatch, self.persistence, self.sessions.values(),
+            self.outbox, self.audit.write, self.log,
+        )  # fmt: skip
+        self.orders.on_status = self.trading.broadcast
+        self.orders.handlers["e"] = self.trading.security_status_request
+        self.orders.handlers["g"] = self.trading.session_status_request
+        for action in ACTIONS:
+            self.accounts.desk.add_action(action, partial(self.trading.operate, action))
+        self.accounts.desk.add_action("phases", self.trading.phases)
         self.accounts.desk.add_action("logons", self._operator_logons)
         self.accounts.desk.add_action("unlock", self._operator_unlock)
         self._handing_over = False  # True while _flush hands fresh replies to QuickFIX (see to_app)
@@ -195,12 +209,15 @@ class Gateway:
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect and state.comp_id in resting_day:
                 self._cancel_on_disconnect(state)
+        self.trading.configure()  # halts and price protection, journaled, then the day as far as it has gone
+        self.trading.catch_up()
         self._flush()
         if armed := failpoint.arm(self.journal, lambda: self.engine.commands_processed):  # tests only; see module
             self.log.warning("failpoint_armed", failpoint=armed)
         self.start_metrics()
         self.feeds.start()
         self.accounts.start(self.scheduler)
+        self.trading.start(self.scheduler)
         self.going_live()
 
     def open_acceptor(self) -> None:

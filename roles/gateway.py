@@ -129,6 +129,10 @@ class OrderGateway(ClusterFront):
             lambda owner, clordid: clordid in self.remote.clordids.get(owner, ()), base.positions_formatter,
             base.drop_copies,
         )  # fmt: skip
+        # Phase requests and changes as in one process: this process's engine stays empty, but its instruments'
+        # phases are the cluster's (continuous: a cluster refuses a schedule and protection, roles.config).
+        self.remote.handlers.update({t: base.handlers[t] for t in ("e", "g")})
+        self.remote.on_status = base.on_status
 
     @staticmethod
     def _no_local_engine(command: Command) -> list[Event]:

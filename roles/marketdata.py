@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from nats.aio.msg import Msg
 
-from engine import BookUpdate, StatUpdate, TradePrint
+from engine import BookUpdate, Imbalance, Indicative, PhaseChange, StatUpdate, TradePrint, TradingDayChange
 from engine.eventcodec import decode_events
 from feeds.levelbook import LevelBook
 from feeds.service import MarketDataService
@@ -25,7 +25,7 @@ from roles.config import ClusterConfig, ProcessSpec
 from roles.front import ClusterFront
 from seqlog.jetstream import unpack
 
-_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate)
+_MD_EVENTS = (BookUpdate, TradePrint, StatUpdate, Indicative, Imbalance, PhaseChange, TradingDayChange)
 
 
 class MarketDataPublisher(ClusterFront):
@@ -36,9 +36,10 @@ class MarketDataPublisher(ClusterFront):
     def __init__(self, cfg: VenueConfig, cluster: ClusterConfig, spec: ProcessSpec) -> None:
         super().__init__(cfg, cluster, spec)
         self.books = {i.symbol: LevelBook(i.symbol) for i in self.cfg.instruments}
+        self.trading_date: str | None = None  # from the engine's TradingDayChange events
         self.feeds = MarketDataService(
             self.cfg.market_data, books=self.books, instruments=self.instruments, scheduler=self.scheduler,
-            metrics=self.metrics, log=self.log,
+            metrics=self.metrics, log=self.log, trading_date=lambda: self.trading_date,
         )  # fmt: skip
 
     def on_result(self, seq: int, msg: Msg) -> None:
@@ -47,7 +48,10 @@ class MarketDataPublisher(ClusterFront):
             md = [ev for ev in decode_events(payload) if isinstance(ev, _MD_EVENTS)]
             if md:
                 for ev in md:
-                    books[ev.symbol].apply(ev)
+                    if isinstance(ev, TradingDayChange):
+                        self.trading_date = ev.trading_date
+                    else:
+                        books[ev.symbol].apply(ev)
                 if live:
                     self.outbox.market_data.append(md)  # published at the end of the loop turn
 

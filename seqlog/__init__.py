@@ -1,7 +1,8 @@
 """The venue's sequenced log: one writer and one reader interface, with two logs behind them.
 
-* :mod:`seqlog.filelog`: the local journal file (the one-process venue's): :class:`FileLogWriter` with its
-  durability policies, :class:`FileLogReader`; positions are byte offsets.
+* :mod:`seqlog.filelog`: the local journal (the one-process venue's), in segments (one per trading day:
+  :mod:`seqlog.segments`): :class:`FileLogWriter` with its durability policies, :class:`FileLogReader`; positions
+  are byte offsets in the whole log.
 * :mod:`seqlog.jetstream`: a NATS JetStream stream replicated over a cluster (the multi-process venue's): each
   commit is one message holding that turn's records, stored on a quorum before it is acknowledged; positions are
   ``stream sequence << 16 | index``.
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from seqlog.filelog import Durability, FileLogReader, FileLogWriter
 from seqlog.records import HEADER, MAX_RECORD, ScanResult, read_records
+from seqlog.segments import first_segment, log_size, read_log, segment_path, segments
 
 Record = tuple[int, int, bytes]
 """``(position, next_position, payload)``: a record and where the one after it starts."""
@@ -56,5 +58,5 @@ class LogReader(Protocol):
 
 __all__ = [
     "HEADER", "MAX_RECORD", "Durability", "FileLogReader", "FileLogWriter", "LogReader", "LogWriter", "Record",
-    "ScanResult", "read_records",
+    "ScanResult", "first_segment", "log_size", "read_log", "read_records", "segment_path", "segments",
 ]  # fmt: skip

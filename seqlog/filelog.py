@@ -8,12 +8,18 @@ The writer appends records (:mod:`seqlog.records`) with one of four durability p
             (one fsync); the caller holds back whatever depends on them until then. Survives a power loss.
 ``fsync``   fsync after every record. Survives a power loss; one fsync per record.
 
-The reader follows the same file while the writer appends to it.
+The log is kept in segments (:mod:`seqlog.segments`, one per trading day): the writer appends to the last one and
+:meth:`FileLogWriter.roll` starts the next; positions run on across them, and the reader follows the same log while
+the writer appends to it.
 
-The writer (the gateway) appends to the file while this reads it, so the end of the file is a moving target: a
-record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
+The writer (the gateway) appends to the last segment while this reads it, so the end of the log is a moving target:
+a record that is not complete yet (``torn``) is simply not returned, and the next :meth:`FileLogReader.read` finds
 it whole. A record that is complete but fails its checksum is not returned either; it is reported once through
 ``on_problem`` (the gateway cuts such a tail when it restarts, and then appends good records in its place).
+
+Positions run on across segments (:mod:`seqlog.segments`): at the end of one segment the reader goes on in the
+next. It notices a new segment by the directory's modification time, one ``stat`` per look, so following the log
+costs no more than following one file.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from seqlog.records import HEADER, MAX_RECORD, parse
+from seqlog.segments import segment_path, segments
 
 CHUNK = 1 << 20  # bytes read per call at most (unless a single record is longer)
 EXPECTED_RECORD = 256  # bytes per record to read ahead for (a journal record is ~90): a small read for a small ask
 # Seconds between size checks while waiting: from POLL_MIN after the last record found, doubling to POLL_MAX while
 # nothing comes. Under load the follower's share of the lag stays ~1 ms; idle, it costs ~0.1% of a core (a fixed
 # 5 ms poll cost ~2%).
+SETTLE_NS = 100_000_000  # a directory mtime younger than this may hide a file created in the same clock tick
 POLL_MIN = 0.002
 POLL_MAX = 0.05
 
@@ -48,26 +56,49 @@ _pack_header, _crc32 = HEADER.pack, zlib.crc32
 
 
 class FileLogWriter:
-    """Appends records to a log file; positions are byte offsets (see the module docstring for the policies)."""
+    """Appends records to a log in segments (see the module docstring for the policies): ``path`` is the first
+    segment; appends go to the last one, and :meth:`roll` starts a new one. Positions are byte offsets in the whole
+    log."""
 
     def __init__(self, path: Path, policy: Durability, on_fsync: Callable[[float], None] | None = None) -> None:
-        self.path = path
+        self.first = path
         self.policy = policy
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = path.open("ab")
+        found = segments(path)
+        self.base, self.path = found[-1] if found else (0, path)
+        self._open(self.path)
         self.unsynced = 0
         self.fsyncs = 0
         self.on_fsync = on_fsync
         """Called with the seconds each fsync took (metrics), whichever policy or method did it."""
-        self._write = self._file.write
         # Decided once: comparing Enum members on every append costs as much as writing the record.
         self._flush_each = policy in (Durability.WRITE, Durability.FSYNC)
         self._fsync_each = policy is Durability.FSYNC
 
+    def _open(self, path: Path) -> None:
+        self._file: BinaryIO = path.open("ab")
+        self._write = self._file.write
+
     @property
     def offset(self) -> int:
-        """Bytes in the log, including records not yet synced: the position of the next record."""
-        return self._file.tell()
+        """The position after the last record appended (records not yet synced included), across segments."""
+        return self.base + self._file.tell()
+
+    def roll(self, label: str) -> Path:
+        """Close the segment (synced) and continue in a new one starting at :attr:`offset`; returns its path."""
+        offset = self.offset
+        self._file.flush()
+        self._fsync()
+        self._file.close()
+        self.unsynced = 0
+        self.base, self.path = offset, segment_path(self.first, offset, label)
+        self._open(self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)  # the new file's name is durable too
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return self.path
 
     def append(self, payload: bytes) -> None:
         self._write(_pack_header(len(payload), _crc32(payload)))
@@ -103,36 +134,74 @@ class FileLogWriter:
 
 
 class FileLogReader:
-    """Reads records of a journal file from any position; positions are byte offsets."""
+    """Reads records of a journal from any position; positions are byte offsets in the whole log. ``path`` is the
+    log's first segment (``data_dir/journal/commands.journal``), which need not exist yet."""
 
     def __init__(self, path: Path, on_problem: Callable[[str], None] | None = None) -> None:
         self.path = path
+        self._segments: list[tuple[int, Path]] = []
+        self._listed_at: int | None = None  # the directory's mtime (ns) at the last listing of the segments
         self._fd: int | None = None
+        self._fd_base = -1  # the start position of the segment _fd reads
         self._on_problem = on_problem
         self._reported: str | None = None
         self._poll = POLL_MIN
 
-    def _open(self) -> int | None:
-        if self._fd is None:
+    def _refresh(self) -> None:
+        """List the segments again if the directory changed (a segment was created) since the last listing."""
+        try:
+            mtime = os.stat(self.path.parent).st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != self._listed_at or time.time_ns() - mtime < SETTLE_NS:
+            # (a file created in the same tick of the file system's clock as the last listing leaves the mtime as
+            # it was: until the mtime is safely in the past, list again)
+            self._listed_at = mtime
+            self._segments = segments(self.path)
+
+    def _segment(self, position: int) -> tuple[int, int] | None:
+        """(start position, open file) of the segment holding ``position`` (the last one starting at or before it)."""
+        self._refresh()
+        found = None
+        for base, path in self._segments:
+            if base > position:
+                break
+            found = (base, path)
+        if found is None:
+            return None
+        base, path = found
+        if self._fd_base != base:
+            self.close()
             try:
-                self._fd = os.open(self.path, os.O_RDONLY)
+                self._fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:  # the gateway has not written its first record yet
                 return None
-        return self._fd
+            self._fd_base = base
+        assert self._fd is not None
+        return base, self._fd
 
     def size(self) -> int:
-        """Bytes in the file now (0 if it does not exist yet)."""
-        fd = self._open()
-        return 0 if fd is None else os.fstat(fd).st_size
+        """The position after the last byte written (0 if the log does not exist yet)."""
+        self._refresh()
+        if not self._segments:
+            return 0
+        base, path = self._segments[-1]
+        if self._fd is not None and self._fd_base == base:
+            return base + os.fstat(self._fd).st_size
+        try:
+            return base + path.stat().st_size
+        except FileNotFoundError:
+            return base
 
     def read(self, position: int, max_records: int) -> list[tuple[int, int, bytes]]:
-        fd = self._open()
-        if fd is None or max_records <= 0:
+        found = self._segment(position)
+        if found is None or max_records <= 0:
             return []
+        base, fd = found
         out: list[tuple[int, int, bytes]] = []
         want = min(CHUNK, max_records * EXPECTED_RECORD)
         while True:
-            data = os.pread(fd, want, position)
+            data = os.pread(fd, want, position - base)
             problem = parse(data, position, out, max_records)
             if problem is None or len(out) >= max_records:
                 break
@@ -164,3 +233,4 @@ class FileLogReader:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            self._fd_base = -1

@@ -2,7 +2,8 @@
 
 * every :class:`~engine.Execution` except an order-status answer (it changes nothing) -> one ``executions`` row, and
   the order's current state -> its ``orders`` row (upserted; rejected orders have no OrderID and no orders row);
-* the two TRADE executions of one trade (the taker's, then the maker's) -> one ``trades`` row with both sides.
+* the two TRADE executions of one trade (the taker's, then the maker's; an auction's: the buy's, then the sell's) ->
+  one ``trades`` row with both sides (``aggressor`` AUCTION for an auction's trade).
 
 Cancel rejects and mass-cancel reports change no order and are not stored; the market-data events neither (the
 trades table is the tape). Prices and quantities are written as the exact decimal text of the engine's integers.
@@ -34,6 +35,7 @@ _EXEC_TYPE = {t: t.name for t in ExecType}
 _ORDER_STATUS = ExecType.ORDER_STATUS
 _TRADE = ExecType.TRADE
 _BUY = Side.BUY
+AUCTION = "AUCTION"  # the aggressor of an auction's trade: nobody came in
 
 
 class _Texts(dict[int, str]):
@@ -178,7 +180,7 @@ class RowBuilder:
             self._balances[ledger.fees.name, market.quote] = ts
 
     def _trade_half(self, ev: Execution, position: int, batch: Batch) -> None:
-        if ev.aggressor:
+        if ev.aggressor or ev.trade_id not in self._takers:  # the taker's half comes first (an auction's: the buy's)
             self._takers[ev.trade_id] = (ev, position)
             return
         taker, _ = self._takers.pop(ev.trade_id)
@@ -195,7 +197,7 @@ class RowBuilder:
             buy_fee, sell_fee = texts[buy.fee], texts[sell.fee]
         batch.inserts.setdefault(TRADES, []).append(
             (ev.trade_id, b.symbol, prices[ev.last_px], lots[ev.last_qty], ev.last_px, ev.last_qty,
-             _SIDE[taker.order.side],
+             _SIDE[taker.order.side] if taker.aggressor else AUCTION,
              b.order_id, b.owner, b.account, buy.clordid, buy.seq,
              s.order_id, s.owner, s.account, sell.clordid, sell.seq,
              buy_fee, sell_fee, fee_asset, ev.ts, position)

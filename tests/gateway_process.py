@@ -58,10 +58,13 @@ def dump_toml(data: dict[str, Any]) -> str:
 def make_config(
     directory: Path, overrides: dict[str, Any] | None = None, sessions: dict[str, dict[str, Any]] | None = None
 ) -> tuple[Path, dict[str, int]]:
-    """The demo config with its own data dir and free ports; ``overrides`` maps 'section.key' to a value and
-    ``sessions`` adds or replaces session tables."""
+    """The demo config with its own data dir and free ports, without its trading schedule and price protection (so
+    that flows do not depend on the time of day or halt); ``overrides`` maps 'section.key' to a value (tests that
+    want a schedule or protection give their own) and ``sessions`` adds or replaces session tables."""
     ports = {name: free_port() for name in ("order_entry", "market_data", "metrics", "operator", "drop_copy")}
     data = tomllib.loads(DEMO_CONFIG.read_text())
+    data.pop("schedule", None)
+    data.pop("protection", None)
     values: dict[str, Any] = {
         "venue.data_dir": str(directory / "data"),
         "venue.log_format": "json",

@@ -47,11 +47,12 @@ def ledger_of(engine: MatchingEngine) -> Ledger:
     return engine.ledger
 
 
-def required_hold(ledger: Ledger, order: Order) -> int:
-    """What an open limit order must hold, computed from first principles (not with the ledger's own helper)."""
+def required_hold(ledger: Ledger, order: Order, price: int | None = None) -> int:
+    """What an open limit order must hold, computed from first principles (not with the ledger's own helper); a
+    market order waiting for an auction holds as a limit order at ``price``, its protection price."""
     market = ledger.markets[order.symbol]
     if order.side.value == 1:
-        notional = order.leaves * order.price * market.quote_per_tick_lot  # type: ignore[operator]
+        notional = order.leaves * (price or order.price) * market.quote_per_tick_lot  # type: ignore[operator]
         return notional + fee_of(notional, max(market.taker_ppm, 0))
     return order.leaves * market.base_per_lot
 
@@ -69,7 +70,8 @@ def check_invariants(engine: MatchingEngine) -> None:
             asset = market.quote if order.side.value == 1 else market.base
             key = (order.account, asset)
             if ledger.funds_checks:  # without funds checks nothing is held
-                expected_held[key] = expected_held.get(key, 0) + required_hold(ledger, order)
+                hold = required_hold(ledger, order, book.caps.get(order.order_id))
+                expected_held[key] = expected_held.get(key, 0) + hold
             counts = open_counts.setdefault((order.account, order.symbol), [0, 0, 0])
             counts[0] += 1
             counts[1 if order.side.value == 1 else 2] += order.leaves

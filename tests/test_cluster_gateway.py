@@ -22,7 +22,7 @@ from fixclient import FixSession
 from roles.config import load
 from seqlog.jetstream import JetStreamLogReader, connect
 from tests.cluster_process import RoleProcess, cluster_config
-from tests.fixtools import f, new_order, wait_er
+from tests.fixtools import f, new_order, wait_er, wait_msg
 from tests.nats_cluster import NatsCluster
 from tests.test_cluster_engine import read_stream
 from tests.test_recovery import reconnect, summary
@@ -133,6 +133,10 @@ def test_clients_trade_through_the_gateway_role_and_market_data_shows_the_book(v
     md.wait_until(lambda: md.book("AAPL").bids == bid, 10, "the bid after the trade")
     book = md.book("AAPL")
     assert (book.asks, book.volume, book.last_trade and book.last_trade.price) == ((), Decimal(4), Decimal("100.00"))
+    assert book.phase == "continuous"  # the publisher's W carries the phase
+    c1.send("e", [(324, "q1"), (55, "AAPL"), (263, "0")])  # SecurityStatusRequest on the order-entry gateway
+    status = wait_msg(c1, "f", t324="q1")
+    assert (f(status, 326), f(status, 325)) == ("17", "N")  # continuous trading, an answer
 
 
 def test_killing_the_active_engine_under_flow_loses_no_acknowledged_order(venue: Venue) -> None:

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 
 RULES = (ROOT / "docs" / "rules-of-engagement.md").read_text()
 README = (ROOT / "README.md").read_text()
-BEFORE_EXAMPLES, EXAMPLES = RULES.split("\n## 12. Example messages\n")
+BEFORE_EXAMPLES, EXAMPLES = RULES.split("\n## 13. Example messages\n")
+PHASES_SECTION = BEFORE_EXAMPLES[BEFORE_EXAMPLES.index("\n## 11. Trading phases") : BEFORE_EXAMPLES.index("\n## 12. ")]
 
 # What legitimately changes from run to run: timestamps and dates, and so BodyLength and CheckSum.
 _PER_RUN = [
@@ -77,7 +78,7 @@ def test_documented_examples_are_what_a_real_gateway_sends() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     fresh, documented = _normal(done.stdout), _normal(EXAMPLES[EXAMPLES.index("### ") :])
     diff = "\n".join(difflib.unified_diff(documented.splitlines(), fresh.splitlines(), "documented", "fresh", n=1))
-    assert fresh == documented, f"section 12 is out of date: run docs/examples.py\n{diff[:4000]}"
+    assert fresh == documented, f"section 13 is out of date: run docs/examples.py\n{diff[:4000]}"
     for msg_type in ("8", "9", "r", "W", "X", "Y", "5", "AO", "AP"):  # the venue really sent each kind
         assert re.search(rf"^V->C 8=FIX\.4\.4\|9=\d+\|35={msg_type}\|", done.stdout, flags=re.M), msg_type
 
@@ -210,7 +211,7 @@ SENT_VALUES.pop(530)  # inbound: the documents name the values clients may send
 
 
 def test_every_code_the_documents_mention_is_one_the_venue_sends() -> None:
-    """`103=1`, `532=0`... anywhere in sections 1 to 10 must be a value the code's tables hold for that tag."""
+    """`103=1`, `532=0`... anywhere in sections 1 to 12 must be a value the code's tables hold for that tag."""
     mentioned = re.findall(r"(?<![\w.=])(\d{2,3})=([0-9A-Z]+)\b", BEFORE_EXAMPLES)
     wrong = sorted({f"{tag}={value}" for tag, value in mentioned if value not in SENT_VALUES.get(int(tag), {value})})
     assert not wrong, f"codes documented but never sent: {wrong}"

@@ -618,7 +618,8 @@ def test_command_once_live_and_errors(venue: Venue) -> None:
     lines = once.stdout.splitlines()
     assert lines[0].startswith("AAPL  depth full  RptSeq ")
     assert re.search(r"\b1\s+7\s+99\.50 \| 100\.25\s+2\s+1$", lines[2]), once.stdout
-    assert lines[-1] == "last 100.25  open 100.25  high 100.25  low 100.25  volume 1"
+    assert lines[-2] == "last 100.25  open 100.25  high 100.25  low 100.25  volume 1"
+    assert lines[-1] == "phase continuous"  # (the W's SecurityTradingStatus; no schedule: always continuous)
     for args, message in [
         (("--password", "mdpass1", "--symbol", "ZZZZ", "--once"), "unknown symbol ZZZZ"),
         (("--password", "wrong", "--symbol", SYMBOL, "--once"), "logon refused: credentials not accepted"),

@@ -306,7 +306,7 @@ def test_requests_without_the_token_or_for_unknown_actions_are_refused(gateway: 
     )
     assert post(gateway, "/v1/deposit", body, "not-the-token")[0] == 401
     assert post(gateway, "/v1/deposit", body, "")[0] == 401
-    assert post(gateway, "/v1/halt", b"{}", DEMO_TOKEN) == (404, {"ok": False, "error": "unknown action 'halt'"})
+    assert post(gateway, "/v1/explode", b"{}", DEMO_TOKEN) == (404, {"ok": False, "error": "unknown action 'explode'"})
     assert post(gateway, "/deposit", body, DEMO_TOKEN)[0] == 404
     assert post(gateway, "/v1/deposit", b"{not json", DEMO_TOKEN) == (
         400,

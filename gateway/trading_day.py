@@ -1,0 +1,229 @@
+"""The trading day at the gateway: the schedule's timers, the engine's own timers, the end of the day, the operator's
+phase actions, and status messages on order-entry sessions.
+
+Every change of phase is an engine command with its time, sent through the gateway's one entry into the engine (so
+it is journaled first and recovery restores it exactly): :class:`~engine.commands.SetPhase` from the schedule or an
+operator, :class:`~engine.commands.Tick` when the engine says something is due (a circuit-breaker halt ends:
+:meth:`~engine.MatchingEngine.next_due`), :class:`~engine.commands.EndOfDay` when the trading date advances, after
+which the journal rolls to a new segment with a snapshot. The loop looks every :data:`TIMER` seconds, and does work
+only when a schedule boundary or a due time has come: a restart (or a late timer) catches up with what it missed in
+order — the day's close, the end of the day, then where the new day's schedule stands now.
+
+Order-entry sessions that are logged on receive every SecurityStatus (f) as the stock FIX 4.4 dictionary has it (no
+RptSeq) and the venue's TradingSessionStatus (h) when it changes; they may ask with e and g too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from engine import (
+    Command,
+    ConfigureTrading,
+    EndOfDay,
+    Event,
+    MatchingEngine,
+    OperatorResult,
+    Phase,
+    PhaseCause,
+    PhaseChange,
+    SetPhase,
+    Tick,
+    TradingDayChange,
+)
+from feeds import status
+from gateway.config import Role, VenueConfig
+from gateway.fixcodes import PHASE_STATUS, SecurityTradingStatus
+from gateway.persistence import Persistence
+from gateway.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from gateway.order_entry import Outbox
+    from gateway.server import SessionState
+
+TIMER = 0.05  # seconds between two looks at the schedule and the engine's due time
+SCHEDULE, OPERATOR = PhaseCause.SCHEDULE, PhaseCause.OPERATOR
+# Operator actions: the phase each asks for, and the phases it may come from (the engine's own rules are broader:
+# to continuous trading from any other phase; "open" and "resume" name the two cases).
+ACTIONS: dict[str, tuple[Phase, frozenset[Phase] | None]] = {
+    "halt": (Phase.HALTED, None),
+    "resume": (Phase.CONTINUOUS, frozenset({Phase.HALTED})),
+    "open": (Phase.CONTINUOUS, frozenset({Phase.CLOSED, Phase.PRE_OPEN})),
+    "close": (Phase.CLOSED, None),
+    "preopen": (Phase.PRE_OPEN, None),
+}
+
+
+class TradingDay:
+    """Drives phase changes into the engine and tells order-entry sessions about them."""
+
+    def __init__(
+        self,
+        cfg: VenueConfig,
+        engine: Callable[[], MatchingEngine],
+        apply: Callable[[Command], list[Event]],
+        dispatch: Callable[[list[Event]], None],
+        persistence: Persistence,
+        sessions: Iterable[SessionState],
+        outbox: Outbox,
+        audit: Callable[[dict[str, Any]], None],
+        log: Any,
+    ) -> None:
+        self.cfg = cfg
+        self.schedule = cfg.schedule
+        self._engine = engine
+        self.apply = apply
+        self.dispatch = dispatch
+        self.persistence = persistence
+        self.order_entry = [s for s in sessions if s.role is Role.ORDER_ENTRY]
+        self.outbox = outbox
+        self.audit = audit
+        self.log = log
+        self._next_check = 0  # ns: the next schedule boundary (0: look now)
+        self._venue: tuple[str | None, Any] | None = None  # the last h sent to order-entry sessions
+        self._ids = 0
+
+    # ------------------------------------------------------------------ start-up and timers
+
+    def configure(self) -> None:
+        """Journal the config's halt policy and price protection if they differ from the engine's."""
+        rules = self.cfg.trading_rules.to_dict()
+        if self._engine().rules.to_dict() != rules:
+            self._run(ConfigureTrading(rules, time.time_ns()))
+            self.log.info("trading_rules_configured", rules=rules)
+            self.audit({"event": "trading_rules_configured", "rules": rules, "ts": time.time_ns()})
+
+    def start(self, scheduler: Scheduler) -> None:
+        self._venue = (self._engine().trading_date, status.venue_status(self._engine().books.values()))
+        scheduler.every(TIMER, self.on_timer)
+
+    def on_timer(self, _: float = 0.0) -> None:
+        now = time.time_ns()
+        due = self._engine().next_due()
+        if (self.schedule is not None and now >= self._next_check) or (due is not None and now >= due):
+            self.catch_up(now)
+
+    def catch_up(self, now: int | None = None) -> None:
+        """Bring the engine to where the schedule and its own timers say it should be at ``now``."""
+        now = time.time_ns() if now is None else now
+        engine, schedule = self._engine(), self.schedule
+        if schedule is not None:
+            date = schedule.trading_date(now).isoformat()
+            if engine.trading_date != date:
+                ended = engine.trading_date is not None
+                if ended:  # the day is over: what is still open closes with it
+                    for symbol in schedule.sessions:
+                        if engine.books[symbol].phase is not Phase.CLOSED:
+                            self._run(SetPhase("", symbol, Phase.CLOSED, SCHEDULE, now))
+                self._run(EndOfDay(date, now))
+                if ended:
+                    self.persistence.roll(engine, date)
+            for symbol in schedule.sessions:
+                target = schedule.phase_at(symbol, now)
+                if engine.books[symbol].scheduled is not target:
+                    self._run(SetPhase("", symbol, target, SCHEDULE, now))
+            self._next_check = schedule.next_change(now)
+        due = engine.next_due()
+        if due is not None and now >= due:
+            self._run(Tick(now))
+
+    def _run(self, command: Command) -> list[Event]:
+        events = self.apply(command)
+        for ev in events:
+            if isinstance(ev, PhaseChange):
+                self.log.info(
+                    "phase_change", symbol=ev.symbol, phase=ev.phase.value, previous=ev.previous.value,
+                    cause=ev.cause.code, halt_until=ev.halt_until,
+                )  # fmt: skip
+            elif isinstance(ev, TradingDayChange):
+                self.log.info("trading_day", trading_date=ev.trading_date, previous=ev.previous)
+        self.dispatch([e for e in events if not isinstance(e, OperatorResult)])
+        return events
+
+    # ------------------------------------------------------------------ the operator's actions
+
+    def operate(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``halt``, ``resume``, ``open``, ``close`` or ``preopen`` one instrument (``symbol``) or ``all``."""
+        target, allowed = ACTIONS[action]
+        symbol = str(params["symbol"])
+        engine = self._engine()
+        if symbol != "all" and symbol not in engine.books:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        results = []
+        for sym in list(engine.books) if symbol == "all" else [symbol]:
+            book = engine.books[sym]
+            row: dict[str, Any] = {"symbol": sym}
+            if allowed is not None and book.phase not in allowed:
+                row.update(applied=False, error=f"{action}: {sym} is {status.PHASE_NAMES[book.phase]}")
+            else:
+                self._ids += 1
+                events = self._run(SetPhase(f"op-{time.time_ns()}-{self._ids}", sym, target, OPERATOR, time.time_ns()))
+                result = next(e for e in events if isinstance(e, OperatorResult))
+                row["applied"] = result.applied
+                if result.reason is not None:
+                    row["error"] = f"{action}: {result.reason.text} ({sym} is {status.PHASE_NAMES[book.phase]})"
+                else:
+                    self.audit({"event": "operator_phase", "action": action, "symbol": sym, "phase": book.phase.value,
+                                "request_id": result.request_id, "ts": time.time_ns()})  # fmt: skip
+            row["phase"] = book.phase.value
+            results.append(row)
+        ok = all(r["applied"] for r in results)
+        answer: dict[str, Any] = {"ok": ok, "applied": action, "results": results}
+        if not ok:
+            answer["error"] = "; ".join(r["error"] for r in results if not r["applied"])
+        return answer
+
+    def phases(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every instrument's phase (and when a circuit-breaker halt ends), and the trading date."""
+        engine = self._engine()
+        rows = []
+        for sym, book in engine.books.items():
+            row: dict[str, Any] = {"symbol": sym, "phase": book.phase.value, "scheduled": book.scheduled.value}
+            if book.halt_until is not None:
+                row["halt_until"] = status.utc_text(book.halt_until)
+            rows.append(row)
+        return {"ok": True, "trading_date": engine.trading_date, "instruments": rows}
+
+    # ------------------------------------------------------------------ order-entry sessions
+
+    def broadcast(self, events: list[Any]) -> None:
+        """SecurityStatus (f) of each phase change, then TradingSessionStatus (h) if the venue's state changed, to
+        every logged-on order-entry session."""
+        engine = self._engine()
+        targets = [s for s in self.order_entry if s.logged_on]
+        for ev in events:
+            if isinstance(ev, PhaseChange) and targets:
+                msg = status.phase_change(ev, engine.trading_date)
+                self.outbox.replies.extend((msg, s, "f") for s in targets)
+        venue = (engine.trading_date, status.venue_status(engine.books.values()))
+        if venue != self._venue:
+            self._venue = venue
+            if targets:
+                msg = status.trading_session_status(venue[1], venue[0])
+                self.outbox.replies.extend((msg, s, "h") for s in targets)
+
+    def security_status_request(self, f: dict[str, str], state: SessionState) -> None:
+        """SecurityStatusRequest (e) on an order-entry session: one f (changes reach the session anyway); an
+        unsubscribe (263=2) is not answered."""
+        if f.get("263") == "2":
+            return
+        engine = self._engine()
+        symbol, req_id = f.get("55", ""), f.get("324", "")
+        book = engine.books.get(symbol)
+        if book is None:
+            text, code = f"unknown symbol {symbol or '(none)'}", SecurityTradingStatus.UNKNOWN_OR_INVALID
+        else:
+            text, code = status.phase_text(book.phase, None, book.halt_until), PHASE_STATUS[book.phase]
+        msg = status.security_status(symbol, code, text, None, engine.trading_date, req_id=req_id)
+        self.outbox.replies.append((msg, state, "f"))
+
+    def session_status_request(self, f: dict[str, str], state: SessionState) -> None:
+        """TradingSessionStatusRequest (g) on an order-entry session: one h (263=2: none)."""
+        if f.get("263") == "2":
+            return
+        engine = self._engine()
+        venue = status.venue_status(engine.books.values())
+        msg = status.trading_session_status(venue, engine.trading_date, f.get("335", ""))
+        self.outbox.replies.append((msg, state, "h"))
