@@ -141,14 +141,24 @@ def main(argv: list[str] | None = None) -> int:
     """Start the acceptor, wait for SIGTERM/SIGINT, stop it, exit 0."""
     parser = argparse.ArgumentParser(description="Bare QuickFIX acceptor: one fixed ER per NewOrderSingle")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--sessions", default="CLIENT1,CLIENT2,CLIENT3,CLIENT4",
-                        help="comma-separated client CompIDs (TargetCompID of each session)")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="don't pin a Python thread state on the QuickFIX thread (to measure the effect)")
-    parser.add_argument("--file-store", action="store_true",
-                        help="persist messages in a QuickFIX FileStore (as the gateway does) instead of memory")
-    parser.add_argument("--dictionary", default=None,
-                        help="validate incoming messages with this dictionary (as the gateway does)")
+    parser.add_argument(
+        "--sessions",
+        default="CLIENT1,CLIENT2,CLIENT3,CLIENT4",
+        help="comma-separated client CompIDs (TargetCompID of each session)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="don't pin a Python thread state on the QuickFIX thread (to measure the effect)",
+    )
+    parser.add_argument(
+        "--file-store",
+        action="store_true",
+        help="persist messages in a QuickFIX FileStore (as the gateway does) instead of memory",
+    )
+    parser.add_argument(
+        "--dictionary", default=None, help="validate incoming messages with this dictionary (as the gateway does)"
+    )
     args = parser.parse_args(argv)
     sessions = [s for s in args.sessions.split(",") if s]
 

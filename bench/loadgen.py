@@ -146,7 +146,12 @@ class Session:
     def admin(self, msg_type: bytes, fields: bytes, ts: bytes) -> bytes:
         """An admin message (``fields`` = body after the header, ending in SOH) with the next MsgSeqNum."""
         body = b"35=%s\x0149=%s\x0156=%s\x0134=%d\x0152=%s\x01%s" % (
-            msg_type, self.comp_id.encode(), self.target.encode(), self.seq, ts, fields,
+            msg_type,
+            self.comp_id.encode(),
+            self.target.encode(),
+            self.seq,
+            ts,
+            fields,
         )
         self.seq += 1
         return frame(body)
@@ -173,8 +178,15 @@ class Run:
             comp_id = f"{args.comp_id_prefix}{n}"
             sock = self.connect()
             password = passwords.get(comp_id) or args.password.format(n=n, comp_id=comp_id)
-            s = Session(n, comp_id, args.target, args.account.format(n=n, comp_id=comp_id), sock,
-                        password=password, symbol=args.symbol)
+            s = Session(
+                n,
+                comp_id,
+                args.target,
+                args.account.format(n=n, comp_id=comp_id),
+                sock,
+                password=password,
+                symbol=args.symbol,
+            )
             s.clordid_prefix = b"%s-%d-" % (run_id, n)
             self.sessions.append(s)
         self.by_sock = {s.sock: s for s in self.sessions}
@@ -187,9 +199,17 @@ class Run:
         self.sent_in_window = 0
         self.acked_in_window = 0
         self.latencies_ns: list[int] = []
-        self.counts = {"er": 0, "first_er": 0, "reject_39_8": 0, "session_reject_3": 0,
-                       "business_reject_j": 0, "logout_5": 0, "disconnects": 0, "test_request_1": 0,
-                       "resend_request_2": 0}
+        self.counts = {
+            "er": 0,
+            "first_er": 0,
+            "reject_39_8": 0,
+            "session_reject_3": 0,
+            "business_reject_j": 0,
+            "logout_5": 0,
+            "disconnects": 0,
+            "test_request_1": 0,
+            "resend_request_2": 0,
+        }
         self.logging_out = False
         self.all_gone = False
         self.samples: list[str] = []
@@ -251,7 +271,13 @@ class Run:
             seq = s.seq
             s.seq += 1
             body = b"%s%d\x0152=%s\x0111=%s%s%s%s\x01" % (
-                head, seq, ts, clordid, mid, tails[(s.counter + s.index) % 1000], ts,
+                head,
+                seq,
+                ts,
+                clordid,
+                mid,
+                tails[(s.counter + s.index) % 1000],
+                ts,
             )
             msg = b"8=FIX.4.4\x019=%d\x01%s" % (len(body), body)
             parts.append(msg + b"10=%03d\x01" % (sum(msg) & 255))
@@ -371,7 +397,9 @@ class Run:
         s.sock.setblocking(False)
         s.seq = 1
         fields = b"98=0\x01108=%d\x01141=Y\x01553=%s\x01554=%s\x01" % (
-            self.args.heartbeat, s.comp_id.encode(), s.password.encode(),
+            self.args.heartbeat,
+            s.comp_id.encode(),
+            s.password.encode(),
         )
         self._send(s, s.admin(b"A", fields, self.clock.now()))
 
@@ -488,8 +516,10 @@ class Run:
             "orders_per_s": round(self.acked_in_window / window_s, 1) if window_s else 0.0,
             "latency_samples": len(lat),
             "latency_us": {
-                "p50": _percentile_us(lat, 50), "p99": _percentile_us(lat, 99),
-                "p99.9": _percentile_us(lat, 99.9), "max": round(lat[-1] / 1e3, 1) if lat else None,
+                "p50": _percentile_us(lat, 50),
+                "p99": _percentile_us(lat, 99),
+                "p99.9": _percentile_us(lat, 99.9),
+                "max": round(lat[-1] / 1e3, 1) if lat else None,
             },
             "max_send_lag_us": round(self.max_send_lag_us, 1) if not self.max_mode else None,
             "unanswered": sum(len(s.pending) for s in self.sessions),
@@ -499,7 +529,8 @@ class Run:
             "loadgen_cpu_s": round(_cpu_seconds(), 3),
             "loadgen_cpu_window_s": round(cpu_window, 3),
             "loadgen_cpu_us_per_order": round(cpu_window * 1e6 / self.acked_in_window, 2)
-            if self.acked_in_window else None,
+            if self.acked_in_window
+            else None,
         }
 
 
@@ -536,10 +567,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--first", type=int, default=1, help="number of the first session (several generators)")
     p.add_argument("--comp-id-prefix", default="CLIENT", help="SenderCompID (and Username) prefix")
     p.add_argument("--target", default="EXCH", help="TargetCompID")
-    p.add_argument("--password", default=os.environ.get("LOADGEN_PASSWORD", "secret"),
-                   help="Password (554); {n}, {comp_id} substituted (default $LOADGEN_PASSWORD or 'secret')")
-    p.add_argument("--password-file", type=Path, default=None,
-                   help="lines COMPID=PASSWORD; overrides --password for the CompIDs it lists")
+    p.add_argument(
+        "--password",
+        default=os.environ.get("LOADGEN_PASSWORD", "secret"),
+        help="Password (554); {n}, {comp_id} substituted (default $LOADGEN_PASSWORD or 'secret')",
+    )
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        default=None,
+        help="lines COMPID=PASSWORD; overrides --password for the CompIDs it lists",
+    )
     p.add_argument("--account", default="ACC{n}", help="Account (1); {n} = session number, {comp_id}")
     p.add_argument("--symbol", default="AAPL")
     p.add_argument("--rate", default="1000", help="orders/s across all sessions, or 'max'")

@@ -59,12 +59,14 @@ class Target:
 
 def floor_target(port: int, comp_ids: list[str]) -> Target:
     """The throughput floor: ``bench/floor.py``."""
-    return Target("floor", [sys.executable, "-m", "bench.floor", "--port", str(port),
-                            "--sessions", ",".join(comp_ids)], port)
+    return Target(
+        "floor", [sys.executable, "-m", "bench.floor", "--port", str(port), "--sessions", ",".join(comp_ids)], port
+    )
 
 
-def command_target(name: str, template: str, port: int, comp_ids: list[str], config: Path | None,
-                   workdir: Path) -> Target:
+def command_target(
+    name: str, template: str, port: int, comp_ids: list[str], config: Path | None, workdir: Path
+) -> Target:
     """Any other acceptor (the gateway): ``template`` formatted with {python} {port} {sessions} {workdir}
     {config}; ``config`` is copied with its @PORT@, @WORKDIR@, @REPO@, @FREE_PORT_<n>@ tokens filled in."""
     config_path = ""
@@ -77,8 +79,7 @@ def command_target(name: str, template: str, port: int, comp_ids: list[str], con
             text = text.replace(token, value)
         Path(config_path).write_text(text)
     sessions = ",".join(comp_ids)
-    command = template.format(python=sys.executable, port=port, sessions=sessions, workdir=workdir,
-                              config=config_path)
+    command = template.format(python=sys.executable, port=port, sessions=sessions, workdir=workdir, config=config_path)
     return Target(name, shlex.split(command), port)
 
 
@@ -121,10 +122,29 @@ def machine_busy_seconds() -> tuple[float, float]:
 
 def run_loadgen(args: argparse.Namespace, port: int, rate: str) -> dict[str, object]:
     """One loadgen run in its own process; returns its JSON result."""
-    argv = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--sessions", str(args.sessions),
-            "--rate", rate, "--in-flight", str(args.in_flight), "--seconds", str(args.seconds),
-            "--warmup", str(args.warmup), "--cross-fraction", str(args.cross_fraction),
-            "--password", args.password, "--target", args.target_comp_id]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--port",
+        str(port),
+        "--sessions",
+        str(args.sessions),
+        "--rate",
+        rate,
+        "--in-flight",
+        str(args.in_flight),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+        "--cross-fraction",
+        str(args.cross_fraction),
+        "--password",
+        args.password,
+        "--target",
+        args.target_comp_id,
+    ]
     if args.password_file:
         argv += ["--password-file", str(args.password_file)]
     argv += getattr(args, "loadgen_extra", [])  # e.g. --tls-ca (bench/gateway_bench.py's TLS target)
@@ -159,8 +179,7 @@ def measure(args: argparse.Namespace) -> tuple[Target, list[dict[str, object]], 
     with tempfile.TemporaryDirectory(prefix="floor-vs-") as tmp:
         workdir = Path(tmp)
         if args.target_cmd:
-            target = command_target(args.target_name, args.target_cmd, port, comp_ids, args.target_config,
-                                    workdir)
+            target = command_target(args.target_name, args.target_cmd, port, comp_ids, args.target_config, workdir)
         else:
             target = floor_target(port, comp_ids)
         log_path = workdir / "target.log"
@@ -180,19 +199,27 @@ def measure(args: argparse.Namespace) -> tuple[Target, list[dict[str, object]], 
                     assert isinstance(loadgen_cpu, float)
                     # Everything else on the machine during the run: a shared box skews every figure.
                     other = busy1 - busy0 - cpu - loadgen_cpu
-                    result.update(other_cpu_pct=round(100 * max(other, 0.0) / wall, 1),
-                                  steal_pct=round(100 * (steal1 - steal0) / wall, 1))
+                    result.update(
+                        other_cpu_pct=round(100 * max(other, 0.0) / wall, 1),
+                        steal_pct=round(100 * (steal1 - steal0) / wall, 1),
+                    )
                     sent = result["orders_sent"]
                     assert isinstance(sent, int)
-                    result.update(rep=rep, rate=rate, target_cpu_s=round(cpu, 3),
-                                  target_cpu_pct=round(100 * cpu / wall, 1),
-                                  target_cpu_us_per_order=round(cpu * 1e6 / sent, 1) if sent else None)
+                    result.update(
+                        rep=rep,
+                        rate=rate,
+                        target_cpu_s=round(cpu, 3),
+                        target_cpu_pct=round(100 * cpu / wall, 1),
+                        target_cpu_us_per_order=round(cpu * 1e6 / sent, 1) if sent else None,
+                    )
                     runs.append(result)
                     lat = result["latency_us"]
                     assert isinstance(lat, dict)
-                    print(f"rep {rep} rate {rate}: {result['orders_per_s']} orders/s, p50 {lat['p50']} "
-                          f"p99 {lat['p99']} p99.9 {lat['p99.9']} µs, target CPU {cpu:.2f} s",
-                          file=sys.stderr)
+                    print(
+                        f"rep {rep} rate {rate}: {result['orders_per_s']} orders/s, p50 {lat['p50']} "
+                        f"p99 {lat['p99']} p99.9 {lat['p99.9']} µs, target CPU {cpu:.2f} s",
+                        file=sys.stderr,
+                    )
         except Exception:
             sys.stderr.write(log_path.read_text(errors="replace")[-3000:])
             raise
@@ -238,8 +265,11 @@ def table(target: Target, runs: list[dict[str, object]], rates: list[str], endin
             f"| {_median(mine, 'loadgen_cpu_us_per_order')} | {_median(mine, 'other_cpu_pct')} "
             f"| {'/'.join(map(str, rejects))} |"
         )
-    rows += ["", "CPU % is of one core; 'other CPU %' is what the rest of the machine used during the runs "
-             "(background load makes every figure worse)."]
+    rows += [
+        "",
+        "CPU % is of one core; 'other CPU %' is what the rest of the machine used during the runs "
+        "(background load makes every figure worse).",
+    ]
     return "\n".join(rows)
 
 

@@ -192,8 +192,7 @@ def run(gw: GatewayProcess) -> None:
     bad = Client(oe, "CLIENT3", password="wrong", reset_seq=True)
     refused = Example(
         "Logon refused",
-        "A wrong password: Logout with the one Text of every credential refusal, then the venue closes the "
-        "connection.",
+        "A wrong password: Logout with the one Text of every credential refusal, then the venue closes the connection.",
         [bad],
     )
     with refused, suppress(Exception):  # SessionError: expected
