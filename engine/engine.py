@@ -446,25 +446,9 @@ class MatchingEngine:
     def _on_trade(
         self, book: OrderBook, trade_id: int, price: int, qty: int, aggressor: Side, ts: int, events: list[Event]
     ) -> None:
-        symbol = book.symbol
         book.rpt_seq += 1
-        events.append(TradePrint(symbol, trade_id, price, qty, aggressor, book.rpt_seq, ts))
-        book.last_px = price
-        if book.open is None:
-            book.open = price
-            book.rpt_seq += 1
-            events.append(StatUpdate(symbol, Stat.OPEN, price, book.rpt_seq))
-        if book.high is None or price > book.high:
-            book.high = price
-            book.rpt_seq += 1
-            events.append(StatUpdate(symbol, Stat.HIGH, price, book.rpt_seq))
-        if book.low is None or price < book.low:
-            book.low = price
-            book.rpt_seq += 1
-            events.append(StatUpdate(symbol, Stat.LOW, price, book.rpt_seq))
-        book.volume += qty
-        book.rpt_seq += 1
-        events.append(StatUpdate(symbol, Stat.VOLUME, book.volume, book.rpt_seq))
+        events.append(TradePrint(book.symbol, trade_id, price, qty, aggressor, book.rpt_seq, ts))
+        self._update_stats(book, price, qty, events)
 
     def _execute(self, book: OrderBook, order: Order, ts: int, events: list[Event]) -> None:
         """Match an accepted (or re-priced) order, then rest or expire what is left."""
@@ -966,7 +950,7 @@ class MatchingEngine:
                 levels.pop(book.key(side, level.price), None)  # (self-trade prevention may have taken it already)
             self._level_update(book, side, level, events)
         if volume:
-            self._auction_stats(book, price, volume, events)
+            self._update_stats(book, price, volume, events)
         return price
 
     def _eligible(self, book: OrderBook, side: Side, price: int) -> Iterator[tuple[Order, Level]]:
@@ -997,8 +981,9 @@ class MatchingEngine:
         for order in market[i:]:
             yield order, queue
 
-    def _auction_stats(self, book: OrderBook, price: int, volume: int, events: list[Event]) -> None:
-        """The statistics after an auction's trades: one update each, not one per trade."""
+    @staticmethod
+    def _update_stats(book: OrderBook, price: int, volume: int, events: list[Event]) -> None:
+        """The statistics after a trade, or after an auction's trades (one update each, not one per trade)."""
         symbol = book.symbol
         book.last_px = price
         if book.open is None:
