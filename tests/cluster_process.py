@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.gateway_process import ROOT, free_port, make_config
+from tests.gateway_process import ROOT, free_port, make_config, terminate
 
 
 def cluster_config(
@@ -90,15 +89,7 @@ class RoleProcess:
 
     def stop(self, timeout: float = 20.0) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise
-        return int(self.proc.returncode)
+        return terminate(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL: the crash case."""

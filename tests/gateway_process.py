@@ -138,15 +138,7 @@ class GatewayProcess:
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM and wait; returns the exit code."""
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise
-        return int(self.proc.returncode)
+        return terminate(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL: the crash case."""
@@ -205,3 +197,16 @@ def start_on_free_ports(
             continue
         return gw
     raise AssertionError("unreachable")
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM a venue process and wait for it (SIGKILL, and TimeoutExpired, if it does not end in time)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    return int(proc.returncode)
