@@ -7,6 +7,7 @@ again on the same ports and store, as after a machine failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.gateway_process import free_port
@@ -37,6 +39,7 @@ class NatsCluster:
         self.size = size
         self.client_ports = [free_port() for _ in range(size)]
         self.route_ports = [free_port() for _ in range(size)] if size > 1 else []
+        self.monitor_ports = [free_port() for _ in range(size)]  # HTTP monitoring: /jsz tells when the cluster is whole
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
 
     @property
@@ -49,6 +52,7 @@ class NatsCluster:
         lines = [
             f'server_name: "n{i}"',
             f"listen: 127.0.0.1:{self.client_ports[i]}",
+            f"http: 127.0.0.1:{self.monitor_ports[i]}",
             f'jetstream {{ store_dir: "{store}", max_memory_store: 64MB, max_file_store: 1GB }}',
         ]
         if self.size > 1:
@@ -85,10 +89,23 @@ class NatsCluster:
                         raise TimeoutError(f"nats-server n{i} not listening on {port}") from None
                     time.sleep(0.02)
         if self.size > 1:
-            while not any("JetStream cluster new metadata leader" in self.log(i) for i in range(self.size)):
+            # A metadata leader alone is not enough: a stream with one replica per server is placed only once the
+            # leader knows every running peer as current ("no suitable peers for placement" otherwise).
+            running = sum(proc is not None for proc in self.procs)
+            while not any(self._whole(i, running) for i in range(self.size) if self.procs[i] is not None):
                 if time.monotonic() > deadline:
-                    raise TimeoutError("JetStream cluster elected no metadata leader")
+                    raise TimeoutError(f"the JetStream cluster did not gather its {running} servers")
                 time.sleep(0.05)
+
+    def _whole(self, i: int, running: int) -> bool:
+        """Server ``i`` is the metadata leader and sees the other running servers as current peers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_ports[i]}/jsz", timeout=1) as answer:
+                meta = json.load(answer).get("meta_cluster") or {}
+        except (OSError, ValueError):
+            return False
+        peers = [r for r in meta.get("replicas") or [] if r.get("current")]
+        return meta.get("leader") == f"n{i}" and len(peers) + 1 >= running
 
     def log(self, i: int) -> str:
         path = self.directory / f"n{i}.log"
