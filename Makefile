@@ -35,7 +35,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy engine gateway feeds fixclient store seqlog roles
+	$(BIN)/mypy engine gateway feeds fixclient store seqlog roles tools
 
 test: lint
 	$(BIN)/pytest -q

@@ -53,9 +53,9 @@ TLS_VARIANT = "tls"  # gw-group-tls
 
 def gateway_config(tmp: Path, variant: str) -> Path:
     """The config of target ``gw-<variant>``: ``<durability>`` or ``<durability>-nofunds|noledger``."""
-    from gateway.bench_tool import gateway_template
     from gateway.config import DEFAULT_CONFIG
     from tests.tls_certs import make_pki
+    from tools.bench import gateway_template
 
     durability, _, ledger = variant.partition("-")
     text = gateway_template(DEFAULT_CONFIG.read_text())

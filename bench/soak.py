@@ -57,11 +57,11 @@ from bench.fixwire import LatencyHistogram
 from bench.soak_clients import view_key
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
-from gateway.bench_tool import bench_venue
 from gateway.hotmetrics import HotCounter, HotHistogram
 from gateway.memtrace import growth
 from gateway.metrics import Metrics
 from tests.gateway_process import ROOT, GatewayProcess, dump_toml, free_port, make_config
+from tools.bench import bench_venue
 
 PASSWORD = "soakpass"
 # What the venue keeps for good per unit of traffic, measured alone by bench/retention.py (BENCHMARKS.md, Soak):

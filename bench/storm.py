@@ -48,8 +48,8 @@ from bench.fixwire import UP, LatencyHistogram, Loop, MdClient, OeClient, sum_co
 from bench.soak import exported_names, parse_metrics
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
-from gateway.bench_tool import bench_venue
 from tests.gateway_process import GatewayProcess, dump_toml, make_config, metric_value
+from tools.bench import bench_venue
 
 PASSWORD = "stormpass"
 LOGGED_ON = exported_names()["sessions_logged_on"]

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench_tool import gateway_template
 from gateway.config import DEFAULT_CONFIG, parse_config
 from tests.conftest import ClientFactory, unique
 from tests.fixtools import new_order, wait_er
 from tests.gateway_process import ROOT, GatewayProcess, free_port
+from tools.bench import gateway_template
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,8 +11,6 @@ import pytest
 
 from engine import Fund
 from fixclient import FixSession
-from gateway.admin_cli import DEMO_TOKEN
-from gateway.journal_tool import conservation_report
 from gateway.operator import call
 from tests.conftest import PASSWORDS, start_gateway
 from tests.fixtools import cancel, new_order, wait_er
@@ -20,6 +18,8 @@ from tests.gateway_process import GatewayProcess
 from tests.ledger_helpers import funded_engine, ledger_of
 from tests.store_support import random_flow, store_config, write_journal
 from tests.test_operator import fixgw
+from tools.admin import DEMO_TOKEN
+from tools.journal import conservation_report
 
 pytestmark = pytest.mark.timeout(120)
 

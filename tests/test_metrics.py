@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry
 
 from feeds.client import MarketDataClient, rptseq_gaps
 from fixclient import FixSession, SessionError
-from gateway.admin_cli import DEMO_TOKEN
 from gateway.metricnames import PREFIX, problems
 from gateway.metrics import Metrics
 from gateway.operator import call
@@ -27,6 +26,7 @@ from tests.conftest import PASSWORDS, ClientFactory, start_gateway, unique
 from tests.exposition import naming_problems
 from tests.fixtools import cancel, f, new_order, wait_er
 from tests.gateway_process import ROOT, GatewayProcess, metric_value
+from tools.admin import DEMO_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,13 +19,13 @@ import pytest
 
 from fixclient import FixSession
 from gateway import failpoint
-from gateway.admin_cli import DEMO_TOKEN, _url_from_config
 from gateway.auth import hash_password
 from gateway.config import load_config, parse_config
 from gateway.operator import OperatorError, call, token_hash
 from tests.conftest import PASSWORDS, ClientFactory, start_gateway, start_gateway_with, unique
 from tests.fixtools import cancel, f, new_order, wait_er
 from tests.gateway_process import DEMO_CONFIG, ROOT, GatewayProcess
+from tools.admin import DEMO_TOKEN, _url_from_config
 
 pytestmark = pytest.mark.timeout(120)
 

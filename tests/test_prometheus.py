@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from fixclient import FixSession, SessionError
-from gateway.admin_cli import DEMO_TOKEN
 from gateway.operator import call
 from tests.conftest import PASSWORDS, start_gateway, unique
 from tests.fixtools import cancel, f, new_order, wait_er, wait_msg
 from tests.gateway_process import ROOT, GatewayProcess, free_port
 from tests.prometheus_server import PrometheusServer, prometheus_tool
+from tools.admin import DEMO_TOKEN
 
 pytestmark = pytest.mark.timeout(120)
 

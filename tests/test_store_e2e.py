@@ -19,15 +19,15 @@ import simplefix
 from engine import ExecType, OrdStatus
 from fixclient import FixSession
 from fixclient import field as fix_field
-from gateway.admin_cli import DEMO_TOKEN
 from gateway.config import VenueConfig, load_config
 from gateway.journal import ScanResult, read_records
 from gateway.operator import call
-from gateway.simulator import SimSession, Simulator
 from store.db import StoreError, open_backend
 from tests.conftest import PASSWORDS, start_gateway
 from tests.gateway_process import ROOT, GatewayProcess
 from tests.store_support import assert_store_holds, http_json, replay, table
+from tools.admin import DEMO_TOKEN
+from tools.simulator import SimSession, Simulator
 
 pytestmark = pytest.mark.timeout(120)
 

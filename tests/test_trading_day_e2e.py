@@ -22,11 +22,11 @@ import simplefix
 import seqlog
 from feeds.client import BookSnapshot, Level, MarketDataClient
 from fixclient import FixSession, field
-from gateway.admin_cli import DEMO_TOKEN
 from gateway.operator import call
 from tests.conftest import PASSWORDS, start_gateway_with
 from tests.fixtools import cancel, new_order, wait_er, wait_msg
 from tests.gateway_process import ROOT, GatewayProcess
+from tools.admin import DEMO_TOKEN
 
 pytestmark = pytest.mark.timeout(180)
 

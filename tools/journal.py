@@ -34,9 +34,9 @@ from typing import Any
 from engine import Command, Configure, Fund, Instrument, Kill, Ledger, LedgerSetup, MatchingEngine, SetLimits, Side
 from engine.codec import decode
 from engine.ledger import LIMIT_NAMES, PPM
-from gateway.cli_support import CLIError, Progress
 from gateway.journal import ScanResult, read_records
 from seqlog.segments import first_segment, read_log, segments
+from tools.support import CLIError, Progress
 
 KINDS = {
     "NewOrder": "NEW",

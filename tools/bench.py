@@ -27,7 +27,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from gateway.cli_support import CLIError
+from tools.support import CLIError
 
 MODULES = {
     "engine": "bench.engine_bench",

@@ -24,8 +24,8 @@ import json
 import os
 from typing import Any
 
-from gateway.cli_support import CLIError
 from gateway.operator import OperatorError, call
+from tools.support import CLIError
 
 DEMO_TOKEN = "demo-operator-token"
 PHASE_ACTIONS = {

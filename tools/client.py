@@ -51,8 +51,8 @@ import simplefix
 
 from fixclient import FixSession, SessionError, field, group_entries, utc_now
 from fixclient.tls import add_tls_arguments, context_from_args
-from gateway.cli_support import CLIError, default_password
 from gateway.fixcodes import PHASE_STATUS, TradSesStatus
+from tools.support import CLIError, default_password
 
 EXEC_TYPES = {"0": "NEW", "4": "CANCELED", "5": "REPLACED", "8": "REJECTED", "C": "EXPIRED", "F": "FILL", "I": "STATUS"}
 ORD_STATUS = {"0": "NEW", "1": "PARTIALLY_FILLED", "2": "FILLED", "4": "CANCELED", "8": "REJECTED", "C": "EXPIRED"}

@@ -31,8 +31,8 @@ import simplefix
 from fixclient import FixSession, SessionError, utc_now
 from fixclient import field as fix_field
 from fixclient.tls import add_tls_arguments, context_from_args
-from gateway.cli_client import run_prefix
-from gateway.cli_support import CLIError, Progress, default_password, read_password_file
+from tools.client import run_prefix
+from tools.support import CLIError, Progress, default_password, read_password_file
 
 MAX_OPEN = 30  # resting orders per session before it starts cancelling
 QTY_STEPS = (1, 1, 2, 5, 5, 10, 10, 20, 50, 100)  # order sizes in quantity units (see _qty_unit)

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from fixclient import SessionError
 from fixclient.tls import add_tls_arguments
-from gateway.cli_support import CLIError
+from tools.support import CLIError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -52,52 +52,52 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    from store import cli as store_cli
+    from tools import store as store_cli
 
     os.umask(0o077)  # the database files: readable by the venue's user only
     return store_cli.run_store(args)
 
 
 def _query(args: argparse.Namespace) -> int:
-    from store import cli as store_cli
+    from tools import store as store_cli
 
     return store_cli.run_query(args)
 
 
 def _client(args: argparse.Namespace) -> int:
-    from gateway import cli_client
+    from tools import client
 
-    return cli_client.main(args)
+    return client.main(args)
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from gateway import simulator
+    from tools import simulator
 
     return simulator.main(args)
 
 
 def _journal(args: argparse.Namespace) -> int:
-    from gateway import journal_tool
+    from tools import journal
 
-    return journal_tool.main(args)
+    return journal.main(args)
 
 
 def _admin(args: argparse.Namespace) -> int:
-    from gateway import admin_cli
+    from tools import admin
 
-    return admin_cli.main(args)
+    return admin.main(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from gateway import bench_tool
+    from tools import bench
 
-    return bench_tool.main(args)
+    return bench.main(args)
 
 
 def _md(args: argparse.Namespace) -> int:
     """Delegate to the reference market-data client (``python -m feeds.client``) with our defaults."""
     from feeds import client as md_client
-    from gateway.cli_support import default_password
+    from tools.support import default_password
 
     if args.depth < 0:
         raise CLIError("--depth must not be negative")
@@ -137,13 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="with --role: this process's name (a [cluster.gateways.NAME] table, or any name)")
     p.set_defaults(func=_serve)
 
-    from gateway import bench_tool, cli_client, journal_tool, simulator
+    from tools import bench, client, journal, simulator
 
     p = sub.add_parser(
-        "client", help="interactive order entry (commands on stdin)", description=cli_client.__doc__,
+        "client", help="interactive order entry (commands on stdin)", description=client.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    cli_client.add_arguments(p)
+    client.add_arguments(p)
     p.set_defaults(func=_client)
 
     p = sub.add_parser("md", help="a symbol's live book from the market-data feed")
@@ -170,29 +170,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench", help="run a benchmark from bench/ (extra arguments are passed through)",
-        description=bench_tool.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    p.add_argument("which", choices=sorted(bench_tool.MODULES))
+    p.add_argument("which", choices=sorted(bench.MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
     p.set_defaults(func=_bench)
 
-    from gateway import admin_cli
+    from tools import admin
 
     p = sub.add_parser(
         "admin", help="operator actions on the running venue (funds, limits, kill switch, accounts)",
-        description=admin_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=admin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    admin_cli.add_arguments(p)
+    admin.add_arguments(p)
     p.set_defaults(func=_admin)
 
     p = sub.add_parser(
-        "journal", help="print, verify or replay a command journal", description=journal_tool.__doc__,
+        "journal", help="print, verify or replay a command journal", description=journal.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    journal_tool.add_arguments(p)
+    journal.add_arguments(p)
     p.set_defaults(func=_journal)
 
-    from store import cli as store_cli
+    from tools import store as store_cli
 
     p = sub.add_parser(
         "store", help="the post-trade store: follow the journal into a SQL database", description=store_cli.__doc__,

@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 
-from gateway.cli_support import CLIError
 from gateway.config import VenueConfig, load_config
 from store.db import Backend, StoreError, open_backend
 from store.queries import (
@@ -38,6 +37,7 @@ from store.queries import (
     venue_tz,
 )
 from store.stats import STAT_COLUMNS, stats
+from tools.support import CLIError
 
 FORMATS = ("table", "csv", "json")
 
