@@ -19,8 +19,8 @@
 Engines need no table (`fixgw serve --role engine --name e1`: any number, one of them active); the store
 (`--role store`) follows the command stream. Every process keeps its files under ``<data_dir>/<name>``.
 
-The multi-process venue has no trading day of its own yet: a config with a ``[schedule]`` or ``[protection]``
-settings is refused (:func:`load`); every instrument trades continuously, as in a one-process venue without them.
+A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
+(:mod:`roles.engine`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import TradingRules
 from gateway.config import Role, VenueConfig, load_config
 from seqlog.jetstream import StreamSpec
 
@@ -133,20 +132,7 @@ def load(path: Path | str | None) -> tuple[VenueConfig, ClusterConfig]:
         cluster = parse_cluster(tomllib.load(f), cfg)
     if cluster is None:
         raise ValueError(f"config: {cfg.source} has no [cluster] table: `fixgw serve` without --role runs it")
-    check_single_process_features(cfg)
     return cfg, cluster
-
-
-def check_single_process_features(cfg: VenueConfig) -> None:
-    """Refuse what only the one-process venue does: the trading schedule, the halt policy and price protection
-    (their timers and journaled rules live in its gateway loop, :mod:`gateway.trading_day`)."""
-    tables = [name for name, used in (("[schedule]", cfg.schedule is not None),
-                                      ("[protection]", cfg.trading_rules != TradingRules())) if used]  # fmt: skip
-    if tables:
-        raise ValueError(
-            f"config: {' and '.join(tables)} not supported by the multi-process venue (--role): "
-            "run `fixgw serve` without --role, or remove them"
-        )
 
 
 def data_dir(cfg: VenueConfig, name: str) -> Path:

@@ -17,9 +17,21 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   can succeed) and becomes active. It then publishes the results the stream does not have yet, from the last one
   stored on, out of the results it computed while standing by: no acknowledged command is lost, no ExecID or
   OrderID is reused.
-* **Start-up commands.** Once active and caught up, an engine compares the config's money rules and opening
-  balances with its ledger and publishes a ``Configure`` and deposits into the command stream, as the one-process
-  venue journals them at start-up.
+* **Start-up commands.** Once active and caught up, an engine compares the config's money rules, opening
+  balances and trading rules (``[protection]``) with its own and publishes a ``Configure``, deposits and a
+  ``ConfigureTrading`` into the command stream, as the one-process venue journals them at start-up.
+* **The trading day.** The active engine is the venue's clock: every :data:`TIMER` seconds it asks
+  :func:`gateway.schedule.due_commands` what the schedule (``[schedule]``) and the engine's own timers (the end of
+  a circuit-breaker halt) want at this time, and publishes those commands, stamped with it, into the command
+  stream as one *clock message*, like any other command (the engine reads no clock). A clock message's
+  ``Nats-Msg-Id`` is ``clock:<stream sequence of the last clock message this engine applied>``: two engines that
+  both believe they are active (a lease changing hands), or a new active engine that has not yet applied its
+  predecessor's last clock message, compute the same id, and JetStream's duplicate window stores only the first;
+  the other is dropped, and the next decision is taken on a state that includes the winner. After publishing,
+  the engine waits until its clock message (or the one that won the place) is applied before it decides again.
+  A standby that takes over after a boundary catches up with it at once (the commands carry the takeover's
+  time, as after a restart of the one-process venue). Applying the same boundary twice is a no-op anyway (the
+  schedule only moves an instrument forward; an end of day for a date already begun changes nothing).
 
 The process is plain asyncio: no QuickFIX in it, so its one thread is free to spend its time in the engine.
 """
@@ -40,11 +52,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from engine import Command, Configure, Fund, MatchingEngine
+from engine import Command, Configure, ConfigureTrading, Fund, MatchingEngine
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
+from gateway.schedule import due_commands
 from roles.config import SHARD, ClusterConfig
 from seqlog.jetstream import (
     API_TIMEOUT,
@@ -65,6 +78,9 @@ BATCH = "Fixgw-Batch"  # result header: the Nats-Msg-Id of the command message i
 COMMAND_SEQ = "Fixgw-Command-Seq"
 WINDOW = 64  # result messages in flight to the stream at once
 WRONG_LAST_SEQUENCE = 10071
+CLOCK = "clock:"  # Nats-Msg-Id prefix of the active engine's clock messages (the trading day's commands)
+TIMER = 0.05  # seconds between two looks at the schedule and the engine's due time
+CLOCK_WAIT = 2.0  # seconds to wait for a published clock message to come back before deciding again anyway
 
 
 async def ensure_lease_bucket(js: JetStreamContext, cluster: ClusterConfig) -> KeyValue:
@@ -80,21 +96,24 @@ async def ensure_lease_bucket(js: JetStreamContext, cluster: ClusterConfig) -> K
 
 
 def startup_commands(cfg: VenueConfig, engine: MatchingEngine) -> list[Command]:
-    """The config's money rules if the engine's differ, and the opening balances not deposited yet."""
-    setup = cfg.ledger
-    if setup is None:
-        return []
+    """The config's money rules if the engine's differ, the opening balances not deposited yet, and the trading
+    rules (halt policy, price protection) if the engine's differ."""
     out: list[Command] = []
-    ledger = engine.ledger
     now = time.time_ns()
-    if ledger is None or ledger.setup != setup:
-        out.append(Configure(setup.to_dict(), now))
-    funded = ledger.funding_ids if ledger is not None else set()
-    for account, balances in cfg.opening_balances.items():
-        for asset, units in balances.items():
-            funding_id = f"opening:{account}:{asset}"
-            if units > 0 and funding_id not in funded:
-                out.append(Fund("opening", account, asset, units, funding_id, now))
+    setup = cfg.ledger
+    if setup is not None:
+        ledger = engine.ledger
+        if ledger is None or ledger.setup != setup:
+            out.append(Configure(setup.to_dict(), now))
+        funded = ledger.funding_ids if ledger is not None else set()
+        for account, balances in cfg.opening_balances.items():
+            for asset, units in balances.items():
+                funding_id = f"opening:{account}:{asset}"
+                if units > 0 and funding_id not in funded:
+                    out.append(Fund("opening", account, asset, units, funding_id, now))
+    rules = cfg.trading_rules.to_dict()
+    if engine.rules.to_dict() != rules:
+        out.append(ConfigureTrading(rules, now))
     return out
 
 
@@ -116,6 +135,10 @@ class EngineNode:
         self._caught_up_configured = False
         self.js: JetStreamContext | None = None
         self.commands_applied = 0
+        self.clock_seq = 0  # stream sequence of the last clock message applied
+        self._clock_basis: int | None = None  # the clock_seq a published clock message was decided on
+        self._clock_wait_until = 0.0
+        self._next_check = 0  # ns: the schedule's next boundary (0: look now)
 
     # ------------------------------------------------------------------ applying commands
 
@@ -126,6 +149,8 @@ class EngineNode:
         self.commands_applied += len(results)
         headers = msg.headers or {}
         self.applied = seq
+        if headers.get(MSG_ID, "").startswith(CLOCK):
+            self.clock_seq = seq
         if seq <= self.published:
             return  # its result is already in the stream (we are catching up)
         result_headers = {ORIGIN: headers.get(ORIGIN, ""), BATCH: headers.get(MSG_ID, ""), COMMAND_SEQ: str(seq)}
@@ -245,6 +270,46 @@ class EngineNode:
         await writer.flush(timeout=60)
         self.log.info("startup_commands_published", commands=len(commands))
 
+    # ------------------------------------------------------------------ the trading day (active only)
+
+    async def drive_day(self) -> None:
+        """While active and configured: publish the schedule's and the engine's timed commands when they are due."""
+        schedule, engine = self.cfg.schedule, self.engine
+        while not self.stopping:
+            await asyncio.sleep(TIMER)
+            if not (self.active and self._caught_up_configured):
+                self._next_check = 0  # a standby that takes over looks at once
+                continue
+            if self._clock_basis is not None:
+                if self.clock_seq == self._clock_basis and time.monotonic() < self._clock_wait_until:
+                    continue  # the last clock message (ours or the one stored in its place) is not applied yet
+                self._clock_basis = None
+            now = time.time_ns()
+            due = engine.next_due()
+            if not ((schedule is not None and now >= self._next_check) or (due is not None and now >= due)):
+                continue
+            commands = due_commands(schedule, engine, now)
+            if commands and not await self._publish_clock(commands):
+                continue  # not stored: decide again at the next look
+            if schedule is not None:
+                self._next_check = schedule.next_change(now)
+
+    async def _publish_clock(self, commands: list[Command]) -> bool:
+        """One clock message; True once JetStream stored it or a message with its id (see the module's doc)."""
+        assert self.js is not None
+        basis = self.clock_seq
+        headers = {MSG_ID: f"{CLOCK}{basis}", ORIGIN: f"engine-{self.name}"}
+        try:
+            ack = await self.js.publish(self.cluster.commands.subject, pack([encode(c) for c in commands]),
+                                        timeout=API_TIMEOUT, headers=headers)  # fmt: skip
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
+            self.log.warning("clock_publish_retry", error=repr(exc))
+            return False
+        self._clock_basis, self._clock_wait_until = basis, time.monotonic() + CLOCK_WAIT
+        self.log.info("clock_published", seq=int(ack.seq), after=basis, duplicate=bool(ack.duplicate),
+                      commands=[type(c).__name__ for c in commands])  # fmt: skip
+        return True
+
     # ------------------------------------------------------------------ the process
 
     async def run(self) -> None:
@@ -259,7 +324,8 @@ class EngineNode:
         await follower.start(0)
         self.log.info("engine_started", published=self.published, seconds=round(time.perf_counter() - t0, 3))
         print(f"READY pid={os.getpid()}", flush=True)
-        tasks = [asyncio.ensure_future(self.hold_lease(kv)), asyncio.ensure_future(self.publish_results())]
+        tasks = [asyncio.ensure_future(self.hold_lease(kv)), asyncio.ensure_future(self.publish_results()),
+                 asyncio.ensure_future(self.drive_day())]  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
