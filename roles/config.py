@@ -5,6 +5,7 @@
     replicas = 3                 # servers that store each command and result before it is acknowledged
     stream_prefix = "FIXGW"      # names of the streams and of the lease bucket
     lease_seconds = 2.0          # an engine that stops renewing its lease is replaced after this long
+    snapshot_every = 100000      # commands between two engine snapshots (0: none, and the streams are never purged)
 
     [cluster.gateways.gw1]       # an order-entry gateway: `fixgw serve --role gateway --name gw1`
     sessions = ["CLIENT1", "CLIENT2", "DROP1"]
@@ -53,6 +54,7 @@ class ClusterConfig:
     replicas: int = 1
     stream_prefix: str = "FIXGW"
     lease_seconds: float = 2.0
+    snapshot_every: int = 100_000
     gateways: tuple[ProcessSpec, ...] = ()
     publishers: tuple[ProcessSpec, ...] = ()
 
@@ -71,6 +73,11 @@ class ClusterConfig:
     @property
     def lease_bucket(self) -> str:
         return f"{self.stream_prefix}_LEASES"
+
+    @property
+    def snapshot_bucket(self) -> str:
+        """The object store holding each shard's latest engine snapshot (:mod:`roles.snapshots`)."""
+        return f"{self.stream_prefix}_SNAPSHOTS"
 
     def process(self, role: str, name: str) -> ProcessSpec:
         table = {"gateway": self.gateways, "md": self.publishers}[role]
@@ -119,9 +126,16 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
         replicas=replicas,
         stream_prefix=str(table.get("stream_prefix", "FIXGW")),
         lease_seconds=float(table.get("lease_seconds", 2.0)),
+        snapshot_every=_non_negative(table.get("snapshot_every", 100_000), "cluster.snapshot_every"),
         gateways=tuple(specs["gateways"]),
         publishers=tuple(specs["publishers"]),
     )
+
+
+def _non_negative(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"config: {where} = {value!r}: a whole number of commands, 0 or more")
+    return value
 
 
 def load(path: Path | str | None) -> tuple[VenueConfig, ClusterConfig]:

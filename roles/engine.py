@@ -33,6 +33,10 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   time, as after a restart of the one-process venue). Applying the same boundary twice is a no-op anyway (the
   schedule only moves an instrument forward; an end of day for a date already begun changes nothing).
 
+* **Snapshots.** An engine starts from the shard's latest snapshot, if there is one, and follows the command
+  stream after it; the active engine writes one every ``cluster.snapshot_every`` commands and trims the command
+  stream behind it (:mod:`roles.snapshots`).
+
 The process is plain asyncio: no QuickFIX in it, so its one thread is free to spend its time in the engine.
 """
 
@@ -44,6 +48,7 @@ import os
 import signal
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import nats.errors
@@ -51,14 +56,17 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
 from engine import Command, Configure, ConfigureTrading, Fund, MatchingEngine
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
+from engine.snapshot import load_state
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from gateway.schedule import due_commands
-from roles.config import SHARD, ClusterConfig
+from roles.config import SHARD, ClusterConfig, data_dir
+from roles.snapshots import OBJECT, fork_dump, load_latest, open_store
 from seqlog.jetstream import (
     API_TIMEOUT,
     EXPECTED_LAST_SEQ,
@@ -139,6 +147,9 @@ class EngineNode:
         self._clock_basis: int | None = None  # the clock_seq a published clock message was decided on
         self._clock_wait_until = 0.0
         self._next_check = 0  # ns: the schedule's next boundary (0: look now)
+        self.snapshot_seq = 0  # command message of the latest snapshot stored (or loaded)
+        self._snapshot_at = 0  # commands_applied when the last snapshot was started
+        self._child: tuple[int, int, int, Path] | None = None  # (pid, stream seq, previous, file) being written
 
     # ------------------------------------------------------------------ applying commands
 
@@ -151,6 +162,9 @@ class EngineNode:
         self.applied = seq
         if headers.get(MSG_ID, "").startswith(CLOCK):
             self.clock_seq = seq
+        every = self.cluster.snapshot_every
+        if every and self.active and self._child is None and self.commands_applied - self._snapshot_at >= every:
+            self._start_snapshot()
         if seq <= self.published:
             return  # its result is already in the stream (we are catching up)
         result_headers = {ORIGIN: headers.get(ORIGIN, ""), BATCH: headers.get(MSG_ID, ""), COMMAND_SEQ: str(seq)}
@@ -310,6 +324,68 @@ class EngineNode:
                       commands=[type(c).__name__ for c in commands])  # fmt: skip
         return True
 
+    # ------------------------------------------------------------------ snapshots (active only)
+
+    def _start_snapshot(self) -> None:
+        """Fork a child that writes the engine's state as of the command message just applied."""
+        seq, previous = self.applied, self.snapshot_seq
+        path = data_dir(self.cfg, self.name) / "snapshots" / f"engine-{SHARD}-{seq:016d}.json"
+        meta = {"stream_seq": seq, "clock_seq": self.clock_seq, "previous": previous}
+        self._child = (fork_dump(self.engine, path, meta), seq, previous, path)
+        self._snapshot_at = self.commands_applied
+
+    async def store_snapshots(self, store: ObjectStore) -> None:
+        """Upload each snapshot the child wrote once its last result is in the result stream, then trim the
+        command stream below the snapshot before it."""
+        assert self.js is not None
+        while not self.stopping:
+            await asyncio.sleep(0.1)
+            if self._child is None:
+                continue
+            pid, seq, previous, path = self._child
+            if pid:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if not done:
+                    continue
+                self._child = (0, seq, previous, path)
+                if status != 0:
+                    self.log.error("snapshot_failed", seq=seq, status=status)
+                    self._child = None
+                    continue
+            if self.active and self.published < seq:
+                continue  # result `seq` not stored yet: an engine starting from this snapshot would lack it
+            try:  # (the slot stays taken until the upload ends: the next snapshot names this one as previous)
+                if self.active:
+                    await self._store_snapshot(store, seq, previous, path)
+            finally:
+                path.unlink(missing_ok=True)
+                self._child = None
+
+    async def _store_snapshot(self, store: ObjectStore, seq: int, previous: int, path: Path) -> None:
+        assert self.js is not None
+        try:
+            data = path.read_bytes()
+            await store.put(OBJECT, data)
+            self.snapshot_seq = max(self.snapshot_seq, seq)
+            if previous:
+                await self.js.purge_stream(self.cluster.commands.name, seq=previous + 1)
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError) as exc:
+            self.log.warning("snapshot_not_stored", seq=seq, error=repr(exc))
+            return
+        self.log.info("snapshot_stored", seq=seq, bytes=len(data), purged_below=previous + 1 if previous else 0)
+
+    async def _load_snapshot(self, store: ObjectStore) -> None:
+        """Start from the shard's latest snapshot, if there is one."""
+        t0 = time.perf_counter()
+        state = await load_latest(store)
+        if state is None:
+            return
+        self.engine = load_state(state, self.cfg.instruments, self.cfg.self_trade_prevention)
+        self.applied = self.snapshot_seq = int(state["stream_seq"])
+        self.clock_seq = int(state["clock_seq"])
+        self.log.info("snapshot_loaded", seq=self.applied, commands=self.engine.commands_processed,
+                      seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
+
     # ------------------------------------------------------------------ the process
 
     async def run(self) -> None:
@@ -318,14 +394,17 @@ class EngineNode:
         await ensure_stream(js, self.cluster.commands)
         await ensure_stream(js, self.cluster.results)
         kv = await ensure_lease_bucket(js, self.cluster)
+        store = await open_store(js, self.cluster)
+        await self._load_snapshot(store)
         await self._sync_published()
         t0 = time.perf_counter()
         follower = Follower(js, self.cluster.commands, self.on_command, self.log)
-        await follower.start(0)
-        self.log.info("engine_started", published=self.published, seconds=round(time.perf_counter() - t0, 3))
+        await follower.start(self.applied)
+        self.log.info("engine_started", after=self.applied, published=self.published,
+                      seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
         print(f"READY pid={os.getpid()}", flush=True)
-        tasks = [asyncio.ensure_future(self.hold_lease(kv)), asyncio.ensure_future(self.publish_results()),
-                 asyncio.ensure_future(self.drive_day())]  # fmt: skip
+        jobs = (self.hold_lease(kv), self.publish_results(), self.drive_day(), self.store_snapshots(store))
+        tasks = [asyncio.ensure_future(job) for job in jobs]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
