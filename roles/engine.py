@@ -66,7 +66,7 @@ from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from gateway.schedule import due_commands
 from roles.config import SHARD, ClusterConfig, data_dir
-from roles.snapshots import OBJECT, fork_dump, load_latest, open_store
+from roles.snapshots import fork_dump, load_latest, object_name, open_store, prune
 from seqlog.jetstream import (
     API_TIMEOUT,
     EXPECTED_LAST_SEQ,
@@ -365,10 +365,11 @@ class EngineNode:
         assert self.js is not None
         try:
             data = path.read_bytes()
-            await store.put(OBJECT, data)
+            await store.put(object_name(seq), data)
             self.snapshot_seq = max(self.snapshot_seq, seq)
             if previous:
                 await self.js.purge_stream(self.cluster.commands.name, seq=previous + 1)
+                await prune(store, previous)
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError) as exc:
             self.log.warning("snapshot_not_stored", seq=seq, error=repr(exc))
             return

@@ -3,8 +3,10 @@
 An engine that starts (a standby, a restarted engine) would otherwise replay the command stream from its start, and
 the stream would grow forever. So the active engine writes its state (:func:`engine.snapshot.dump_state`) at
 command message ``n`` every ``cluster.snapshot_every`` commands into a JetStream object store (``<prefix>_SNAPSHOTS``,
-one object per shard, replicated like the streams); an engine starting up loads it and follows the command stream
-from ``n + 1``.
+replicated like the streams) as the object ``engine-<shard>-<n>``; an engine starting up loads the one with the
+highest ``n`` and follows the command stream from ``n + 1``. Names carry ``n`` so that nothing is overwritten: an
+engine that was frozen while another took over, and uploads a snapshot it had started before, adds an older one,
+which no engine picks.
 
 * **Written off the engine's thread.** A forked child serialises the state (copy-on-write, as the one-process venue
   does, :mod:`gateway.journal`) into a file under the engine's data directory; the parent uploads the file.
@@ -12,8 +14,9 @@ from ``n + 1``.
   the results of commands up to ``n``, so they must already be stored (an engine that loses its lease before that
   drops the file).
 * **Retention.** After storing snapshot ``n`` the engine purges the command stream below the *previous* snapshot
-  (messages up to its sequence): the newest snapshot plus the commands after it always rebuild the engine, and an
-  engine that is still loading the previous one finds the commands after it. The result stream is not purged: a
+  (messages up to its sequence) and deletes the snapshots older than that one: the newest snapshot plus the
+  commands after it always rebuild the engine, and an engine that is still loading the previous one finds the
+  commands after it. The result stream is not purged: a
   gateway reads it from its start at start-up (the ClOrdIDs of accepted orders, its sessions' missing reports) and a
   market-data publisher rebuilds its books from it; see README "Scale-out" for what trimming it would take.
 
@@ -23,6 +26,7 @@ last clock message applied, :mod:`roles.engine`) and ``previous`` (the snapshot 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -38,7 +42,21 @@ from engine.snapshot import dump_state
 from roles.config import SHARD, ClusterConfig
 from seqlog.jetstream import retry
 
-OBJECT = f"engine-{SHARD}"
+PREFIX = f"engine-{SHARD}-"
+
+
+def object_name(seq: int) -> str:
+    return f"{PREFIX}{seq:016d}"
+
+
+async def stored(store: ObjectStore) -> list[int]:
+    """The command sequences of the snapshots in the store, newest first."""
+    try:
+        infos = await retry(lambda: store.list(ignore_deletes=True), time.monotonic() + 30)
+    except nats.js.errors.NotFoundError:
+        return []
+    names = [i.name for i in infos if i.name and i.name.startswith(PREFIX) and not i.deleted]
+    return sorted((int(n.removeprefix(PREFIX)) for n in names), reverse=True)
 
 
 async def open_store(js: JetStreamContext, cluster: ClusterConfig) -> ObjectStore:
@@ -55,12 +73,22 @@ async def open_store(js: JetStreamContext, cluster: ClusterConfig) -> ObjectStor
 
 async def load_latest(store: ObjectStore) -> dict[str, Any] | None:
     """The newest snapshot of the shard's engine, or None if none was stored yet."""
-    try:
-        found = await retry(lambda: store.get(OBJECT), time.monotonic() + 30)
-    except nats.js.errors.ObjectNotFoundError:
-        return None
-    state: dict[str, Any] = orjson.loads(found.data or b"")
-    return state
+    for seq in await stored(store):
+        try:
+            found = await retry(lambda: store.get(object_name(seq)), time.monotonic() + 30)  # noqa: B023
+        except nats.js.errors.ObjectNotFoundError:
+            continue  # deleted meanwhile: a newer one exists
+        state: dict[str, Any] = orjson.loads(found.data or b"")
+        return state
+    return None
+
+
+async def prune(store: ObjectStore, keep_from: int) -> None:
+    """Delete the snapshots older than the one at ``keep_from``."""
+    for seq in await stored(store):
+        if seq < keep_from:
+            with contextlib.suppress(nats.js.errors.ObjectNotFoundError):
+                await store.delete(object_name(seq))
 
 
 def fork_dump(engine: MatchingEngine, path: Path, meta: dict[str, int]) -> int:

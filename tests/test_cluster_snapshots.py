@@ -19,7 +19,7 @@ from engine.codec import decode, encode
 from engine.snapshot import dump_state
 from roles.config import ClusterConfig, load
 from roles.engine import startup_commands
-from roles.snapshots import OBJECT
+from roles.snapshots import load_latest, stored
 from seqlog.jetstream import JetStreamWriter, connect, last_sequence
 from tests.cluster_process import RoleProcess, cluster_config
 from tests.nats_cluster import NatsCluster
@@ -69,20 +69,20 @@ def publish(urls: list[str], cluster: ClusterConfig, flow: list[Command], into: 
     asyncio.run(run())
 
 
-def stream_state(urls: list[str], cluster: ClusterConfig) -> tuple[int, int, dict[str, object] | None]:
-    """(first command sequence kept, last result sequence, the latest snapshot)."""
+def stream_state(urls: list[str], cluster: ClusterConfig) -> tuple[int, int, dict[str, Any] | None, list[int]]:
+    """(first command sequence kept, last result sequence, the latest snapshot, the snapshots kept)."""
 
-    async def ask() -> tuple[int, int, dict[str, object] | None]:
+    async def ask() -> tuple[int, int, dict[str, Any] | None, list[int]]:
         nc = await connect(urls, "test-probe")
         try:
             js = nc.jetstream()
             first = (await js.stream_info(cluster.commands.name)).state.first_seq
             last = await last_sequence(js, cluster.results.name)
             store = await js.object_store(cluster.snapshot_bucket)
-            snapshot = orjson.loads((await store.get(OBJECT)).data or b"")
+            snapshot, kept = await load_latest(store), await stored(store)
         finally:
             await nc.close()
-        return int(first), last, snapshot
+        return int(first), last, snapshot, kept
 
     return asyncio.run(ask())
 
@@ -105,11 +105,11 @@ def test_an_engine_started_late_catches_up_from_the_snapshot_and_equals_a_replay
         wait_for_events(e1, "snapshot_stored", 3)  # 2000 commands: a snapshot every 400 (or a little later)
         deadline = time.monotonic() + 30
         while True:  # quiet: every result published, the last snapshot stored and the stream trimmed behind it
-            first, results, snapshot = stream_state(nats.urls, cluster)
-            stored = events(e1, "snapshot_stored")
-            if results == max(messages) and first == stored[-1]["purged_below"] == stored[-2]["seq"] + 1:
+            first, results, snapshot, kept = stream_state(nats.urls, cluster)
+            done = events(e1, "snapshot_stored")
+            if results == max(messages) and first == done[-1]["purged_below"] == done[-2]["seq"] + 1 and len(kept) == 2:
                 break
-            assert time.monotonic() < deadline, (first, results, stored[-2:])
+            assert time.monotonic() < deadline, (first, results, done[-2:], kept)
             time.sleep(0.1)
         assert first > 1  # the commands up to the previous snapshot are gone
 
@@ -123,7 +123,7 @@ def test_an_engine_started_late_catches_up_from_the_snapshot_and_equals_a_replay
         last = max(messages)
         deadline = time.monotonic() + 30
         while True:  # e2's own snapshot of the state after the new commands, and every result published
-            _, results, snapshot = stream_state(nats.urls, cluster)
+            _, results, snapshot, _ = stream_state(nats.urls, cluster)
             assert snapshot is not None
             if results == last and int(snapshot["stream_seq"]) > int(loaded["seq"]):
                 break
