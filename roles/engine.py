@@ -32,7 +32,6 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   A standby that takes over after a boundary catches up with it at once (the commands carry the takeover's
   time, as after a restart of the one-process venue). Applying the same boundary twice is a no-op anyway (the
   schedule only moves an instrument forward; an end of day for a date already begun changes nothing).
-
 * **Snapshots.** An engine starts from the shard's latest snapshot, if there is one, and follows the command
   stream after it; the active engine writes one every ``cluster.snapshot_every`` commands and trims the command
   stream behind it (:mod:`roles.snapshots`).
