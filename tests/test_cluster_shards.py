@@ -159,6 +159,12 @@ def test_orders_are_routed_to_their_shard_and_a_mass_cancel_and_a_gateway_restar
         assert (f(replaced, 37), f(replaced, 151)) == (f(btc, 37), "0.0200")
         cancel(c1, "m3", "m2", side="2", symbol="MSFT")
         wait_er(c1, "m3", "4")
+        new_order(c1, "b5", side="2", qty="0.0001", price="60000.00", symbol="BTC-USD")
+        wait_er(c1, "b5", "0")
+        c1.send("H", [(11, "b5"), (55, "BTC-USD"), (54, "2")])  # OrderStatusRequest by ClOrdID
+        assert (f(wait_er(c1, "b5", "I"), 39)) == "0"
+        cancel(c1, "b6", "b5", side="2", symbol="BTC-USD")
+        assert shard_of(cluster, f(wait_er(c1, "b6", "4"), 17)) == "crypto"
 
         # CLIENT1's gateway dies; CLIENT2 trades against both of CLIENT1's GTC orders meanwhile
         v.gateways["gw1"].kill()
