@@ -46,12 +46,15 @@ from engine import (
     MassCancel,
     MassCancelReport,
     NewOrder,
+    PositionsReport,
     QueryOrder,
+    QueryPositions,
     Reason,
     ReplaceOrder,
 )
 from engine.codec import encode
 from engine.eventcodec import decode_events
+from engine.events import Balance
 from gateway.config import Role, VenueConfig
 from gateway.journal import last_exec_ids
 from gateway.order_entry import ON_DISCONNECT, OrderEntry
@@ -66,22 +69,36 @@ from seqlog.jetstream import ORIGIN, JetStreamWriter, unpack
 
 @dataclass
 class FanOut:
-    """A command sent to every shard (a mass cancel without a symbol, cancel-on-disconnect): its events are kept until
-    the last shard answered, then completed as one command's (:func:`merge_mass_cancel`)."""
+    """A command sent to every shard (a mass cancel without a symbol, cancel-on-disconnect, a positions request): its
+    events are kept until the last shard answered, then completed as one command's (:func:`merge_answers`)."""
 
     waiting: int
     events: list[Event] = field(default_factory=list)
 
 
-def merge_mass_cancel(events: list[Event]) -> list[Event]:
-    """The shards' answers to one mass cancel as one: a single MassCancelReport (the lowest shard's ExecID as its
-    OrderID, the orders cancelled in every shard as TotalAffectedOrders) ahead of every shard's cancellations."""
+def merge_answers(events: list[Event]) -> list[Event]:
+    """Every shard's events for one command as one command's, with one answer: a mass cancel's single
+    MassCancelReport (the lowest shard's id as its OrderID, the orders cancelled in every shard as
+    TotalAffectedOrders) ahead of every shard's cancellations; a positions request's single PositionsReport (the
+    account's balances summed over the shards, each shard's positions: its instruments')."""
     reports = [e for e in events if type(e) is MassCancelReport]
-    if not reports:
+    if reports:
+        first = min(reports, key=lambda r: r.seq)
+        merged: Event = dataclasses.replace(first, cancelled=sum(r.cancelled for r in reports))
+        return [merged, *(e for e in events if type(e) is not MassCancelReport)]
+    answers = sorted((e for e in events if type(e) is PositionsReport), key=lambda r: r.seq)
+    if not answers:
         return events
-    first = min(reports, key=lambda r: r.seq)
-    merged = dataclasses.replace(first, cancelled=sum(r.cancelled for r in reports))
-    return [merged, *(e for e in events if type(e) is not MassCancelReport)]
+    if answers[0].reason is not None:  # refused: every shard refuses alike (the request's fault)
+        return [answers[0]]
+    balances: dict[str, Balance] = {}
+    for answer in answers:
+        for b in answer.balances:
+            total = balances.get(b.asset)
+            balances[b.asset] = b if total is None else Balance(b.asset, total.available + b.available,
+                                                                total.held + b.held)  # fmt: skip
+    positions = [p for answer in answers for p in answer.positions]
+    return [dataclasses.replace(answers[0], balances=list(balances.values()), positions=positions)]
 
 
 Context = tuple[Echo | None, str | None, str, float, FanOut | None]
@@ -130,6 +147,8 @@ class RemoteOrderEntry(OrderEntry):
             if cmd.symbol is None:
                 return [s.name for s in cluster.shards]
             return [cluster.shard_of_symbol(cmd.symbol).name]
+        if t is QueryPositions:  # balances are per shard: every shard's share, summed (merge_answers)
+            return [s.name for s in cluster.shards]
         if t is CancelOrder or t is ReplaceOrder or t is QueryOrder:
             assert isinstance(cmd, CancelOrder | ReplaceOrder | QueryOrder)
             by_id = cluster.shard_of_id(cmd.order_id) if cmd.order_id else None
@@ -139,7 +158,7 @@ class RemoteOrderEntry(OrderEntry):
             if isinstance(cmd, ReplaceOrder):
                 self.routes.setdefault(cmd.owner, {}).setdefault(cmd.clordid, shard)
             return [shard]
-        return [cluster.shards[0].name]  # positions (README "Scale-out": the first shard's balances)
+        return [cluster.shards[0].name]
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
@@ -201,7 +220,7 @@ class RemoteOrderEntry(OrderEntry):
                     fan.waiting -= 1
                     if fan.waiting:
                         continue
-                    events = merge_mass_cancel(fan.events)
+                    events = merge_answers(fan.events)
                 self.outbox.started.append(t0)
                 self.complete(events, echo, request_type, account_type)
             else:

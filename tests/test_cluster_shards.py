@@ -3,17 +3,18 @@
 gateways and a market-data publisher as real processes.
 
 Clients trade on both shards through one session; requests that name an order reach its shard; a mass cancel
-without a symbol is answered once for every shard; a gateway restarted after fills on both shards resends exactly
-the reports its clients lack; killing one shard's active engine with SIGKILL leaves the other shard trading, its
-standby takes over, and afterwards every report a client received is the one a single-process replay of its shard's
-command stream produces, OrderIDs and ExecIDs are unique venue-wide, the subscribers' books equal each replay's, and
-money is conserved across the shards."""
+without a symbol and a positions request are answered once for every shard; a gateway restarted after fills on both
+shards resends exactly the reports its clients lack; killing one shard's active engine with SIGKILL leaves the other
+shard trading, its standby takes over, and afterwards every report a client received is the one a single-process
+replay of its shard's command stream produces, OrderIDs and ExecIDs are unique venue-wide, the subscribers' books
+equal each replay's, and money is conserved across the shards."""
 
 from __future__ import annotations
 
 import itertools
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from fixclient import FixSession
 from roles.config import ID_SPAN, ClusterConfig, ShardSpec, load
 from seqlog.jetstream import JetStreamLogReader, StreamSpec
 from tests.cluster_process import RoleProcess, cluster_config
-from tests.fixtools import cancel, f, new_order, replace, utc_now, wait_er, wait_msg
+from tests.fixtools import cancel, f, holdings, new_order, replace, utc_now, wait_er, wait_msg
 from tests.nats_cluster import NatsCluster
 from tests.test_cluster_gateway import expected_book, seen
 from tests.test_recovery import reconnect, summary
@@ -186,6 +187,14 @@ def test_orders_are_routed_to_their_shard_and_a_mass_cancel_and_a_gateway_restar
         fills = sorted(summary([m for m in got if f(m, 35) == "8"]))
         assert fills == [("8", "a1", "F"), ("8", "b2", "F")], fills
 
+        # RequestForPositions: one answer, the balances summed over the shards (each holds half of the opening USD),
+        # the positions of both shards' instruments (MSFT: its order was cancelled)
+        held = holdings(back)
+        assert set(held.positions) == {"AAPL", "MSFT", "BTC-USD"} and held.positions["MSFT"]["net"] == "0"
+        assert (held.positions["AAPL"]["net"], Decimal(held.positions["BTC-USD"]["net"])) == ("4", Decimal("0.005"))
+        usd = sum(Decimal(x) for x in held.balances["USD"])
+        assert Decimal(9_999_000) < usd < Decimal(10_000_000), held.balances  # 10,000,000 less the cost of 2 buys
+        assert sum(Decimal(x) for x in held.balances["BTC"]) == Decimal("100.005")  # on the crypto shard only
         # A mass cancel of every instrument: one OrderMassCancelReport for all shards, then every cancellation
         back.send("q", [(11, "mc1"), (530, "7"), (60, utc_now())])
         report = wait_msg(back, "r", t11="mc1")
