@@ -152,7 +152,8 @@ _EXEC_ID = re.compile(rb"\x0135=8\x01.*?\x0117=(\d+)\x01")
 
 def last_exec_ids(store_body: Path, group: Callable[[int], str], groups: int, tail: int = 4 << 20) -> dict[str, int]:
     """The highest ExecID (17) of each ``group(exec_id)`` among the ExecutionReports in a QuickFIX FileStore body
-    file (the multi-process venue's shards); the whole file is read when its tail lacks one of the ``groups``."""
+    file (the multi-process venue's shards); the whole file is read when its tail lacks one of the ``groups`` (an
+    ExecID of group ``""`` counts for none)."""
     found: dict[str, int] = {}
     if not store_body.exists():
         return found
@@ -166,7 +167,7 @@ def last_exec_ids(store_body: Path, group: Callable[[int], str], groups: int, ta
                 key = group(exec_id)
                 if exec_id > found.get(key, 0):
                     found[key] = exec_id
-            if len(found) >= groups or start == 0:
+            if len(found) - ("" in found) >= groups or start == 0:
                 break
     return found
 
