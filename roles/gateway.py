@@ -195,16 +195,25 @@ class RemoteOrderEntry(OrderEntry):
             contexts = self.pending.pop((shard.name, int(batch[1])), None)
         # Results of commands published before this process started: only the reports its sessions may lack.
         recovered = earlier or (contexts is None and headers.get(ORIGIN) == writer.origin)
-        owners, clordids, routes = self.owners, self.clordids, self.routes
+        owners, clordids = self.owners, self.clordids
+        routes = self.routes if len(self.writers) > 1 else None  # one shard: nothing to route
         for i, payload in enumerate(unpack(msg.data)):
             events: list[Event] = decode_events(payload)
             for ev in events:
                 if type(ev) is Execution and ev.order.owner in owners:
                     owner = ev.order.owner
                     if ev.order.order_id:
-                        clordids.setdefault(owner, set()).add(ev.clordid)
-                        routes.setdefault(owner, {})[ev.clordid] = shard.name
-                    elif ev.exec_type is ExecType.REJECTED and ev.clordid not in clordids.get(owner, ()):
+                        ids = clordids.get(owner)
+                        if ids is None:
+                            ids = clordids[owner] = set()
+                        ids.add(ev.clordid)
+                        if routes is not None:
+                            routes.setdefault(owner, {})[ev.clordid] = shard.name
+                    elif (
+                        routes is not None
+                        and ev.exec_type is ExecType.REJECTED
+                        and ev.clordid not in clordids.get(owner, ())
+                    ):
                         mine = routes.get(owner)  # a refused order leaves its ClOrdID free for another shard
                         if mine is not None and mine.get(ev.clordid) == shard.name:
                             del mine[ev.clordid]
