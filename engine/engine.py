@@ -144,6 +144,7 @@ class MatchingEngine:
         instruments: Iterable[Instrument],
         self_trade_prevention: SelfTradePrevention = _SELFTRADEPREVENTION_CANCEL_RESTING,
         ledger: Ledger | None = None,
+        id_base: int = 0,
     ) -> None:
         self.books: dict[str, OrderBook] = {i.symbol: OrderBook(i) for i in instruments}
         self.stp = self_trade_prevention
@@ -151,9 +152,11 @@ class MatchingEngine:
         self.ledger = ledger
         self.orders: dict[int, Order] = {}  # order id -> order, every order accepted today
         self.clordids: dict[str, dict[str, Order]] = {}  # owner -> ClOrdID -> order (every ClOrdID it used)
-        self.next_order_id = 1
-        self.next_seq = 1
-        self.next_trade_id = 1
+        # OrderIDs, ExecIDs and trade ids count up from id_base + 1: engines of different shards of one venue get
+        # disjoint ranges (roles.config.ShardSpec), so every id stays unique venue-wide and names its shard.
+        self.next_order_id = id_base + 1
+        self.next_seq = id_base + 1
+        self.next_trade_id = id_base + 1
         self.commands_processed = 0
         self.rules = TradingRules()  # halted policy, cancel on halt, price protection: ConfigureTrading sets them
         self._strict_halt = False  # rules.halted is NO_ENTRY: a halted instrument refuses cancels too

@@ -150,6 +150,28 @@ def snapshots(directory: Path) -> list[tuple[int, Path]]:
 _EXEC_ID = re.compile(rb"\x0135=8\x01.*?\x0117=(\d+)\x01")
 
 
+def last_exec_ids(store_body: Path, group: Callable[[int], str], groups: int, tail: int = 4 << 20) -> dict[str, int]:
+    """The highest ExecID (17) of each ``group(exec_id)`` among the ExecutionReports in a QuickFIX FileStore body
+    file (the multi-process venue's shards); the whole file is read when its tail lacks one of the ``groups`` (an
+    ExecID of group ``""`` counts for none)."""
+    found: dict[str, int] = {}
+    if not store_body.exists():
+        return found
+    with store_body.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        for start in (max(0, size - tail), 0):
+            f.seek(start)
+            found.clear()
+            for m in _EXEC_ID.findall(f.read()):
+                exec_id = int(m)
+                key = group(exec_id)
+                if exec_id > found.get(key, 0):
+                    found[key] = exec_id
+            if len(found) - ("" in found) >= groups or start == 0:
+                break
+    return found
+
+
 def last_exec_id(store_body: Path, tail: int = 4 << 20) -> int:
     """The highest ExecID (17) among the ExecutionReports in a QuickFIX FileStore body file (0 if none)."""
     if not store_body.exists():

@@ -1,8 +1,9 @@
 """The venue split into processes around NATS JetStream (README "Scale-out"); each role is one module:
 
 * :mod:`roles.engine`   the matching engine and its ledger: applies the shard's command stream, publishes results
-                        (one active per shard, standbys replaying the same stream, a lease decides); the active
-                        one drives the trading day;
+                        (one active per shard, standbys replaying the same stream, a lease decides;
+                        ``--shard NAME`` when the config has ``[cluster.shards]``); the active one drives the
+                        trading day;
 * :mod:`roles.gateway`  an order-entry gateway: FIX sessions pinned to it; validates, publishes commands, sends the
                         ExecutionReports of its sessions (and drop copies) from the result stream;
 * :mod:`roles.marketdata`  a market-data publisher: FIX sessions pinned to it; books rebuilt from the result
@@ -19,15 +20,17 @@ from __future__ import annotations
 ROLES = ("engine", "gateway", "md")
 
 
-def serve_role(role: str, name: str, config: str | None) -> int:
+def serve_role(role: str, name: str, config: str | None, shard: str | None = None) -> int:
     """Run one process of the multi-process venue until SIGINT/SIGTERM; returns the exit code."""
     from roles import config as cluster_config
 
     cfg, cluster = cluster_config.load(config)
+    if shard is not None and role != "engine":
+        raise ValueError("--shard is for --role engine: gateways and publishers serve every shard")
     if role == "engine":
         from roles.engine import serve as serve_engine
 
-        return serve_engine(cfg, cluster, name)
+        return serve_engine(cfg, cluster, name, shard)
     if role == "gateway":
         from roles.gateway import serve as serve_gateway
 

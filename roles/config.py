@@ -17,8 +17,16 @@
     sessions = ["MD1", "MD2"]
     market_data_port = 9877
 
-Engines need no table (`fixgw serve --role engine --name e1`: any number, one of them active); the store
-(`--role store`) follows the command stream. Every process keeps its files under ``<data_dir>/<name>``.
+    [cluster.shards.eq]          # optional: instruments sharded over engines (README "Scale-out")
+    symbols = ["AAPL", "MSFT"]
+    [cluster.shards.crypto]
+    symbols = ["BTC-USD"]
+
+Without ``[cluster.shards]`` one shard, ``"0"``, holds every instrument (streams ``FIXGW_CMD_0``, ``FIXGW_RES_0``).
+With it, every instrument is in exactly one shard; a shard's engines run ``fixgw serve --role engine --name e1
+--shard eq`` (any number per shard, one of them active). The k-th shard (in config order, from 0) numbers its
+OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-wide and name their shard, so shards
+must never be reordered once a venue has traded. Every process keeps its files under ``<data_dir>/<name>``.
 
 A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
 (:mod:`roles.engine`).
@@ -27,6 +35,7 @@ A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the acti
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +44,21 @@ from typing import Any
 from gateway.config import Role, VenueConfig, load_config
 from seqlog.jetstream import StreamSpec
 
-SHARD = "0"  # the one engine shard (see README "Scale-out": one shard holds every instrument)
+SHARD = "0"  # the shard of a config without [cluster.shards]: it holds every instrument
+ID_SPAN = 10**12  # OrderIDs, ExecIDs and trade ids of shard k are k * ID_SPAN + 1 ... (k + 1) * ID_SPAN
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """An engine shard: its instruments and the base of its ids."""
+
+    name: str
+    index: int
+    symbols: frozenset[str]
+
+    @property
+    def id_base(self) -> int:
+        return self.index * ID_SPAN
 
 
 @dataclass(frozen=True)
@@ -57,18 +80,51 @@ class ClusterConfig:
     snapshot_every: int = 100_000
     gateways: tuple[ProcessSpec, ...] = ()
     publishers: tuple[ProcessSpec, ...] = ()
+    shards: tuple[ShardSpec, ...] = (ShardSpec(SHARD, 0, frozenset()),)
+
+    def command_stream(self, shard: str) -> StreamSpec:
+        """A shard's ordered command stream: what gateways and operators publish."""
+        p = self.stream_prefix
+        return StreamSpec(f"{p}_CMD_{shard}", f"{p.lower()}.cmd.{shard}", self.replicas)
+
+    def result_stream(self, shard: str) -> StreamSpec:
+        """A shard's result stream: message n holds the events of the commands of command message n."""
+        p = self.stream_prefix
+        return StreamSpec(f"{p}_RES_{shard}", f"{p.lower()}.res.{shard}", self.replicas)
 
     @property
     def commands(self) -> StreamSpec:
-        """The engine shard's ordered command stream: what gateways and operators publish."""
-        p = self.stream_prefix
-        return StreamSpec(f"{p}_CMD_{SHARD}", f"{p.lower()}.cmd.{SHARD}", self.replicas)
+        """The first shard's command stream (the only one of a config without shards)."""
+        return self.command_stream(self.shards[0].name)
 
     @property
     def results(self) -> StreamSpec:
-        """The shard's result stream: message n holds the events of the commands of command message n."""
-        p = self.stream_prefix
-        return StreamSpec(f"{p}_RES_{SHARD}", f"{p.lower()}.res.{SHARD}", self.replicas)
+        """The first shard's result stream (the only one of a config without shards)."""
+        return self.result_stream(self.shards[0].name)
+
+    def shard(self, name: str | None) -> ShardSpec:
+        """The shard called ``name`` (None: the only one, if there is only one)."""
+        if name is None and len(self.shards) == 1:
+            return self.shards[0]
+        for spec in self.shards:
+            if spec.name == name:
+                return spec
+        known = ", ".join(s.name for s in self.shards)
+        if name is None:
+            raise ValueError(f"config: the venue has several shards ({known}): give the engine --shard NAME")
+        raise ValueError(f"config: no [cluster.shards.{name}] (configured: {known})")
+
+    def shard_of_symbol(self, symbol: str | None) -> ShardSpec:
+        """The shard that trades ``symbol``; the first shard for an unknown one (its engine rejects it)."""
+        for spec in self.shards:
+            if symbol in spec.symbols:
+                return spec
+        return self.shards[0]
+
+    def shard_of_id(self, venue_id: int) -> ShardSpec | None:
+        """The shard whose engine issued OrderID (or ExecID) ``venue_id``; None if no shard did."""
+        index = (venue_id - 1) // ID_SPAN
+        return self.shards[index] if 0 <= index < len(self.shards) and venue_id > 0 else None
 
     @property
     def lease_bucket(self) -> str:
@@ -122,6 +178,7 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
             ports = {role: int(spec[key]) for key, role in _PORT_KEYS.items() if key in spec}
             specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0))))
     return ClusterConfig(
+        shards=parse_shards(table.get("shards"), cfg),
         servers=servers,
         replicas=replicas,
         stream_prefix=str(table.get("stream_prefix", "FIXGW")),
@@ -136,6 +193,34 @@ def _non_negative(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"config: {where} = {value!r}: a whole number of commands, 0 or more")
     return value
+
+
+def parse_shards(table: dict[str, Any] | None, cfg: VenueConfig) -> tuple[ShardSpec, ...]:
+    """``[cluster.shards.NAME]`` tables: every instrument in exactly one shard. None: one shard with every one."""
+    symbols = [i.symbol for i in cfg.instruments]
+    if table is None:
+        return (ShardSpec(SHARD, 0, frozenset(symbols)),)
+    if not table:
+        raise ValueError("config: cluster.shards must name at least one shard")
+    owner: dict[str, str] = {}
+    shards: list[ShardSpec] = []
+    for index, (name, spec) in enumerate(table.items()):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+            raise ValueError(f"config: cluster.shards.{name}: a shard name is 1-32 letters, digits, '_' or '-'")
+        listed = [str(s) for s in (spec.get("symbols") or [])]
+        if not listed:
+            raise ValueError(f"config: cluster.shards.{name}: symbols must list at least one instrument")
+        for symbol in listed:
+            if symbol not in symbols:
+                raise ValueError(f"config: cluster.shards.{name}: no instrument {symbol}")
+            if symbol in owner:
+                raise ValueError(f"config: instrument {symbol} is in both shards {owner[symbol]} and {name}")
+            owner[symbol] = name
+        shards.append(ShardSpec(name, index, frozenset(listed)))
+    missing = [s for s in symbols if s not in owner]
+    if missing:
+        raise ValueError(f"config: instrument(s) {', '.join(missing)} in no [cluster.shards] table")
+    return tuple(shards)
 
 
 def load(path: Path | str | None) -> tuple[VenueConfig, ClusterConfig]:

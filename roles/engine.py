@@ -1,6 +1,8 @@
 """The engine role: one matching engine (with its ledger) fed by the shard's command stream.
 
-``fixgw serve --role engine --name e1 --config venue.toml``; start two or more for standbys.
+``fixgw serve --role engine --name e1 [--shard NAME] --config venue.toml``; start two or more per shard for
+standbys. An engine holds only its shard's instruments, numbers its ids from the shard's base
+(:attr:`~roles.config.ShardSpec.id_base`) and keeps that shard's share of every account's balances.
 
 Every engine process, active or standby, replays the command stream from its start and applies each command in
 stream order, so all of them hold the same books, ledger and counters (the engine is deterministic: same commands,
@@ -64,7 +66,7 @@ from engine.snapshot import load_state
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from gateway.schedule import due_commands
-from roles.config import SHARD, ClusterConfig, data_dir
+from roles.config import ClusterConfig, ShardSpec, data_dir
 from roles.snapshots import fork_dump, load_latest, object_name, open_store, prune
 from seqlog.jetstream import (
     API_TIMEOUT,
@@ -102,9 +104,26 @@ async def ensure_lease_bucket(js: JetStreamContext, cluster: ClusterConfig) -> K
     return await retry(open_or_create, time.monotonic() + 30)
 
 
-def startup_commands(cfg: VenueConfig, engine: MatchingEngine) -> list[Command]:
-    """The config's money rules if the engine's differ, the opening balances not deposited yet, and the trading
-    rules (halt policy, price protection) if the engine's differ."""
+def opening_share(cfg: VenueConfig, cluster: ClusterConfig, shard: ShardSpec, asset: str, units: int) -> int:
+    """The part of an opening balance that ``shard`` holds: balances are per shard (README "Scale-out"), so an
+    asset is split evenly over the shards whose instruments use it (as base or quote), the remainder to the first
+    of them; an asset no instrument uses goes to the first shard. The shares add up to ``units`` exactly."""
+    setup = cfg.ledger
+    markets = setup.markets if setup is not None else {}
+    users = [s for s in cluster.shards if any(m.symbol in s.symbols and asset in (m.base, m.quote)
+                                              for m in markets.values())]  # fmt: skip
+    users = users or [cluster.shards[0]]
+    if shard not in users:
+        return 0
+    share = units // len(users)
+    return share + (units - share * len(users) if shard == users[0] else 0)
+
+
+def startup_commands(
+    cfg: VenueConfig, engine: MatchingEngine, cluster: ClusterConfig | None = None, shard: ShardSpec | None = None
+) -> list[Command]:
+    """The config's money rules if the engine's differ, the opening balances (this shard's share of them) not
+    deposited yet, and the trading rules (halt policy, price protection) if the engine's differ."""
     out: list[Command] = []
     now = time.time_ns()
     setup = cfg.ledger
@@ -116,6 +135,8 @@ def startup_commands(cfg: VenueConfig, engine: MatchingEngine) -> list[Command]:
         for account, balances in cfg.opening_balances.items():
             for asset, units in balances.items():
                 funding_id = f"opening:{account}:{asset}"
+                if cluster is not None and shard is not None:
+                    units = opening_share(cfg, cluster, shard, asset, units)
                 if units > 0 and funding_id not in funded:
                     out.append(Fund("opening", account, asset, units, funding_id, now))
     rules = cfg.trading_rules.to_dict()
@@ -127,12 +148,16 @@ def startup_commands(cfg: VenueConfig, engine: MatchingEngine) -> list[Command]:
 class EngineNode:
     """One engine process: applies the command stream; publishes results while it holds the shard's lease."""
 
-    def __init__(self, cfg: VenueConfig, cluster: ClusterConfig, name: str) -> None:
+    def __init__(self, cfg: VenueConfig, cluster: ClusterConfig, name: str, shard: ShardSpec) -> None:
         self.cfg = cfg
         self.cluster = cluster
         self.name = name
-        self.log = get_logger("engine").bind(node=name)
-        self.engine = MatchingEngine(cfg.instruments, cfg.self_trade_prevention)
+        self.shard = shard
+        self.commands = cluster.command_stream(shard.name)
+        self.results_spec = cluster.result_stream(shard.name)
+        self.log = get_logger("engine").bind(node=name, shard=shard.name)
+        instruments = [i for i in cfg.instruments if i.symbol in shard.symbols]
+        self.engine = MatchingEngine(instruments, cfg.self_trade_prevention, id_base=shard.id_base)
         self.applied = 0  # command messages applied
         self.published = 0  # result messages known to be in the result stream
         self.results: deque[tuple[int, bytes, dict[str, str]]] = deque()  # computed, not known to be published
@@ -176,7 +201,7 @@ class EngineNode:
     async def publish_results(self) -> None:
         """While active: results in order, ``WINDOW`` in flight, each accepted only as the stream's next."""
         assert self.js is not None
-        js, subject = self.js, self.cluster.results.subject
+        js, subject = self.js, self.results_spec.subject
         inflight: deque[tuple[int, asyncio.Task[Any]]] = deque()
         while not self.stopping:
             if not self.active:
@@ -237,7 +262,7 @@ class EngineNode:
     async def _sync_published(self) -> None:
         """Learn the result stream's last sequence; forget the results it already holds."""
         assert self.js is not None
-        last = await last_sequence(self.js, self.cluster.results.name)
+        last = await last_sequence(self.js, self.results_spec.name)
         self.published = max(self.published, last)
         while self.results and self.results[0][0] <= self.published:
             self.results.popleft()
@@ -245,7 +270,7 @@ class EngineNode:
     # ------------------------------------------------------------------ leadership
 
     async def hold_lease(self, kv: KeyValue) -> None:
-        key, value = f"engine-{SHARD}", self.name.encode()
+        key, value = f"engine-{self.shard.name}", self.name.encode()
         revision = 0
         period = self.cluster.lease_seconds / 3
         while not self.stopping:
@@ -271,13 +296,13 @@ class EngineNode:
     async def _startup_commands(self) -> None:
         """Once active and caught up with the command stream: the config's money rules and opening balances."""
         assert self.js is not None
-        if self.applied < await last_sequence(self.js, self.cluster.commands.name):
+        if self.applied < await last_sequence(self.js, self.commands.name):
             return
         self._caught_up_configured = True
-        commands = startup_commands(self.cfg, self.engine)
+        commands = startup_commands(self.cfg, self.engine, self.cluster, self.shard)
         if not commands:
             return
-        writer = JetStreamWriter(self.js, self.cluster.commands, f"engine-{self.name}")
+        writer = JetStreamWriter(self.js, self.commands, f"engine-{self.name}")
         for cmd in commands:
             writer.append(encode(cmd))
         await writer.flush(timeout=60)
@@ -313,7 +338,7 @@ class EngineNode:
         basis = self.clock_seq
         headers = {MSG_ID: f"{CLOCK}{basis}", ORIGIN: f"engine-{self.name}"}
         try:
-            ack = await self.js.publish(self.cluster.commands.subject, pack([encode(c) for c in commands]),
+            ack = await self.js.publish(self.commands.subject, pack([encode(c) for c in commands]),
                                         timeout=API_TIMEOUT, headers=headers)  # fmt: skip
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
             self.log.warning("clock_publish_retry", error=repr(exc))
@@ -328,7 +353,7 @@ class EngineNode:
     def _start_snapshot(self) -> None:
         """Fork a child that writes the engine's state as of the command message just applied."""
         seq, previous = self.applied, self.snapshot_seq
-        path = data_dir(self.cfg, self.name) / "snapshots" / f"engine-{SHARD}-{seq:016d}.json"
+        path = data_dir(self.cfg, self.name) / "snapshots" / f"engine-{self.shard.name}-{seq:016d}.json"
         meta = {"stream_seq": seq, "clock_seq": self.clock_seq, "previous": previous}
         self._child = (fork_dump(self.engine, path, meta), seq, previous, path)
         self._snapshot_at = self.commands_applied
@@ -364,11 +389,11 @@ class EngineNode:
         assert self.js is not None
         try:
             data = path.read_bytes()
-            await store.put(object_name(seq), data)
+            await store.put(object_name(self.shard.name, seq), data)
             self.snapshot_seq = max(self.snapshot_seq, seq)
             if previous:
-                await self.js.purge_stream(self.cluster.commands.name, seq=previous + 1)
-                await prune(store, previous)
+                await self.js.purge_stream(self.commands.name, seq=previous + 1)
+                await prune(store, self.shard.name, previous)
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError) as exc:
             self.log.warning("snapshot_not_stored", seq=seq, error=repr(exc))
             return
@@ -377,7 +402,7 @@ class EngineNode:
     async def _load_snapshot(self, store: ObjectStore) -> None:
         """Start from the shard's latest snapshot, if there is one."""
         t0 = time.perf_counter()
-        state = await load_latest(store)
+        state = await load_latest(store, self.shard.name)
         if state is None:
             return
         self.engine = load_state(state, self.cfg.instruments, self.cfg.self_trade_prevention)
@@ -391,14 +416,14 @@ class EngineNode:
     async def run(self) -> None:
         nc = await connect(self.cluster.servers, f"fixgw-engine-{self.name}")
         self.js = js = nc.jetstream()
-        await ensure_stream(js, self.cluster.commands)
-        await ensure_stream(js, self.cluster.results)
+        await ensure_stream(js, self.commands)
+        await ensure_stream(js, self.results_spec)
         kv = await ensure_lease_bucket(js, self.cluster)
         store = await open_store(js, self.cluster)
         await self._load_snapshot(store)
         await self._sync_published()
         t0 = time.perf_counter()
-        follower = Follower(js, self.cluster.commands, self.on_command, self.log)
+        follower = Follower(js, self.commands, self.on_command, self.log)
         await follower.start(self.applied)
         self.log.info("engine_started", after=self.applied, published=self.published,
                       seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
@@ -417,7 +442,7 @@ class EngineNode:
                 self._wake.set()
                 await asyncio.sleep(0.01)
             with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
-                await kv.delete(f"engine-{SHARD}")
+                await kv.delete(f"engine-{self.shard.name}")
         self.stopping = True
         for task in tasks:
             task.cancel()
@@ -426,6 +451,6 @@ class EngineNode:
         self.log.info("engine_stopped")
 
 
-def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:
-    asyncio.run(EngineNode(cfg, cluster, name).run())
+def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str, shard: str | None = None) -> int:
+    asyncio.run(EngineNode(cfg, cluster, name, cluster.shard(shard)).run())
     return 0

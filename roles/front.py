@@ -2,15 +2,16 @@
 
 An order-entry gateway (:mod:`roles.gateway`) and a market-data publisher (:mod:`roles.marketdata`) are each the
 one-process :class:`~gateway.server.Gateway` with its sessions, its QuickFIX acceptor and its one loop thread, but
-without an engine: they follow the shard's result stream instead (result message ``n`` holds the events of command
-message ``n``). The base class's local engine and journal stay empty and unused (the journal is ``off``).
+without an engine: they follow every shard's result stream instead (result message ``n`` of a shard holds the events
+of its command message ``n``; shards are independent, so their results interleave in no particular order). The base
+class's local engine and journal stay empty and unused (the journal is ``off``).
 
 The JetStream client is asyncio; its loop is stepped between QuickFIX polls on the gateway's one thread
 (:class:`~seqlog.jetstream.LoopPump`), never on a thread of its own (QuickFIX notes, pitfall 2). The loop's idle
 wait (:mod:`gateway.waiter`) polls every socket of the process, the NATS connection's among them, so a result
 wakes it like a FIX message does.
 
-At start-up, before the acceptor is polled (no logon yet), the process reads the result stream from its start up
+At start-up, before the acceptor is polled (no logon yet), the process reads each result stream from its start up
 to its last message at that moment (:meth:`ClusterFront.on_result` is told which messages those are), then goes
 live.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -26,7 +28,7 @@ from nats.js import JetStreamContext
 
 from gateway.config import VenueConfig
 from gateway.server import Gateway
-from roles.config import ClusterConfig, ProcessSpec, process_config
+from roles.config import ClusterConfig, ProcessSpec, ShardSpec, process_config
 from seqlog.jetstream import Follower, LoopPump, connect, ensure_stream, last_sequence
 
 CATCH_UP_TIMEOUT = 120.0
@@ -44,12 +46,12 @@ class ClusterFront(Gateway):
         self.name = spec.name
         self.pump = LoopPump()
         self.nc: NATS | None = None
-        self.follower: Follower | None = None
-        self.replay_until = 0  # result messages up to this one were in the stream when this process started
+        self.followers: dict[str, Follower] = {}  # shard -> the follower of its result stream
+        self.replay_until: dict[str, int] = {}  # shard -> its result messages up to this one were there at start-up
         self.results = 0  # result messages handled
         self.step = self._step
 
-    def on_result(self, seq: int, msg: Msg) -> None:
+    def on_result(self, shard: ShardSpec, seq: int, msg: Msg) -> None:
         raise NotImplementedError
 
     async def on_connect(self, js: JetStreamContext) -> None:
@@ -59,16 +61,22 @@ class ClusterFront(Gateway):
         cluster = self.cluster
         self.nc = nc = await connect(cluster.servers, f"fixgw-{self.role}-{self.name}")
         js = nc.jetstream()
-        await ensure_stream(js, cluster.commands)
-        await ensure_stream(js, cluster.results)
+        for shard in cluster.shards:
+            await ensure_stream(js, cluster.command_stream(shard.name))
+            await ensure_stream(js, cluster.result_stream(shard.name))
         await self.on_connect(js)
-        self.replay_until = await last_sequence(js, cluster.results.name)
-        self.follower = Follower(js, cluster.results, self._on_result, self.log)
-        await self.follower.start(0)
+        for shard in cluster.shards:
+            spec = cluster.result_stream(shard.name)
+            self.replay_until[shard.name] = await last_sequence(js, spec.name)
+            follower = self.followers[shard.name] = Follower(js, spec, self._handler(shard), self.log)
+            await follower.start(0)
 
-    def _on_result(self, seq: int, msg: Msg) -> None:
-        self.results += 1
-        self.on_result(seq, msg)
+    def _handler(self, shard: ShardSpec) -> Callable[[int, Msg], None]:
+        def on_result(seq: int, msg: Msg) -> None:
+            self.results += 1
+            self.on_result(shard, seq, msg)
+
+        return on_result
 
     def connect_and_catch_up(self) -> None:
         """Connect, open the acceptor (its first poll binds the ports) and read the result stream up to where it
@@ -77,13 +85,15 @@ class ClusterFront(Gateway):
         self.open_acceptor()
         t0 = time.perf_counter()
         deadline = time.monotonic() + CATCH_UP_TIMEOUT
-        assert self.follower is not None
-        while self.follower.last < self.replay_until:
-            if time.monotonic() > deadline:
-                raise ValueError(f"result stream: {self.follower.last} of {self.replay_until} messages read")
-            self.pump.run_for(0.01)
-            self._flush()
-        self.log.info("results_caught_up", messages=self.replay_until, seconds=round(time.perf_counter() - t0, 3))
+        for shard, until in self.replay_until.items():
+            follower = self.followers[shard]
+            while follower.last < until:
+                if time.monotonic() > deadline:
+                    raise ValueError(f"result stream of shard {shard}: {follower.last} of {until} messages read")
+                self.pump.run_for(0.01)
+                self._flush()
+        self.log.info("results_caught_up", messages=sum(self.replay_until.values()),
+                      seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
 
     def before_step(self) -> None:
         """Each loop turn, before the JetStream client runs."""
@@ -101,7 +111,7 @@ class ClusterFront(Gateway):
     def _shutdown(self, grace: float = 5.0) -> None:
         super()._shutdown(grace)
         self.on_stopping()
-        if self.follower is not None:
-            self.pump.run(self.follower.stop(), 5.0)
+        for follower in self.followers.values():
+            self.pump.run(follower.stop(), 5.0)
         if self.nc is not None:
             self.pump.run(self.nc.close(), 5.0)

@@ -5,19 +5,22 @@
 (QuickFIX acceptor, logon checks, validation and translation at the edge, replies built as text, one loop thread),
 with one difference: a command is not run here, it is published.
 
-* **Out:** every command the edge builds is appended to the shard's command stream; the commands of one loop turn
-  are one message (:class:`~seqlog.jetstream.JetStreamWriter`), stored on a quorum of servers before JetStream
-  acknowledges it. Nothing is said to the client then: the engine only ever sees stored commands, so the report
-  that answers a command is itself the proof that the command is durable.
-* **In:** the gateway follows the result stream (result message ``n`` holds the events of command message ``n``)
-  and turns every event into replies for the sessions it serves: the ExecutionReports of its own requests, the
-  fills that another gateway's orders caused against its clients' orders, drop copies. The request's own context
-  (the client's fields a reject echoes, a mass cancel's request type) is kept per published message until its
-  results come back, found by the message id the engine copies into the result's headers.
-* **After a restart** the gateway reads the result stream from its start before it accepts a logon. It sends
-  again only what its sessions' FIX stores do not hold (ExecutionReports above each session's highest ExecID, as
-  the one-process venue does after a crash), then applies cancel-on-disconnect to every session that has it (a
-  MassCancel; the engine makes it a no-op when nothing rests).
+* **Out:** every command the edge builds is appended to its shard's command stream
+  (:meth:`RemoteOrderEntry.shards_of`: a new order by its symbol; a cancel, replace or status request by the
+  OrderID's range or the ClOrdID's shard; a mass cancel without a symbol to every shard, answered with one report
+  once every shard has). The commands of one loop turn are one message per shard
+  (:class:`~seqlog.jetstream.JetStreamWriter`), stored on a quorum of servers before JetStream acknowledges it.
+  Nothing is said to the client then: the engine only ever sees stored commands, so the report that answers a
+  command is itself the proof that the command is durable.
+* **In:** the gateway follows every shard's result stream (result message ``n`` holds the events of command message
+  ``n`` of the same shard) and turns every event into replies for the sessions it serves: the ExecutionReports of
+  its own requests, the fills that another gateway's orders caused against its clients' orders, drop copies. The
+  request's own context (the client's fields a reject echoes, a mass cancel's request type) is kept per published
+  message until its results come back, found by the message id the engine copies into the result's headers.
+* **After a restart** the gateway reads every result stream from its start before it accepts a logon. It sends
+  again only what its sessions' FIX stores do not hold (per shard, ExecutionReports above each session's highest
+  ExecID in that shard's range, as the one-process venue does after a crash), then applies cancel-on-disconnect
+  to every session that has it (a MassCancel to every shard; an engine makes it a no-op when nothing rests).
 
 What it shares with the market-data publisher (the loop, following the result stream, catching up) is
 :mod:`roles.front`.
@@ -25,93 +28,213 @@ What it shares with the market-data publisher (the loop, following the result st
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from engine import Command, Event, Execution, PhaseChange, TradingDayChange
+from engine import (
+    CancelOrder,
+    Command,
+    Event,
+    ExecType,
+    Execution,
+    MassCancel,
+    MassCancelReport,
+    NewOrder,
+    PhaseChange,
+    PositionsReport,
+    QueryOrder,
+    QueryPositions,
+    Reason,
+    ReplaceOrder,
+    TradingDayChange,
+)
 from engine.codec import encode
 from engine.eventcodec import decode_events
+from engine.events import Balance
 from gateway.config import Role, VenueConfig
-from gateway.journal import last_exec_id
+from gateway.journal import last_exec_ids
 from gateway.order_entry import ON_DISCONNECT, OrderEntry
 from gateway.orders import Echo
 from gateway.positions import CUSTOMER
 from gateway.server import run
-from roles.config import ClusterConfig, ProcessSpec
+from roles.config import ClusterConfig, ProcessSpec, ShardSpec
 from roles.engine import BATCH
 from roles.front import ClusterFront
 from seqlog.jetstream import ORIGIN, JetStreamWriter, unpack
 
-Context = tuple[Echo | None, str | None, str, float]
-"""What a command's replies need besides its events: echo, request type, account type (OrderEntry.complete), and
-``perf_counter()`` when it was published (order -> report latency)."""
+
+@dataclass
+class FanOut:
+    """A command sent to every shard (a mass cancel without a symbol, cancel-on-disconnect, a positions request): its
+    events are kept until the last shard answered, then completed as one command's (:func:`merge_answers`)."""
+
+    waiting: int
+    events: list[Event] = field(default_factory=list)
+
+
+def merge_answers(events: list[Event]) -> list[Event]:
+    """Every shard's events for one command as one command's, with one answer: a mass cancel's single
+    MassCancelReport (the lowest shard's id as its OrderID, the orders cancelled in every shard as
+    TotalAffectedOrders) ahead of every shard's cancellations; a positions request's single PositionsReport (the
+    account's balances summed over the shards, each shard's positions: its instruments')."""
+    reports = [e for e in events if type(e) is MassCancelReport]
+    if reports:
+        first = min(reports, key=lambda r: r.seq)
+        merged: Event = dataclasses.replace(first, cancelled=sum(r.cancelled for r in reports))
+        return [merged, *(e for e in events if type(e) is not MassCancelReport)]
+    answers = sorted((e for e in events if type(e) is PositionsReport), key=lambda r: r.seq)
+    if not answers:
+        return events
+    if answers[0].reason is not None:  # refused: every shard refuses alike (the request's fault)
+        return [answers[0]]
+    balances: dict[str, Balance] = {}
+    for answer in answers:
+        for b in answer.balances:
+            total = balances.get(b.asset)
+            balances[b.asset] = b if total is None else Balance(b.asset, total.available + b.available,
+                                                                total.held + b.held)  # fmt: skip
+    positions = [p for answer in answers for p in answer.positions]
+    return [dataclasses.replace(answers[0], balances=list(balances.values()), positions=positions)]
+
+
+Context = tuple[Echo | None, str | None, str, float, FanOut | None]
+"""What a command's replies need besides its events: echo, request type, account type (OrderEntry.complete),
+``perf_counter()`` when it was published (order -> report latency), and the fan-out it is part of (None: it went to
+one shard)."""
 
 
 class RemoteOrderEntry(OrderEntry):
-    """Order entry whose engine is the engine role: :meth:`execute` publishes, :meth:`on_result` completes."""
+    """Order entry whose engines are the engine role: :meth:`execute` publishes to the command's shard (or to every
+    shard), :meth:`on_result` completes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.writer: JetStreamWriter | None = None  # once connected
-        self.open: list[Context] = []  # the commands appended since the last commit
-        self.pending: dict[int, list[Context]] = {}  # published message number -> its commands, until answered
-        self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engine accepted (PossResend checks)
-        self.last_sent: dict[str, int] = {}  # order-entry session -> highest ExecID in its FIX store at start-up
+        self.cluster: ClusterConfig | None = None  # once connected
+        self.writers: dict[str, JetStreamWriter] = {}  # shard -> its command stream's writer, once connected
+        self.open: dict[str, list[Context]] = {}  # shard -> the commands appended since the last commit
+        self.pending: dict[tuple[str, int], list[Context]] = {}  # (shard, message number) -> its commands
+        self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engines accepted (PossResend checks)
+        self.routes: dict[str, dict[str, str]] = {}  # owner -> ClOrdID -> the shard of the order it names
+        self.last_sent: dict[tuple[str, str], int] = {}  # (session, shard) -> its highest ExecID in the FIX store
         self.on_events: Callable[[list[Event]], None] | None = None  # every result's events, before replies
+
+    # ------------------------------------------------------------------ routing
+
+    def shards_of(self, cmd: Command) -> list[str]:
+        """The shards a command goes to: an order's instrument's, or the shard of the order it names (by OrderID,
+        whose range names the shard, or by ClOrdID, from :attr:`routes`); every shard for a mass cancel without a
+        symbol; the first shard for what no shard owns (its engine answers: unknown symbol, unknown order)."""
+        cluster = self.cluster
+        assert cluster is not None
+        if len(cluster.shards) == 1:
+            return [cluster.shards[0].name]
+        t = type(cmd)
+        if t is NewOrder:
+            assert isinstance(cmd, NewOrder)
+            shard = cluster.shard_of_symbol(cmd.symbol).name
+            routes = self.routes.setdefault(cmd.owner, {})
+            known = routes.get(cmd.clordid)
+            if known is None:
+                routes[cmd.clordid] = shard
+            elif known != shard and cmd.edge_reject is None:  # the ClOrdID names an order of another shard
+                cmd.edge_reject = Reason.DUPLICATE_CLORDID
+            return [shard]
+        if t is MassCancel:
+            assert isinstance(cmd, MassCancel)
+            if cmd.symbol is None:
+                return [s.name for s in cluster.shards]
+            return [cluster.shard_of_symbol(cmd.symbol).name]
+        if t is QueryPositions:  # balances are per shard: every shard's share, summed (merge_answers)
+            return [s.name for s in cluster.shards]
+        if t is CancelOrder or t is ReplaceOrder or t is QueryOrder:
+            assert isinstance(cmd, CancelOrder | ReplaceOrder | QueryOrder)
+            by_id = cluster.shard_of_id(cmd.order_id) if cmd.order_id else None
+            named = cmd.orig_clordid if not isinstance(cmd, QueryOrder) else cmd.clordid
+            found = by_id.name if by_id is not None else self.routes.get(cmd.owner, {}).get(named or "")
+            shard = found or cluster.shard_of_symbol(cmd.symbol if isinstance(cmd, ReplaceOrder) else None).name
+            if isinstance(cmd, ReplaceOrder):
+                self.routes.setdefault(cmd.owner, {}).setdefault(cmd.clordid, shard)
+            return [shard]
+        return [cluster.shards[0].name]
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
     ) -> None:
-        assert self.writer is not None
-        self.writer.append(encode(cmd))
-        self.open.append((echo, request_type, account_type, time.perf_counter()))
+        shards = self.shards_of(cmd)
+        payload = encode(cmd)
+        fan = FanOut(len(shards)) if len(shards) > 1 else None
+        context = (echo, request_type, account_type, time.perf_counter(), fan)
+        for shard in shards:
+            self.writers[shard].append(payload)
+            self.open.setdefault(shard, []).append(context)
 
     def cancel_on_disconnect(self, comp_id: str) -> int:
         self.execute(self.on_disconnect(comp_id), request_type=ON_DISCONNECT)
-        return 0  # not known yet: the engine answers later
+        return 0  # not known yet: the engines answer later
 
     def commit(self) -> None:
-        """End of a loop turn: the commands appended during it go to the stream as one message."""
+        """End of a loop turn: the commands appended during it go to each shard's stream as one message."""
         if self.open:
-            assert self.writer is not None
-            self.pending[self.writer.commit()] = self.open
-            self.open = []
+            for shard, contexts in self.open.items():
+                self.pending[shard, self.writers[shard].commit()] = contexts
+            self.open = {}
 
-    def on_result(self, msg: Msg, earlier: bool) -> None:
-        """A result message: the events of one command message, one record per command; ``earlier``: it was in
-        the stream when this process started."""
-        assert self.writer is not None
+    # ------------------------------------------------------------------ results
+
+    def on_result(self, shard: ShardSpec, msg: Msg, earlier: bool) -> None:
+        """A result message of ``shard``: the events of one command message, one record per command; ``earlier``:
+        it was in the stream when this process started."""
+        writer = self.writers[shard.name]
         headers = msg.headers or {}
         contexts: list[Context] | None = None
         batch = headers.get(BATCH, "").rsplit(":", 2)  # the command message's id: "<writer boot>:<number>:<count>"
-        if len(batch) == 3 and batch[0] == self.writer.boot:
-            contexts = self.pending.pop(int(batch[1]), None)
+        if len(batch) == 3 and batch[0] == writer.boot:
+            contexts = self.pending.pop((shard.name, int(batch[1])), None)
         # Results of commands published before this process started: only the reports its sessions may lack.
-        recovered = earlier or (contexts is None and headers.get(ORIGIN) == self.writer.origin)
+        recovered = earlier or (contexts is None and headers.get(ORIGIN) == writer.origin)
         owners, clordids = self.owners, self.clordids
+        routes = self.routes if len(self.writers) > 1 else None  # one shard: nothing to route
         for i, payload in enumerate(unpack(msg.data)):
             events: list[Event] = decode_events(payload)
             if self.on_events is not None:
                 self.on_events(events)
             for ev in events:
-                if type(ev) is Execution and ev.order.order_id and ev.order.owner in owners:
-                    ids = clordids.get(ev.order.owner)
-                    if ids is None:
-                        ids = clordids[ev.order.owner] = set()
-                    ids.add(ev.clordid)
+                if type(ev) is Execution and ev.order.owner in owners:
+                    owner = ev.order.owner
+                    if ev.order.order_id:
+                        ids = clordids.get(owner)
+                        if ids is None:
+                            ids = clordids[owner] = set()
+                        ids.add(ev.clordid)
+                        if routes is not None:
+                            routes.setdefault(owner, {})[ev.clordid] = shard.name
+                    elif (
+                        routes is not None
+                        and ev.exec_type is ExecType.REJECTED
+                        and ev.clordid not in clordids.get(owner, ())
+                    ):
+                        mine = routes.get(owner)  # a refused order leaves its ClOrdID free for another shard
+                        if mine is not None and mine.get(ev.clordid) == shard.name:
+                            del mine[ev.clordid]
             if recovered:
-                last = self.last_sent
-                unsent = [
-                    e for e in events if type(e) is Execution and e.seq > last.get(e.order.owner, e.seq)
-                ]  # fmt: skip
+                last, name = self.last_sent, shard.name
+                unsent = [e for e in events if type(e) is Execution and e.seq > last.get((e.order.owner, name), e.seq)]
                 if unsent:
                     self.dispatch(unsent)
             elif contexts is not None:
-                echo, request_type, account_type, t0 = contexts[i]
+                echo, request_type, account_type, t0, fan = contexts[i]
+                if fan is not None:
+                    fan.events += events
+                    fan.waiting -= 1
+                    if fan.waiting:
+                        continue
+                    events = merge_answers(fan.events)
                 self.outbox.started.append(t0)
                 self.complete(events, echo, request_type, account_type)
             else:
@@ -154,21 +277,36 @@ class OrderGateway(ClusterFront):
         raise RuntimeError("the gateway role has no engine: commands are published")
 
     async def on_connect(self, js: JetStreamContext) -> None:
-        self.remote.writer = JetStreamWriter(
-            js, self.cluster.commands, f"gateway-{self.name}",
-            on_retry=lambda number, error: self.log.warning("command_publish_retry", batch=number, error=error),
-        )  # fmt: skip
+        self.remote.cluster = self.cluster
+        for shard in self.cluster.shards:
+            self.remote.writers[shard.name] = JetStreamWriter(
+                js, self.cluster.command_stream(shard.name), f"gateway-{self.name}", on_retry=self._retry_logger(shard)
+            )
 
-    def on_result(self, seq: int, msg: Msg) -> None:
-        self.remote.on_result(msg, seq <= self.replay_until)
+    def _retry_logger(self, shard: ShardSpec) -> Callable[[int, str], None]:
+        def on_retry(number: int, error: str) -> None:
+            self.log.warning("command_publish_retry", shard=shard.name, batch=number, error=error)
+
+        return on_retry
+
+    def on_result(self, shard: ShardSpec, seq: int, msg: Msg) -> None:
+        self.remote.on_result(shard, msg, seq <= self.replay_until[shard.name])
 
     def start(self) -> None:
         store = self.cfg.data_dir / "store"
-        self.remote.last_sent = {
-            s.comp_id: last_exec_id(store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body")
-            for s in self.cfg.sessions
-            if s.role is Role.ORDER_ENTRY
-        }
+        cluster = self.cluster
+
+        def shard_of(exec_id: int) -> str:
+            shard = cluster.shard_of_id(exec_id)
+            return shard.name if shard is not None else ""
+
+        for s in self.cfg.sessions:
+            if s.role is Role.ORDER_ENTRY:
+                body = store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body"
+                for shard in cluster.shards:  # none of the shard's reports sent
+                    self.remote.last_sent[s.comp_id, shard.name] = shard.id_base
+                for name, exec_id in last_exec_ids(body, shard_of, len(cluster.shards)).items():
+                    self.remote.last_sent[s.comp_id, name] = exec_id
         self.connect_and_catch_up()
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:
@@ -186,12 +324,11 @@ class OrderGateway(ClusterFront):
 
     def on_stopping(self) -> None:
         self.remote.commit()  # cancel-on-disconnect of the sessions just logged out
-        writer = self.remote.writer
-        try:
-            if writer is not None:
+        for shard, writer in self.remote.writers.items():
+            try:
                 self.pump.run(writer.flush(5.0), 10.0)
-        except TimeoutError:
-            self.log.error("commands_not_stored", pending=writer.pending if writer else 0)
+            except TimeoutError:
+                self.log.error("commands_not_stored", shard=shard, pending=writer.pending)
 
 
 def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:

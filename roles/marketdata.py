@@ -3,9 +3,10 @@
 ``fixgw serve --role md --name md1 --config venue.toml`` serves the sessions of ``[cluster.publishers.md1]`` with
 the one-process venue's market-data service (:mod:`feeds.service`: the same subscriptions, snapshots, incremental
 refresh, RptSeq, gap recovery and slow-consumer handling). Its books are :class:`~feeds.levelbook.LevelBook`\\ s
-kept from the market-data events of the result stream: each event carries a level's new total or a statistic's
-new value and its RptSeq, so every publisher holds the engine's levels and RptSeq exactly, and any number of
-publishers can share the sessions out. At start-up it reads the result stream from its start before it accepts a
+kept from the market-data events of every shard's result stream (an instrument's come from its shard's): each
+event carries a level's new total or a statistic's new value and its RptSeq, so every publisher holds the engine's
+levels and RptSeq exactly, and any number of publishers can share the sessions out. At start-up it reads the result
+streams from their start before it accepts a
 logon (subscriptions do not survive a restart of the publisher, as they do not survive one of the one-process
 venue); then each result message's events are published once per engine command, as the one-process venue
 publishes them after its group commit.
@@ -21,7 +22,7 @@ from feeds.levelbook import LevelBook
 from feeds.service import MarketDataService
 from gateway.config import VenueConfig
 from gateway.server import run
-from roles.config import ClusterConfig, ProcessSpec
+from roles.config import ClusterConfig, ProcessSpec, ShardSpec
 from roles.front import ClusterFront
 from seqlog.jetstream import unpack
 
@@ -42,8 +43,8 @@ class MarketDataPublisher(ClusterFront):
             metrics=self.metrics, log=self.log, trading_date=lambda: self.trading_date,
         )  # fmt: skip
 
-    def on_result(self, seq: int, msg: Msg) -> None:
-        books, live = self.books, seq > self.replay_until  # before: nobody is subscribed yet
+    def on_result(self, shard: ShardSpec, seq: int, msg: Msg) -> None:
+        books, live = self.books, seq > self.replay_until[shard.name]  # before: nobody is subscribed yet
         for payload in unpack(msg.data):
             md = [ev for ev in decode_events(payload) if isinstance(ev, _MD_EVENTS)]
             if md:

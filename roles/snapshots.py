@@ -39,24 +39,28 @@ from nats.js.object_store import ObjectStore
 
 from engine import MatchingEngine
 from engine.snapshot import dump_state
-from roles.config import SHARD, ClusterConfig
+from roles.config import ClusterConfig
 from seqlog.jetstream import retry
 
-PREFIX = f"engine-{SHARD}-"
+
+def prefix(shard: str) -> str:
+    """Snapshot objects of a shard's engine are ``engine-<shard>-<command sequence>``: shards share the bucket."""
+    return f"engine-{shard}-"
 
 
-def object_name(seq: int) -> str:
-    return f"{PREFIX}{seq:016d}"
+def object_name(shard: str, seq: int) -> str:
+    return f"{prefix(shard)}{seq:016d}"
 
 
-async def stored(store: ObjectStore) -> list[int]:
-    """The command sequences of the snapshots in the store, newest first."""
+async def stored(store: ObjectStore, shard: str) -> list[int]:
+    """The command sequences of the shard's snapshots in the store, newest first."""
+    mine = prefix(shard)
     try:
         infos = await retry(lambda: store.list(ignore_deletes=True), time.monotonic() + 30)
     except nats.js.errors.NotFoundError:
         return []
-    names = [i.name for i in infos if i.name and i.name.startswith(PREFIX) and not i.deleted]
-    return sorted((int(n.removeprefix(PREFIX)) for n in names), reverse=True)
+    names = [i.name for i in infos if i.name and i.name.startswith(mine) and not i.deleted]
+    return sorted((int(n.removeprefix(mine)) for n in names), reverse=True)
 
 
 async def open_store(js: JetStreamContext, cluster: ClusterConfig) -> ObjectStore:
@@ -71,11 +75,11 @@ async def open_store(js: JetStreamContext, cluster: ClusterConfig) -> ObjectStor
     return await retry(open_or_create, time.monotonic() + 30)
 
 
-async def load_latest(store: ObjectStore) -> dict[str, Any] | None:
+async def load_latest(store: ObjectStore, shard: str) -> dict[str, Any] | None:
     """The newest snapshot of the shard's engine, or None if none was stored yet."""
-    for seq in await stored(store):
+    for seq in await stored(store, shard):
         try:
-            found = await retry(lambda: store.get(object_name(seq)), time.monotonic() + 30)  # noqa: B023
+            found = await retry(lambda: store.get(object_name(shard, seq)), time.monotonic() + 30)  # noqa: B023
         except nats.js.errors.ObjectNotFoundError:
             continue  # deleted meanwhile: a newer one exists
         state: dict[str, Any] = orjson.loads(found.data or b"")
@@ -83,12 +87,12 @@ async def load_latest(store: ObjectStore) -> dict[str, Any] | None:
     return None
 
 
-async def prune(store: ObjectStore, keep_from: int) -> None:
-    """Delete the snapshots older than the one at ``keep_from``."""
-    for seq in await stored(store):
+async def prune(store: ObjectStore, shard: str, keep_from: int) -> None:
+    """Delete the shard's snapshots older than the one at ``keep_from``."""
+    for seq in await stored(store, shard):
         if seq < keep_from:
             with contextlib.suppress(nats.js.errors.ObjectNotFoundError):
-                await store.delete(object_name(seq))
+                await store.delete(object_name(shard, seq))
 
 
 def fork_dump(engine: MatchingEngine, path: Path, meta: dict[str, int]) -> int:

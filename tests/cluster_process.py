@@ -21,9 +21,10 @@ def cluster_config(
     replicas: int = 1,
     lease_seconds: float = 1.5,
     overrides: dict[str, Any] | None = None,
+    shards: dict[str, list[str]] | None = None,
 ) -> tuple[Path, dict[str, int]]:
-    """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free port; returns
-    the config file and the ports by process name."""
+    """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free port, and
+    ``shards`` (name -> symbols; None: no [cluster.shards]); returns the config file and the ports by process name."""
     config, ports = make_config(directory, overrides)
     process_ports: dict[str, int] = {}
     lines = ["", "[cluster]", f"servers = {servers!r}".replace("'", '"'), f"replicas = {replicas}",
@@ -39,6 +40,8 @@ def cluster_config(
                 process_ports[f"{name}.drop_copy"] = free_port()
                 lines.append(f"drop_copy_port = {process_ports[f'{name}.drop_copy']}")
             lines.append("")
+    for name, symbols in (shards or {}).items():
+        lines += [f'[cluster.shards."{name}"]', f"symbols = {symbols!r}".replace("'", '"'), ""]
     with config.open("a") as f:
         f.write("\n".join(lines))
     return config, {**ports, **process_ports}
@@ -47,8 +50,8 @@ def cluster_config(
 class RoleProcess:
     """``fixgw serve --role ROLE --name NAME``: start (waits for its READY line), stop, kill -9, start again."""
 
-    def __init__(self, config: Path, role: str, name: str, directory: Path) -> None:
-        self.config, self.role, self.name = config, role, name
+    def __init__(self, config: Path, role: str, name: str, directory: Path, shard: str | None = None) -> None:
+        self.config, self.role, self.name, self.shard = config, role, name, shard
         self.log_path = directory / f"{role}-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -59,7 +62,7 @@ class RoleProcess:
         self._mark = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config), "--role", self.role,
-             "--name", self.name],
+             "--name", self.name, *(["--shard", self.shard] if self.shard else [])],
             stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         self.wait_for("READY pid=", timeout)

@@ -79,7 +79,7 @@ def stream_state(urls: list[str], cluster: ClusterConfig) -> tuple[int, int, dic
             first = (await js.stream_info(cluster.commands.name)).state.first_seq
             last = await last_sequence(js, cluster.results.name)
             store = await js.object_store(cluster.snapshot_bucket)
-            snapshot, kept = await load_latest(store), await stored(store)
+            snapshot, kept = await load_latest(store, "0"), await stored(store, "0")
         finally:
             await nc.close()
         return int(first), last, snapshot, kept

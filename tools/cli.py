@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         if not args.name:
             raise CLIError("--role needs --name (the process's name in the config's [cluster] tables)")
-        return serve_role(args.role, args.name, args.config)
+        return serve_role(args.role, args.name, args.config, args.shard)
     store = start_store_process(cfg)  # a separate process: the gateway never waits for it
     if store is not None:
         get_logger("gateway").info("store_process_started", pid=store.pid, backend=cfg.store.backend.value)
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one process of the multi-process venue (the config's [cluster] tables) instead of the whole venue",
     )  # fmt: skip
     p.add_argument("--name", help="with --role: this process's name (a [cluster.gateways.NAME] table, or any name)")
+    p.add_argument("--shard", help="with --role engine: the [cluster.shards.NAME] this engine runs (if there are any)")
     p.set_defaults(func=_serve)
 
     from tools import bench, client, journal, simulator
