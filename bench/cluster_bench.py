@@ -31,7 +31,9 @@ gateway's Heartbeat no longer means the engine has applied every order).
 together: each decodes every result), engine µs per command, nats-server µs per stream message (command and result
 messages stored, from the streams' last sequences; all servers together, and per order), publisher µs per X sent,
 the one-process venue's µs per order and per X. "other CPU %" is the rest of the machine (other users) during the
-run: ``/proc/stat`` busy time minus every process of the run and interrupts, in % of one core.
+run: ``/proc/stat`` busy time minus every process of the run and interrupts, in % of one core. Before the order-entry
+rates, ``--idle`` seconds with no load at all measure each process's idle CPU (timers, heartbeats, the servers' own
+cluster traffic); "net" figures subtract it, so they are the cost of the work itself.
 """
 
 from __future__ import annotations
@@ -276,7 +278,18 @@ def run_loadgens(venue: Venue, rate: str, ns: argparse.Namespace, passwords: Pat
     return results
 
 
-def oe_run(venue: Venue, rate: str, ns: argparse.Namespace, passwords: Path) -> dict[str, Any]:
+def idle_rates(venue: Venue, seconds: float) -> dict[str, float]:
+    """CPU seconds per second each process spends with no load at all (timers, heartbeats, the cluster's own
+    traffic): subtracted from a loaded run's CPU to give the cost of the work itself ("net")."""
+    if seconds <= 0:
+        return {name: 0.0 for name in venue.pids}
+    cpu0, t0 = cpu_all(venue.pids), time.monotonic()
+    time.sleep(seconds)  # the measurement window itself: nothing is sent
+    cpu1, wall = cpu_all(venue.pids), time.monotonic() - t0
+    return {name: (cpu1[name] - cpu0[name]) / wall for name in cpu0}
+
+
+def oe_run(venue: Venue, rate: str, ns: argparse.Namespace, passwords: Path, idle: dict[str, float]) -> dict[str, Any]:
     """One measured load run against a started venue: throughput, latency, CPU per unit of every role."""
     busy0, irq0 = machine()
     cpu0, msgs0, t0 = cpu_all(venue.pids), venue.stream_messages(), time.monotonic()
@@ -292,8 +305,10 @@ def oe_run(venue: Venue, rate: str, ns: argparse.Namespace, passwords: Path) -> 
     irq = irq1 - irq0
     other = busy1 - busy0 - sum(cpu.values()) - loadgen_cpu - irq
 
-    def us(role: str, per: float) -> float | None:
-        return round(1e6 * roles[role] / per, 1) if role in roles and per else None
+    net = per_role({name: max(cpu[name] - idle[name] * wall, 0.0) for name in cpu})
+
+    def us(role: str, per: float, of: dict[str, float] = roles) -> float | None:
+        return round(1e6 * of[role] / per, 1) if role in of and per else None
 
     rejects = sum(sum(int(v) for k, v in g["counts"].items() if k != "er") for g in gens if g.get("counts"))
     return {
@@ -308,6 +323,9 @@ def oe_run(venue: Venue, rate: str, ns: argparse.Namespace, passwords: Path) -> 
         "engine_us_per_command": us("engine", sent), "nats_us_per_message": us("nats", msgs),
         "nats_us_per_order": us("nats", sent),
         "all_roles_us_per_order": round(1e6 * sum(roles.values()) / sent, 1) if sent else None,
+        "idle_cpu_pct": {k: round(100 * v, 1) for k, v in idle.items()},
+        "net_us_per_order": {role: us(role, sent, net) for role in net},
+        "net_nats_us_per_message": us("nats", msgs, net),
         "loadgen_cpu_s": round(loadgen_cpu, 3), "wall_s": round(wall, 2),
         "irq_cpu_pct": round(100 * irq / wall, 1), "other_cpu_pct": round(100 * other / wall, 1),
         "loadavg_after": loadavg(),
@@ -326,9 +344,10 @@ def oe_layout(layout: Layout, ns: argparse.Namespace, tmp: Path, rep: int) -> li
         loadavg_before = loadavg()
         venue.start()
         run_loadgens(venue, "200", ns, passwords, 1.0, 0.5)  # logons (passwords verified), streams warm; not measured
+        idle = idle_rates(venue, ns.idle)
         for rate in ns.rates:
             try:
-                run = oe_run(venue, rate, ns, passwords)
+                run = oe_run(venue, rate, ns, passwords, idle)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:  # e.g. still overloaded from the previous rate
                 print(f"{layout.name} {rate}: {str(exc)[:300]}", file=sys.stderr, flush=True)
                 continue
@@ -401,6 +420,9 @@ def md_cluster_run(layout: Layout, ns: argparse.Namespace, tmp: Path, rep: int) 
         result["subscribe_s"] = ready["setup_s"]
         if ready["failed_count"]:
             raise RuntimeError(f"{ready['failed_count']} sessions did not subscribe, e.g. {ready['failed']}")
+        data = directory / "data"
+        result["rehash_wait_s"] = md_bench.wait_rehashed([data / f"md{p + 1}" for p in range(layout.publishers)],
+                                                         args.sessions)  # fmt: skip
         time.sleep(1.0)  # let the subscription burst (snapshots, first probes) settle, as md_bench does
         pids = {**venue.pids, "clients": clients.proc.pid}
         busy0, irq0 = machine()
@@ -528,6 +550,29 @@ def oe_summary(runs: list[dict[str, Any]], layouts: list[str], rates: list[str])
     return "\n".join(rows)
 
 
+def oe_net_summary(runs: list[dict[str, Any]], layouts: list[str], rates: list[str]) -> str:
+    """CPU per order with each process's idle CPU subtracted, and that idle CPU (% of a core, all processes of the
+    role together)."""
+    rows = [
+        "| layout | offered | messages/order | net µs/order: gateway / engine / nats | net nats µs/message "
+        "| idle CPU %: gateway / engine / nats |",
+        "|---|---|---|---|---|---|",
+    ]
+    for layout in layouts:
+        for rate in rates:
+            mine = [r for r in runs if r["part"] == "oe" and r["layout"] == layout and r["rate"] == rate]
+            if not mine or layout == "one":
+                continue
+            idle = [{"idle": per_role(r["idle_cpu_pct"])} for r in mine]
+            rows.append(
+                f"| {layout} | {rate} | {rng(mine, 'messages_per_order', digits=2)} "
+                f"| {' / '.join(rng(mine, 'net_us_per_order', k, digits=1) for k in ('gateway', 'engine', 'nats'))} "
+                f"| {rng(mine, 'net_nats_us_per_message', digits=1)} "
+                f"| {' / '.join(rng(idle, 'idle', k, digits=1) for k in ('gateway', 'engine', 'nats'))} |"
+            )
+    return "\n".join(rows)
+
+
 def md_summary(runs: list[dict[str, Any]], layouts: list[str]) -> str:
     rows = [
         "| layout | sessions | X delivered/s | p50 ms | p99 ms | p99.9 ms | p50 first / last session ms "
@@ -559,6 +604,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=5.0, help="measured window per order-entry rate")
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--rates", default="1000,max", help="order-entry rates: orders/s in all, or max")
+    p.add_argument("--idle", type=float, default=3.0, help="seconds of no load measured per layout (0: none)")
     p.add_argument("--layouts", default="one,r1-gw1,r1-gw2,r3-gw1,r3-gw2", help="order-entry layouts")
     p.add_argument("--md-layouts", default="one,r1-pub2,r1-pub4", help="market-data layouts")
     p.add_argument("--md-sessions", type=int, default=1000)
@@ -570,7 +616,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json-out", type=Path, help="append every run's JSON line here")
     ns = p.parse_args(argv)
     if ns.smoke:
-        ns.reps, ns.seconds, ns.warmup, ns.rates = 1, 1.0, 0.5, "300"
+        ns.reps, ns.seconds, ns.warmup, ns.rates, ns.idle = 1, 1.0, 0.5, "300", 0.5
         ns.layouts, ns.md_layouts = "one,r1-gw2", "r1-pub2"
         ns.md_sessions, ns.md_rate, ns.md_seconds, ns.quiet_wait = 4, 20.0, 1.0, 0.0
     ns.rates = ns.rates.split(",")
@@ -605,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     if "oe" in ns.parts:
         print(f"\nOrder entry: medians of {ns.reps} reps (min-max); latency order -> first ExecutionReport")
         print(oe_summary(runs, oe_layouts, ns.rates))
+        print("\nThe same runs, each process's idle CPU subtracted (net), and that idle CPU")
+        print(oe_net_summary(runs, oe_layouts, ns.rates))
     if "md" in ns.parts:
         print(f"\nMarket data: {ns.md_sessions} sessions, {ns.md_rate:g} orders/s, medians of {ns.reps} reps")
         print(md_summary(runs, md_layouts))
