@@ -573,6 +573,37 @@ def oe_net_summary(runs: list[dict[str, Any]], layouts: list[str], rates: list[s
     return "\n".join(rows)
 
 
+def oe_fits(runs: list[dict[str, Any]], layouts: list[str], rates: list[str]) -> str:
+    """Per role, net CPU per order = a x messages per order + b, through each rep's lowest and highest rate (two
+    points: the batching differs between them); medians over the reps (min-max)."""
+    if len(rates) < 2:
+        return ""
+    low, high = rates[0], rates[-1]
+    rows = [
+        f"| layout | role | a: µs per stream message | b: µs per order (fit of {low} and {high}) |",
+        "|---|---|---|---|",
+    ]
+    for layout in (name for name in layouts if name != "one"):
+        fits: dict[str, list[tuple[float, float]]] = {}
+        for rep in sorted({r["rep"] for r in runs}):
+            pts = {r["rate"]: r for r in runs if r["part"] == "oe" and r["layout"] == layout and r["rep"] == rep}
+            if low not in pts or high not in pts:
+                continue
+            m1, m2 = pts[low]["messages_per_order"], pts[high]["messages_per_order"]
+            if not m1 or not m2 or abs(m1 - m2) < 0.05:
+                continue
+            for role, c1 in pts[low]["net_us_per_order"].items():
+                c2 = pts[high]["net_us_per_order"].get(role)
+                if c1 is not None and c2 is not None:
+                    a = (c1 - c2) / (m1 - m2)
+                    fits.setdefault(role, []).append((a, c1 - a * m1))
+        for role, pairs in sorted(fits.items()):
+            a_s = [{"v": a} for a, _ in pairs]
+            b_s = [{"v": b} for _, b in pairs]
+            rows.append(f"| {layout} | {role} | {rng(a_s, 'v')} | {rng(b_s, 'v', digits=1)} |")
+    return "\n".join(rows)
+
+
 def md_summary(runs: list[dict[str, Any]], layouts: list[str]) -> str:
     rows = [
         "| layout | sessions | X delivered/s | p50 ms | p99 ms | p99.9 ms | p50 first / last session ms "
@@ -653,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         print(oe_summary(runs, oe_layouts, ns.rates))
         print("\nThe same runs, each process's idle CPU subtracted (net), and that idle CPU")
         print(oe_net_summary(runs, oe_layouts, ns.rates))
+        print("\nCost per message and per order, fitted per rep through the lowest and the highest rate")
+        print(oe_fits(runs, oe_layouts, ns.rates))
     if "md" in ns.parts:
         print(f"\nMarket data: {ns.md_sessions} sessions, {ns.md_rate:g} orders/s, medians of {ns.reps} reps")
         print(md_summary(runs, md_layouts))
