@@ -416,7 +416,7 @@ def md_cluster_run(layout: Layout, ns: argparse.Namespace, tmp: Path, rep: int) 
              md_bench.MD_PASSWORD, "--symbol", md_bench.SYMBOL, "--max-seconds", str(int(args.seconds + 600))],
             client_log,
         )  # fmt: skip
-        ready = clients.wait("ready", 300.0)
+        ready = clients.wait("ready", 600.0)
         result["subscribe_s"] = ready["setup_s"]
         if ready["failed_count"]:
             raise RuntimeError(f"{ready['failed_count']} sessions did not subscribe, e.g. {ready['failed']}")
@@ -672,9 +672,12 @@ def main(argv: list[str] | None = None) -> int:
             if "md" in ns.parts:
                 for name in md_layouts:
                     batch.append(md_layout(Layout.parse(name), ns, tmp, rep))
+                    if ns.json_out:  # each market-data run as soon as it ends (they take minutes)
+                        with ns.json_out.open("a") as f:
+                            f.write(json.dumps(batch[-1]) + "\n")
             if ns.json_out:
                 with ns.json_out.open("a") as f:
-                    f.writelines(json.dumps(r) + "\n" for r in batch)
+                    f.writelines(json.dumps(r) + "\n" for r in batch if r["part"] == "oe")
             runs += batch
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average now {loadavg()}")  # fmt: skip

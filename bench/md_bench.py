@@ -91,18 +91,22 @@ def password_hash(password: str, iterations: int = 1000) -> str:
     return hash_password(password, iterations=iterations)
 
 
-def wait_rehashed(data_dirs: list[Path], count: int, timeout: float = 900.0) -> float:
+def wait_rehashed(data_dirs: list[Path], count: int, timeout: float = 900.0, still: float = 20.0) -> float:
     """Wait until the venue's processes have re-hashed ``count`` weak passwords (their ``credentials.json`` files
-    together list that many); returns the seconds waited."""
-    t0 = time.monotonic()
+    together list that many), or none for ``still`` seconds; returns the seconds waited."""
+    t0 = t_last = time.monotonic()
+    last = -1
     while True:
         done = 0
         for directory in data_dirs:
             with contextlib.suppress(OSError, ValueError):
                 done += len(json.loads((directory / "credentials.json").read_bytes())["hashes"])
-        if done >= count:
-            return round(time.monotonic() - t0, 1)
-        if time.monotonic() - t0 > timeout:
+        now = time.monotonic()
+        if done != last:
+            last, t_last = done, now
+        if done >= count or now - t_last > still:
+            return round(now - t0, 1)
+        if now - t0 > timeout:
             raise TimeoutError(f"{done} of {count} passwords re-hashed after {timeout:g} s")
         time.sleep(0.5)  # polled: the files are rewritten by the venue's worker thread
 
@@ -567,7 +571,7 @@ def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
              "--symbol", SYMBOL, "--max-seconds", str(int(args.seconds + 600))],
             client_log,
         )  # fmt: skip
-        ready = clients.wait("ready", 300.0)
+        ready = clients.wait("ready", 600.0)
         result["subscribe_s"] = ready["setup_s"]
         if ready["failed_count"]:
             raise RuntimeError(f"{ready['failed_count']} sessions did not subscribe, e.g. {ready['failed']}")

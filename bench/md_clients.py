@@ -498,7 +498,9 @@ async def connect(
                 return
             while not (s.logged_on or s.closed) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)  # polled: the Logon's answer arrives through the protocol callbacks
-            if not s.refused or time.monotonic() >= deadline:
+            # Refused while the venue verified the password, or closed before the Logon's answer for any other
+            # reason (each run saw one or two such sessions among 1,000): try again until the deadline.
+            if s.logged_on or time.monotonic() >= deadline:
                 return
             s.retry_logon()
             await asyncio.sleep(0.05)
