@@ -24,7 +24,8 @@ run logs every session on (each first Logon is refused while the venue verifies 
 j``), an open-loop order flow of ``--md-rate`` orders/s in which every order changes the book (one X per order per
 subscriber), latency order sent -> X read by the subscriber, every book compared with a final snapshot. ``one`` is
 ``md_bench.run_once`` itself; in a cluster the snapshot is taken once the publisher's book equals the driver's (the
-gateway's Heartbeat no longer means the engine has applied every order).
+gateway's Heartbeat no longer means the engine has applied every order). Nothing is measured before every venue
+process has re-hashed the sessions' weak password hashes (``md_bench.wait_rehashed``: ~40 ms of a core each).
 
 **CPU per unit of work**, from utime+stime in ``/proc/<pid>/stat`` of every process before and after each run
 (robust on a shared machine, unlike wall time): gateway µs per order (its CPU / orders sent; with two gateways, both
@@ -33,7 +34,10 @@ messages stored, from the streams' last sequences; all servers together, and per
 the one-process venue's µs per order and per X. "other CPU %" is the rest of the machine (other users) during the
 run: ``/proc/stat`` busy time minus every process of the run and interrupts, in % of one core. Before the order-entry
 rates, ``--idle`` seconds with no load at all measure each process's idle CPU (timers, heartbeats, the servers' own
-cluster traffic); "net" figures subtract it, so they are the cost of the work itself.
+cluster traffic); "net" figures subtract it, so they are the cost of the work itself. Each role's net CPU per order
+at the lowest and the highest rate (which differ in how many orders a stream message carries) gives, per rep, a
+cost per message ``a`` and per order ``b``: cost per order = a x messages per order + b (BENCHMARKS.md's capacity
+model is built on them).
 """
 
 from __future__ import annotations
@@ -416,13 +420,13 @@ def md_cluster_run(layout: Layout, ns: argparse.Namespace, tmp: Path, rep: int) 
              md_bench.MD_PASSWORD, "--symbol", md_bench.SYMBOL, "--max-seconds", str(int(args.seconds + 600))],
             client_log,
         )  # fmt: skip
-        ready = clients.wait("ready", 600.0)
+        ready = clients.wait("ready", 600.0, driver.poll)
         result["subscribe_s"] = ready["setup_s"]
         if ready["failed_count"]:
             raise RuntimeError(f"{ready['failed_count']} sessions did not subscribe, e.g. {ready['failed']}")
         data = directory / "data"
         result["rehash_wait_s"] = md_bench.wait_rehashed([data / f"md{p + 1}" for p in range(layout.publishers)],
-                                                         args.sessions)  # fmt: skip
+                                                         args.sessions, driver.poll)  # fmt: skip
         time.sleep(1.0)  # let the subscription burst (snapshots, first probes) settle, as md_bench does
         pids = {**venue.pids, "clients": clients.proc.pid}
         busy0, irq0 = machine()

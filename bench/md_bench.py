@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -91,9 +92,12 @@ def password_hash(password: str, iterations: int = 1000) -> str:
     return hash_password(password, iterations=iterations)
 
 
-def wait_rehashed(data_dirs: list[Path], count: int, timeout: float = 900.0, still: float = 20.0) -> float:
+def wait_rehashed(
+    data_dirs: list[Path], count: int, pause: Callable[[float], object], timeout: float = 900.0, still: float = 20.0
+) -> float:
     """Wait until the venue's processes have re-hashed ``count`` weak passwords (their ``credentials.json`` files
-    together list that many), or none for ``still`` seconds; returns the seconds waited."""
+    together list that many), or none for ``still`` seconds; returns the seconds waited. ``pause(seconds)`` waits
+    between looks (the order driver's ``poll``, so that its session answers the venue's TestRequests meanwhile)."""
     t0 = t_last = time.monotonic()
     last = -1
     while True:
@@ -108,7 +112,7 @@ def wait_rehashed(data_dirs: list[Path], count: int, timeout: float = 900.0, sti
             return round(now - t0, 1)
         if now - t0 > timeout:
             raise TimeoutError(f"{done} of {count} passwords re-hashed after {timeout:g} s")
-        time.sleep(0.5)  # polled: the files are rewritten by the venue's worker thread
+        pause(0.5)  # polled: the files are rewritten by the venue's worker thread
 
 
 def write_config(
@@ -466,12 +470,17 @@ class Clients:
                 continue
         self.events.put(None)
 
-    def wait(self, event: str, timeout: float) -> dict[str, Any]:
+    def wait(self, event: str, timeout: float, tick: Callable[[float], object] | None = None) -> dict[str, Any]:
+        """The next ``event`` line; ``tick(0)`` is called every half second meanwhile (the order driver's ``poll``,
+        so that its session answers the venue's TestRequests while the subscribers log on)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
-                msg = self.events.get(timeout=left)
+                msg = self.events.get(timeout=min(left, 0.5) if tick else left)
             except queue.Empty:
+                if tick is not None and time.monotonic() < deadline:
+                    tick(0)
+                    continue
                 break
             if msg is None:
                 raise RuntimeError(f"md_clients exited ({self.proc.poll()}) before {event!r}")
@@ -571,11 +580,11 @@ def run_once(args: argparse.Namespace, rep: int) -> dict[str, Any]:
              "--symbol", SYMBOL, "--max-seconds", str(int(args.seconds + 600))],
             client_log,
         )  # fmt: skip
-        ready = clients.wait("ready", 600.0)
+        ready = clients.wait("ready", 600.0, driver.poll)
         result["subscribe_s"] = ready["setup_s"]
         if ready["failed_count"]:
             raise RuntimeError(f"{ready['failed_count']} sessions did not subscribe, e.g. {ready['failed']}")
-        result["rehash_wait_s"] = wait_rehashed([tmp / "data"], args.sessions)
+        result["rehash_wait_s"] = wait_rehashed([tmp / "data"], args.sessions, driver.poll)
         slow = slow_readers(ports["market_data"], args.slow)
         time.sleep(1.0)  # let the subscription burst (snapshots, first probes) settle
         gw_pid, cl_pid = gw.proc.pid, clients.proc.pid
