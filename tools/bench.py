@@ -9,6 +9,7 @@
     fixgw bench soak [ARGS...]      python -m bench.soak ARGS          (hours of mixed load: RSS, latency, losses)
     fixgw bench storm [ARGS...]     python -m bench.storm ARGS         (many sessions reconnecting at once)
     fixgw bench auction [ARGS...]   python -m bench.auction_bench ARGS (pre-open entry and the opening auction)
+    fixgw bench cluster [ARGS...]   python -m bench.cluster_bench ARGS (the multi-process venue against one process)
 
 For ``gateway``, unless ARGS already name a ``--target-cmd``, the driver is given a gateway target: the shipped demo
 config turned into a template (its own data directory and free ports, filled in by the driver), the demo
@@ -39,6 +40,7 @@ MODULES = {
     "soak": "bench.soak",
     "storm": "bench.storm",
     "auction": "bench.auction_bench",
+    "cluster": "bench.cluster_bench",
 }
 _PORTS = {
     "order_entry": "@PORT@", "market_data": "@FREE_PORT_1@", "metrics": "@FREE_PORT_2@", "drop_copy": "@FREE_PORT_3@",
