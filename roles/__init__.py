@@ -6,6 +6,8 @@
                         ExecutionReports of its sessions (and drop copies) from the result stream;
 * :mod:`roles.marketdata`  a market-data publisher: FIX sessions pinned to it; books rebuilt from the result
                         stream, the same snapshots, RptSeq and gap recovery as the one-process venue;
+* :mod:`roles.store`    the post-trade store: follows the command stream into the venue's database (any number:
+                        one writes, the others wait on its lock);
 * :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions.
 
 The streams themselves are :mod:`seqlog.jetstream`. ``fixgw serve`` without ``--role`` is the one-process venue
@@ -14,7 +16,7 @@ The streams themselves are :mod:`seqlog.jetstream`. ``fixgw serve`` without ``--
 
 from __future__ import annotations
 
-ROLES = ("engine", "gateway", "md")
+ROLES = ("engine", "gateway", "md", "store")
 
 
 def serve_role(role: str, name: str, config: str | None) -> int:
@@ -34,4 +36,8 @@ def serve_role(role: str, name: str, config: str | None) -> int:
         from roles.marketdata import serve as serve_md
 
         return serve_md(cfg, cluster, name)
+    if role == "store":
+        from roles.store import serve as serve_store
+
+        return serve_store(cfg, cluster, name)
     raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")

@@ -52,7 +52,7 @@ class RoleProcess:
         self.log_path = directory / f"{role}-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> RoleProcess:
+    def start(self, timeout: float = 30.0, ready: str = "READY pid=") -> RoleProcess:
         log = self.log_path.open("ab")
         log.write(f"--- start {time.strftime('%H:%M:%S')}\n".encode())
         log.flush()
@@ -62,7 +62,7 @@ class RoleProcess:
              "--name", self.name],
             stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
-        self.wait_for("READY pid=", timeout)
+        self.wait_for(ready, timeout)
         return self
 
     def wait_for(self, text: str, timeout: float = 30.0) -> None:
