@@ -11,13 +11,16 @@
     order_entry_port = 9876      # optional: this process's ports (sessions' own ports otherwise)
     drop_copy_port = 9878
     metrics_port = 0
+    operator_port = 9470         # optional: this gateway serves `fixgw admin` (any number of gateways may)
 
     [cluster.publishers.md1]     # a market-data publisher: `fixgw serve --role md --name md1`
     sessions = ["MD1", "MD2"]
     market_data_port = 9877
 
 Engines need no table (`fixgw serve --role engine --name e1`: any number, one of them active); the store
-(`--role store`) follows the command stream. Every process keeps its files under ``<data_dir>/<name>``.
+(`--role store --name s1`) follows the command stream into the ``[store]`` database. The operator channel is
+served by the gateways with an ``operator_port`` and carried out by the active engine (:mod:`roles.operator`),
+with the ``[operator]`` table's host and token. Every process keeps its files under ``<data_dir>/<name>``.
 
 The multi-process venue has no trading day of its own yet: a config with a ``[schedule]`` or ``[protection]``
 settings is refused (:func:`load`); every instrument trades continuously, as in a one-process venue without them.
@@ -46,6 +49,7 @@ class ProcessSpec:
     sessions: tuple[str, ...]
     ports: dict[Role, int]
     metrics_port: int = 0
+    operator_port: int = 0  # a gateway's operator channel for `fixgw admin` (roles.operator); 0: none
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ class ClusterConfig:
         """The shard's result stream: message n holds the events of the commands of command message n."""
         p = self.stream_prefix
         return StreamSpec(f"{p}_RES_{SHARD}", f"{p.lower()}.res.{SHARD}", self.replicas)
+
+    @property
+    def operator_subject(self) -> str:
+        """Core NATS request subject of the operator's requests: served by the shard's active engine only."""
+        return f"{self.stream_prefix.lower()}.operator.{SHARD}"
 
     @property
     def lease_bucket(self) -> str:
@@ -114,7 +123,10 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
                     raise ValueError(f"config: session {comp_id} is pinned to both {owner[comp_id]} and {name}")
                 owner[comp_id] = name
             ports = {role: int(spec[key]) for key, role in _PORT_KEYS.items() if key in spec}
-            specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0))))
+            operator_port = int(spec.get("operator_port", 0))
+            if operator_port and kind != "gateways":
+                raise ValueError(f"config: cluster.{kind}.{name}: operator_port is for gateways only")
+            specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0)), operator_port))
     return ClusterConfig(
         servers=servers,
         replicas=replicas,
@@ -155,7 +167,8 @@ def data_dir(cfg: VenueConfig, name: str) -> Path:
 
 def process_config(cfg: VenueConfig, spec: ProcessSpec) -> VenueConfig:
     """The venue config as one gateway or publisher sees it: only its sessions, its ports, its own data directory,
-    its metrics port; no operator channel and no store (the engine and the store processes have those)."""
+    its metrics port; no operator channel of the one-process kind (:mod:`roles.operator` serves it) and no store
+    (the store role has it)."""
     pinned = set(spec.sessions)
     sessions = tuple(
         dataclasses.replace(s, port=spec.ports.get(s.role, s.port)) for s in cfg.sessions if s.comp_id in pinned

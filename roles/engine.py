@@ -17,6 +17,8 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   can succeed) and becomes active. It then publishes the results the stream does not have yet, from the last one
   stored on, out of the results it computed while standing by: no acknowledged command is lost, no ExecID or
   OrderID is reused.
+* **Operator requests** (``fixgw admin``, relayed by the gateways) are carried out by the active engine: reads
+  from its state, changes published into the command stream and answered once applied (:mod:`roles.operator`).
 * **Start-up commands.** Once active and caught up, an engine compares the config's money rules and opening
   balances with its ledger and publishes a ``Configure`` and deposits into the command stream, as the one-process
   venue journals them at start-up.
@@ -46,6 +48,7 @@ from engine.eventcodec import encode_events
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from roles.config import SHARD, ClusterConfig
+from roles.operator import EngineOperator
 from seqlog.jetstream import (
     API_TIMEOUT,
     EXPECTED_LAST_SEQ,
@@ -116,16 +119,20 @@ class EngineNode:
         self._caught_up_configured = False
         self.js: JetStreamContext | None = None
         self.commands_applied = 0
+        self.operator = EngineOperator(cfg, cluster, name, lambda: self.engine, self.log)
 
     # ------------------------------------------------------------------ applying commands
 
     def on_command(self, seq: int, msg: Msg) -> None:
         """Command message ``seq``: apply its commands, keep its result until it is in the result stream."""
         process = self.engine.process
-        results = [encode_events(process(decode(payload))) for payload in unpack(msg.data)]
+        events = [process(decode(payload)) for payload in unpack(msg.data)]
+        results = [encode_events(evs) for evs in events]
         self.commands_applied += len(results)
         headers = msg.headers or {}
         self.applied = seq
+        if self.operator.pending:
+            self.operator.applied(headers, events)
         if seq <= self.published:
             return  # its result is already in the stream (we are catching up)
         result_headers = {ORIGIN: headers.get(ORIGIN, ""), BATCH: headers.get(MSG_ID, ""), COMMAND_SEQ: str(seq)}
@@ -224,10 +231,13 @@ class EngineNode:
                 if self.active:  # the lease went to another engine: stand back (its results equal ours)
                     self.active = False
                     self.log.warning("engine_standby", reason="lease lost")
+                    await self.operator.deactivate()
             except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
                 self.log.warning("lease_retry", error=repr(exc))
             if self.active and not self._caught_up_configured:
                 await self._startup_commands()
+            if self.active and self._caught_up_configured:  # operators see a state caught up with the stream
+                await self.operator.activate()  # (a no-op once subscribed)
             await asyncio.sleep(period)
 
     async def _startup_commands(self) -> None:
@@ -253,6 +263,7 @@ class EngineNode:
         await ensure_stream(js, self.cluster.commands)
         await ensure_stream(js, self.cluster.results)
         kv = await ensure_lease_bucket(js, self.cluster)
+        await self.operator.connected(nc, js)
         await self._sync_published()
         t0 = time.perf_counter()
         follower = Follower(js, self.cluster.commands, self.on_command, self.log)
@@ -266,6 +277,7 @@ class EngineNode:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         self.log.info("engine_stopping", applied=self.applied, published=self.published, active=self.active)
+        await self.operator.deactivate()
         if self.active:  # let the results computed so far reach the stream, then free the lease at once
             deadline = time.monotonic() + 5
             while self.results and time.monotonic() < deadline:
@@ -278,6 +290,7 @@ class EngineNode:
             task.cancel()
         await follower.stop()
         await nc.close()
+        self.operator.close()
         self.log.info("engine_stopped")
 
 

@@ -14,6 +14,8 @@ with one difference: a command is not run here, it is published.
   fills that another gateway's orders caused against its clients' orders, drop copies. The request's own context
   (the client's fields a reject echoes, a mass cancel's request type) is kept per published message until its
   results come back, found by the message id the engine copies into the result's headers.
+* **The operator channel**, if its table has an ``operator_port``: ``fixgw admin`` requests relayed to the active
+  engine (:mod:`roles.operator`).
 * **After a restart** the gateway reads the result stream from its start before it accepts a logon. It sends
   again only what its sessions' FIX stores do not hold (ExecutionReports above each session's highest ExecID, as
   the one-process venue does after a crash), then applies cancel-on-disconnect to every session that has it (a
@@ -26,12 +28,13 @@ What it shares with the market-data publisher (the loop, following the result st
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from engine import Command, Event, Execution
+from engine import Command, Event, Execution, PhaseCause, PhaseChange, TradingDayChange
 from engine.codec import encode
 from engine.eventcodec import decode_events
 from gateway.config import Role, VenueConfig
@@ -43,6 +46,7 @@ from gateway.server import run
 from roles.config import ClusterConfig, ProcessSpec
 from roles.engine import BATCH
 from roles.front import ClusterFront
+from roles.operator import relay
 from seqlog.jetstream import ORIGIN, JetStreamWriter, unpack
 
 Context = tuple[Echo | None, str | None, str, float]
@@ -60,6 +64,7 @@ class RemoteOrderEntry(OrderEntry):
         self.pending: dict[int, list[Context]] = {}  # published message number -> its commands, until answered
         self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engine accepted (PossResend checks)
         self.last_sent: dict[str, int] = {}  # order-entry session -> highest ExecID in its FIX store at start-up
+        self.follow_phase: Callable[[PhaseChange | TradingDayChange], None] = lambda ev: None
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
@@ -99,6 +104,8 @@ class RemoteOrderEntry(OrderEntry):
                     if ids is None:
                         ids = clordids[ev.order.owner] = set()
                     ids.add(ev.clordid)
+                elif isinstance(ev, (PhaseChange, TradingDayChange)):
+                    self.follow_phase(ev)
             if recovered:
                 last = self.last_sent
                 unsent = [
@@ -133,6 +140,19 @@ class OrderGateway(ClusterFront):
         # phases are the cluster's (continuous: a cluster refuses a schedule and protection, roles.config).
         self.remote.handlers.update({t: base.handlers[t] for t in ("e", "g")})
         self.remote.on_status = base.on_status
+        self.remote.follow_phase = self._follow_phase
+        self.operator = relay(self)
+
+    def _follow_phase(self, ev: PhaseChange | TradingDayChange) -> None:
+        """Keep this process's (otherwise empty) books in the engine's phases, so that its answers to e and g and
+        the TradingSessionStatus it sends say what the engine says (an operator's halt, roles.operator)."""
+        if isinstance(ev, TradingDayChange):
+            self.engine.trading_date = ev.trading_date
+            return
+        book = self.engine.books[ev.symbol]
+        book.phase, book.halt_until = ev.phase, ev.halt_until
+        if ev.cause is PhaseCause.SCHEDULE:
+            book.scheduled = ev.phase
 
     @staticmethod
     def _no_local_engine(command: Command) -> list[Event]:
@@ -161,6 +181,8 @@ class OrderGateway(ClusterFront):
         self._step()
         self._flush()
         self.start_metrics()
+        if self.operator is not None:
+            self.operator.start()
         self.going_live()
 
     def before_step(self) -> None:
@@ -170,6 +192,8 @@ class OrderGateway(ClusterFront):
         self.remote.commit()  # the turn's commands: one message
 
     def on_stopping(self) -> None:
+        if self.operator is not None:
+            self.operator.stop()
         self.remote.commit()  # cancel-on-disconnect of the sessions just logged out
         writer = self.remote.writer
         try:

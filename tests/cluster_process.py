@@ -22,8 +22,9 @@ def cluster_config(
     lease_seconds: float = 1.5,
     overrides: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, int]]:
-    """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free port; returns
-    the config file and the ports by process name."""
+    """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free ports (a
+    gateway's drop-copy and operator ports: ``NAME.drop_copy``, ``NAME.operator``); returns the config file and the
+    ports by process name."""
     config, ports = make_config(directory, overrides)
     process_ports: dict[str, int] = {}
     lines = ["", "[cluster]", f"servers = {servers!r}".replace("'", '"'), f"replicas = {replicas}",
@@ -37,7 +38,9 @@ def cluster_config(
             lines += [f"[cluster.{kind}.{name}]", f"sessions = {sessions!r}".replace("'", '"'), f"{key} = {port}"]
             if kind == "gateways":
                 process_ports[f"{name}.drop_copy"] = free_port()
+                process_ports[f"{name}.operator"] = free_port()
                 lines.append(f"drop_copy_port = {process_ports[f'{name}.drop_copy']}")
+                lines.append(f"operator_port = {process_ports[f'{name}.operator']}")
             lines.append("")
     with config.open("a") as f:
         f.write("\n".join(lines))
