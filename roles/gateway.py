@@ -27,14 +27,17 @@ What it shares with the market-data publisher (the loop, following the result st
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from engine import Command, Event, Execution, PhaseCause, PhaseChange, TradingDayChange
+from engine import CancelReject, Command, Event, Execution, PhaseCause, PhaseChange, TradingDayChange
 from engine.codec import encode
 from engine.eventcodec import decode_events
 from gateway.config import Role, VenueConfig
@@ -54,6 +57,23 @@ Context = tuple[Echo | None, str | None, str, float]
 ``perf_counter()`` when it was published (order -> report latency)."""
 
 
+_REPORT_TYPE = re.compile(rb"\x0135=([89])\x01")
+
+
+def rejects_after_last_report(store_body: Path, tail: int = 4 << 20) -> int:
+    """OrderCancelRejects (35=9) after the last ExecutionReport in a QuickFIX FileStore body file."""
+    if not store_body.exists():
+        return 0
+    with store_body.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        for start in (max(0, size - tail), 0):
+            f.seek(start)
+            types = _REPORT_TYPE.findall(f.read())
+            if b"8" in types or start == 0:
+                return types[::-1].index(b"8") if b"8" in types else len(types)
+    return 0
+
+
 class RemoteOrderEntry(OrderEntry):
     """Order entry whose engine is the engine role: :meth:`execute` publishes, :meth:`on_result` completes."""
 
@@ -65,6 +85,8 @@ class RemoteOrderEntry(OrderEntry):
         self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engine accepted (PossResend checks)
         self.last_sent: dict[str, int] = {}  # order-entry session -> highest ExecID in its FIX store at start-up
         self.follow_phase: Callable[[PhaseChange | TradingDayChange], None] = lambda ev: None
+        self.copies_passed: set[str] = set()  # drop copies past the last report their stores held (recover)
+        self.rejects_held: dict[str, int] = {}  # drop copy -> cancel rejects its store holds after that report
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
@@ -107,18 +129,53 @@ class RemoteOrderEntry(OrderEntry):
                 elif isinstance(ev, (PhaseChange, TradingDayChange)):
                     self.follow_phase(ev)
             if recovered:
-                last = self.last_sent
-                unsent = [
-                    e for e in events if type(e) is Execution and e.seq > last.get(e.order.owner, e.seq)
-                ]  # fmt: skip
-                if unsent:
-                    self.dispatch(unsent)
+                self.recover(events)
             elif contexts is not None:
                 echo, request_type, account_type, t0 = contexts[i]
                 self.outbox.started.append(t0)
                 self.complete(events, echo, request_type, account_type)
             else:
                 self.complete(events)
+
+    def recover(self, events: list[Event]) -> None:
+        """Events of a command from before this process started: only what its sessions' FIX stores lack. An
+        ExecutionReport goes to its owner, and is copied to each drop copy covering its account, if its ExecID is
+        above the highest in that session's store; an OrderCancelReject is copied to a drop copy once the events
+        have passed the last report its store holds, except as many as the store holds after that report (the
+        gateway copies in stream order, so those are the first ones)."""
+        last, passed, held, t = self.last_sent, self.copies_passed, self.rejects_held, self.translator
+        for ev in events:
+            if type(ev) is Execution:
+                seq = ev.seq
+                to_owner = seq > last.get(ev.order.owner, seq)
+                copies = []
+                for covered, state in self.drop_copies:
+                    if seq >= last.get(state.comp_id, 0):
+                        passed.add(state.comp_id)
+                        if seq > last.get(state.comp_id, 0) and (covered is None or ev.order.account in covered):
+                            copies.append(state)
+                if to_owner or copies:
+                    report = t.execution_report(ev, None)
+                    if to_owner:
+                        self._reply(ev.order.owner, "8", report)
+                        self.recorder.execution(ev)
+                    self.outbox.replies.extend((report, state, "8") for state in copies)
+            elif type(ev) is CancelReject and self.drop_copies:
+                owner = self.owners.get(ev.owner)
+                accounts = (
+                    (ev.order.account,) if ev.order is not None
+                    else owner.accounts if owner else self.elsewhere.get(ev.owner, frozenset())
+                )  # fmt: skip
+                copies = []
+                for covered, state in self.drop_copies:
+                    if state.comp_id in passed and (covered is None or any(a in covered for a in accounts)):
+                        if held.get(state.comp_id, 0):  # in its store already
+                            held[state.comp_id] -= 1
+                        else:
+                            copies.append(state)
+                if copies:
+                    reject = t.cancel_reject(ev)
+                    self.outbox.replies.extend((reject, state, "9") for state in copies)
 
 
 class OrderGateway(ClusterFront):
@@ -141,6 +198,7 @@ class OrderGateway(ClusterFront):
         self.remote.handlers.update({t: base.handlers[t] for t in ("e", "g")})
         self.remote.on_status = base.on_status
         self.remote.follow_phase = self._follow_phase
+        self.remote.elsewhere = {s.comp_id: frozenset(s.accounts) for s in cfg.sessions if s.role is Role.ORDER_ENTRY}
         self.operator = relay(self)
 
     def _follow_phase(self, ev: PhaseChange | TradingDayChange) -> None:
@@ -172,8 +230,12 @@ class OrderGateway(ClusterFront):
         self.remote.last_sent = {
             s.comp_id: last_exec_id(store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body")
             for s in self.cfg.sessions
-            if s.role is Role.ORDER_ENTRY
+            if s.role in (Role.ORDER_ENTRY, Role.DROP_COPY)
         }
+        drop_copies = [s.comp_id for s in self.cfg.sessions if s.role is Role.DROP_COPY]
+        self.remote.rejects_held = {c: rejects_after_last_report(store / f"FIX.4.4-{self.cfg.comp_id}-{c}.body")
+                                    for c in drop_copies}  # fmt: skip
+        self.remote.copies_passed = {c for c in drop_copies if not self.remote.last_sent[c]}  # empty: lacks all
         self.connect_and_catch_up()
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:

@@ -21,11 +21,12 @@ def cluster_config(
     replicas: int = 1,
     lease_seconds: float = 1.5,
     overrides: dict[str, Any] | None = None,
+    sessions: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, dict[str, int]]:
     """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free ports (a
     gateway's drop-copy and operator ports: ``NAME.drop_copy``, ``NAME.operator``); returns the config file and the
     ports by process name."""
-    config, ports = make_config(directory, overrides)
+    config, ports = make_config(directory, overrides, sessions)
     process_ports: dict[str, int] = {}
     lines = ["", "[cluster]", f"servers = {servers!r}".replace("'", '"'), f"replicas = {replicas}",
              f"lease_seconds = {lease_seconds}", ""]  # fmt: skip
