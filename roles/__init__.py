@@ -8,6 +8,7 @@
                         stream, the same snapshots, RptSeq and gap recovery as the one-process venue;
 * :mod:`roles.store`    the post-trade store: follows the command stream into the venue's database (any number:
                         one writes, the others wait on its lock);
+* :mod:`roles.operator`  the operator channel (``fixgw admin``): served by gateways, carried out by the active engine;
 * :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions.
 
 The streams themselves are :mod:`seqlog.jetstream`. ``fixgw serve`` without ``--role`` is the one-process venue
