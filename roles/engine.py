@@ -42,7 +42,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from engine import Command, Configure, Fund, MatchingEngine
+from engine import Command, Configure, Event, Fund, MatchingEngine
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
 from gateway.config import VenueConfig
@@ -126,8 +126,12 @@ class EngineNode:
     def on_command(self, seq: int, msg: Msg) -> None:
         """Command message ``seq``: apply its commands, keep its result until it is in the result stream."""
         process = self.engine.process
-        events = [process(decode(payload)) for payload in unpack(msg.data)]
-        results = [encode_events(evs) for evs in events]
+        events: list[list[Event]] = []
+        results: list[bytes] = []
+        for payload in unpack(msg.data):
+            evs = process(decode(payload))
+            results.append(encode_events(evs))  # now: the events refer to orders that later commands change
+            events.append(evs)
         self.commands_applied += len(results)
         headers = msg.headers or {}
         self.applied = seq
