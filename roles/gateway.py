@@ -37,7 +37,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from engine import CancelReject, Command, Event, Execution, PhaseCause, PhaseChange, TradingDayChange
+from engine import CancelReject, Command, Event, Execution, PhaseChange, TradingDayChange
 from engine.codec import encode
 from engine.eventcodec import decode_events
 from gateway.config import Role, VenueConfig
@@ -84,7 +84,7 @@ class RemoteOrderEntry(OrderEntry):
         self.pending: dict[int, list[Context]] = {}  # published message number -> its commands, until answered
         self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engine accepted (PossResend checks)
         self.last_sent: dict[str, int] = {}  # order-entry session -> highest ExecID in its FIX store at start-up
-        self.follow_phase: Callable[[PhaseChange | TradingDayChange], None] = lambda ev: None
+        self.on_events: Callable[[list[Event]], None] | None = None  # every result's events, before replies
         self.copies_passed: set[str] = set()  # drop copies past the last report their stores held (recover)
         self.rejects_held: dict[str, int] = {}  # drop copy -> cancel rejects its store holds after that report
 
@@ -120,14 +120,14 @@ class RemoteOrderEntry(OrderEntry):
         owners, clordids = self.owners, self.clordids
         for i, payload in enumerate(unpack(msg.data)):
             events: list[Event] = decode_events(payload)
+            if self.on_events is not None:
+                self.on_events(events)
             for ev in events:
                 if type(ev) is Execution and ev.order.order_id and ev.order.owner in owners:
                     ids = clordids.get(ev.order.owner)
                     if ids is None:
                         ids = clordids[ev.order.owner] = set()
                     ids.add(ev.clordid)
-                elif isinstance(ev, (PhaseChange, TradingDayChange)):
-                    self.follow_phase(ev)
             if recovered:
                 self.recover(events)
             elif contexts is not None:
@@ -193,24 +193,23 @@ class OrderGateway(ClusterFront):
             lambda owner, clordid: clordid in self.remote.clordids.get(owner, ()), base.positions_formatter,
             base.drop_copies,
         )  # fmt: skip
-        # Phase requests and changes as in one process: this process's engine stays empty, but its instruments'
-        # phases are the cluster's (continuous: a cluster refuses a schedule and protection, roles.config).
+        # Phase requests and changes as in one process: this process's engine stays empty of orders, but its
+        # instruments' phases and the trading date follow the engine's events (_mirror).
         self.remote.handlers.update({t: base.handlers[t] for t in ("e", "g")})
         self.remote.on_status = base.on_status
-        self.remote.follow_phase = self._follow_phase
         self.remote.elsewhere = {s.comp_id: frozenset(s.accounts) for s in cfg.sessions if s.role is Role.ORDER_ENTRY}
         self.operator = relay(self)
+        self.remote.on_events = self._mirror
 
-    def _follow_phase(self, ev: PhaseChange | TradingDayChange) -> None:
-        """Keep this process's (otherwise empty) books in the engine's phases, so that its answers to e and g and
-        the TradingSessionStatus it sends say what the engine says (an operator's halt, roles.operator)."""
-        if isinstance(ev, TradingDayChange):
-            self.engine.trading_date = ev.trading_date
-            return
-        book = self.engine.books[ev.symbol]
-        book.phase, book.halt_until = ev.phase, ev.halt_until
-        if ev.cause is PhaseCause.SCHEDULE:
-            book.scheduled = ev.phase
+    def _mirror(self, events: list[Event]) -> None:
+        """Keep the local engine's phases and trading date as the cluster's engine has them (what SecurityStatus
+        and TradingSessionStatus on order-entry sessions tell)."""
+        for ev in events:
+            if type(ev) is PhaseChange:
+                book = self.engine.books[ev.symbol]
+                book.phase, book.halt_until = ev.phase, ev.halt_until
+            elif type(ev) is TradingDayChange:
+                self.engine.trading_date = ev.trading_date
 
     @staticmethod
     def _no_local_engine(command: Command) -> list[Event]:
