@@ -41,9 +41,11 @@ class OperatorRequest:
     params: dict[str, Any]
     done: threading.Event = field(default_factory=threading.Event)
     reply: dict[str, Any] | None = None
+    status: int = 200  # HTTP status of the answer: 503 when the venue cannot act now (a cluster without an engine)
 
-    def answer(self, reply: dict[str, Any]) -> None:
+    def answer(self, reply: dict[str, Any], status: int = 200) -> None:
         self.reply = reply
+        self.status = status
         self.done.set()
 
 
@@ -100,7 +102,7 @@ def _handler(server: OperatorServer) -> type[BaseHTTPRequestHandler]:
             if not request.done.wait(ANSWER_TIMEOUT):
                 return self._send(503, {"ok": False, "error": "the venue did not answer in time"})
             assert request.reply is not None
-            self._send(200, request.reply)
+            self._send(request.status, request.reply)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engine import Command, Event, Fund, Kill, MatchingEngine, OperatorResult, SetLimits
@@ -21,6 +22,16 @@ from gateway.positions import average_cost, unrealized_pnl
 
 CHANGES = frozenset({"deposit", "withdraw", "limits", "kill", "revive"})
 ACTIONS = CHANGES | {"accounts", "account"}
+Answer = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an operator's request changes: the engine commands to run, in order, and how their events (one list
+    per command) make the answer."""
+
+    commands: list[Command]
+    answer: Callable[[list[list[Event]]], Answer]
 
 
 class OperatorDesk:
@@ -42,7 +53,7 @@ class OperatorDesk:
         self.audit = audit
         self.sessions = sessions  # the order-entry CompIDs a kill may name
         self._ids = 0
-        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        self._handlers: dict[str, Callable[[dict[str, Any]], Answer | Change]] = {
             "deposit": self.deposit,
             "withdraw": self.withdraw,
             "limits": self.limits,
@@ -52,10 +63,10 @@ class OperatorDesk:
             "account": self.account,
         }
 
-    def add_action(self, name: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def add_action(self, name: str, handler: Callable[[dict[str, Any]], Answer | Change]) -> None:
         """An action another part of the venue answers (the logon guard's ``logons`` and ``unlock``, the trading
-        day's ``halt``, ``phases`` ...), carried out on the loop like the desk's own; ``handler`` may raise KeyError,
-        ValueError or TypeError to refuse."""
+        day's ``halt``, ``phases`` ...), carried out on the loop like the desk's own: an answer, or a :class:`Change`;
+        ``handler`` may raise KeyError, ValueError or TypeError to refuse."""
         self._handlers[name] = handler
 
     @property
@@ -70,42 +81,67 @@ class OperatorDesk:
             raise ValueError("the venue keeps no ledger (its config has no [assets])")
         return ledger
 
-    def handle(self, request: OperatorRequest) -> dict[str, Any]:
+    def handle(self, request: OperatorRequest) -> Answer:
         """Carry out one request and return its answer; never raises. The caller hands the answer over once the
         journal record of the change is durable (after the loop turn's commit)."""
+        step = self.prepare(request)
+        if isinstance(step, Change):
+            return self.finish(request, step, [self.apply(cmd) for cmd in step.commands])
+        return step
+
+    def prepare(self, request: OperatorRequest) -> Answer | Change:
+        """The engine commands a request needs, or its answer (a read, or a refusal); never raises."""
         params = dict(request.params)
         if request.action == "revive":
             params["revive"] = True
         try:
-            reply = self._handlers[request.action](params)
+            step = self._handlers[request.action](params)
         except (KeyError, ValueError, TypeError) as exc:
             text = f"missing parameter {exc}" if isinstance(exc, KeyError) else str(exc)
-            reply = {"ok": False, "error": text}
+            step = {"ok": False, "error": text}
+        if not isinstance(step, Change):
+            self._audit_refusal(request, step)
+        return step
+
+    def finish(self, request: OperatorRequest, change: Change, events: list[list[Event]]) -> Answer:
+        """The answer to a request whose commands ran with these events (one list per command)."""
+        for evs in events:
+            self.dispatch([e for e in evs if not isinstance(e, OperatorResult)])
+        answer = change.answer(events)
+        self._audit_refusal(request, answer)
+        return answer
+
+    def _audit_refusal(self, request: OperatorRequest, reply: Answer) -> None:
         if not reply.get("ok") and request.action in CHANGES:  # refused changes are on the record too
             self.audit({"event": "operator_refused", "action": request.action, "params": request.params,
                         "error": reply.get("error"), "reason": reply.get("reason")})  # fmt: skip
-        return reply
 
-    def _request_id(self) -> str:
+    def request_id(self) -> str:
         self._ids += 1
         return f"op-{time.time_ns()}-{self._ids}"
 
-    def _run(self, cmd: Command, what: dict[str, Any]) -> dict[str, Any]:
-        events = self.apply(cmd)
-        result = next(e for e in events if isinstance(e, OperatorResult))
-        self.dispatch([e for e in events if not isinstance(e, OperatorResult)])
-        if not result.applied:
-            assert result.reason is not None
-            return {"ok": False, "error": result.reason.text, "reason": result.reason.code, **what}
-        answer = {"ok": True, "applied": result.action, **what}
-        if result.action == "kill":
-            answer["cancelled"] = result.cancelled
-        self.audit({"event": f"operator_{result.action}", **what, "request_id": result.request_id})
-        return answer
+    def _change(self, cmd: Command, what: Answer, amend: Callable[[Answer], None] | None = None) -> Change:
+        """A change of one command, answered with ``what`` it did (``amend`` adds to the answer of a refusal)."""
+
+        def answer(events: list[list[Event]]) -> Answer:
+            result = next(e for e in events[0] if isinstance(e, OperatorResult))
+            if not result.applied:
+                assert result.reason is not None
+                refused = {"ok": False, "error": result.reason.text, "reason": result.reason.code, **what}
+                if amend is not None:
+                    amend(refused)
+                return refused
+            applied = {"ok": True, "applied": result.action, **what}
+            if result.action == "kill":
+                applied["cancelled"] = result.cancelled
+            self.audit({"event": f"operator_{result.action}", **what, "request_id": result.request_id})
+            return applied
+
+        return Change([cmd], answer)
 
     # ------------------------------------------------------------------ changes
 
-    def deposit(self, p: dict[str, Any], sign: int = 1) -> dict[str, Any]:
+    def deposit(self, p: dict[str, Any], sign: int = 1) -> Change:
         account, asset, funding_id = str(p["account"]), str(p["asset"]), str(p["funding_id"])
         acct = self.ledger.accounts.get(account)
         if acct is None:
@@ -113,19 +149,21 @@ class OperatorDesk:
         amount = self.assets.to_units(asset, str(p["amount"]))
         if amount <= 0:
             raise ValueError("amount must be positive")
-        cmd = Fund(self._request_id(), account, asset, sign * amount, funding_id, time.time_ns())
+        cmd = Fund(self.request_id(), account, asset, sign * amount, funding_id, time.time_ns())
         what = {"account": account, "asset": asset, "amount": self.assets.text(asset, amount), "funding_id": funding_id}
-        answer = self._run(cmd, what)
-        if answer.get("reason") == "insufficient_funds":  # say how much there is to withdraw
-            available = self.assets.text(asset, acct.available.get(asset, 0))
-            answer["available"] = available
-            answer["error"] += f": {account} has {available} {asset} available"
-        return answer
 
-    def withdraw(self, p: dict[str, Any]) -> dict[str, Any]:
+        def amend(answer: Answer) -> None:
+            if answer.get("reason") == "insufficient_funds":  # say how much there is to withdraw
+                available = self.assets.text(asset, acct.available.get(asset, 0))
+                answer["available"] = available
+                answer["error"] += f": {account} has {available} {asset} available"
+
+        return self._change(cmd, what, amend)
+
+    def withdraw(self, p: dict[str, Any]) -> Change:
         return self.deposit(p, -1)
 
-    def limits(self, p: dict[str, Any]) -> dict[str, Any]:
+    def limits(self, p: dict[str, Any]) -> Change:
         """Change some limits of an account (or, with ``"account": null``, the venue default) in one instrument;
         ``changes`` maps limit names to decimal text, or to null/"none" to remove a limit."""
         account = p.get("account")
@@ -144,11 +182,11 @@ class OperatorDesk:
             new if name in given else old
             for name, old, new in zip(LIMIT_NAMES, current.to_list(), changes.to_list(), strict=True)
         ]
-        cmd = SetLimits(self._request_id(), account, symbol, merged, time.time_ns())
+        cmd = SetLimits(self.request_id(), account, symbol, merged, time.time_ns())
         text = limits_text(Limits.from_list(merged), instrument, market, self.assets)
-        return self._run(cmd, {"account": account, "symbol": symbol, "limits": text})
+        return self._change(cmd, {"account": account, "symbol": symbol, "limits": text})
 
-    def kill(self, p: dict[str, Any]) -> dict[str, Any]:
+    def kill(self, p: dict[str, Any]) -> Change:
         account, session = p.get("account"), p.get("session")
         if (account is None) == (session is None):
             raise ValueError("name exactly one of account or session")
@@ -157,9 +195,9 @@ class OperatorDesk:
         if session is not None and session not in self.sessions:
             raise ValueError(f"unknown session {session!r}: not an order-entry session of this venue")
         revive = bool(p.get("revive", False))
-        cmd = Kill(self._request_id(), account, session, revive, time.time_ns())
+        cmd = Kill(self.request_id(), account, session, revive, time.time_ns())
         what = {"account": account} if account is not None else {"session": session}
-        return self._run(cmd, what)
+        return self._change(cmd, what)
 
     # ------------------------------------------------------------------ reads
 

@@ -76,6 +76,9 @@ class OrderEntry:
         # Drop-copy sessions and the accounts each covers (None: every account): each gets a copy of every
         # ExecutionReport and OrderCancelReject of its accounts, in the order the owners get them.
         self.drop_copies = drop_copies or []
+        # The accounts of order-entry sessions served by other processes (the multi-process venue's gateways): a
+        # cancel reject of an unknown order is copied by its session's accounts.
+        self.elsewhere: dict[str, frozenset[str]] = {}
         self.handlers: dict[str, Callable[[dict[str, str], SessionState], None]] = {
             "D": self.new_order,
             "F": self.cancel,
@@ -193,7 +196,10 @@ class OrderEntry:
                 self._reply(ev.owner, "9", reject)
                 if self.drop_copies:  # the order's account; for an unknown order, the requesting session's accounts
                     owner = self.owners.get(ev.owner)
-                    accounts = (ev.order.account,) if ev.order is not None else owner.accounts if owner else ()
+                    accounts = (
+                        (ev.order.account,) if ev.order is not None
+                        else owner.accounts if owner else self.elsewhere.get(ev.owner, ())
+                    )  # fmt: skip
                     self._copy(accounts, "9", reject)
                 self.recorder.cancel_reject(ev)
             elif isinstance(ev, MassCancelReport):

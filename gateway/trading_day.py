@@ -35,6 +35,7 @@ from engine import (
 from feeds import status
 from gateway.config import Role, VenueConfig
 from gateway.fixcodes import PHASE_STATUS, SecurityTradingStatus
+from gateway.operator_desk import Change
 from gateway.persistence import Persistence
 from gateway.schedule import due_commands
 from gateway.scheduler import Scheduler
@@ -134,45 +135,15 @@ class TradingDay:
 
     def operate(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """``halt``, ``resume``, ``open``, ``close`` or ``preopen`` one instrument (``symbol``) or ``all``."""
-        target, allowed = ACTIONS[action]
-        symbol = str(params["symbol"])
-        engine = self._engine()
-        if symbol != "all" and symbol not in engine.books:
-            raise ValueError(f"unknown symbol {symbol!r}")
-        results = []
-        for sym in list(engine.books) if symbol == "all" else [symbol]:
-            book = engine.books[sym]
-            row: dict[str, Any] = {"symbol": sym}
-            if allowed is not None and book.phase not in allowed:
-                row.update(applied=False, error=f"{action}: {sym} is {status.PHASE_NAMES[book.phase]}")
-            else:
-                self._ids += 1
-                events = self._run(SetPhase(f"op-{time.time_ns()}-{self._ids}", sym, target, OPERATOR, time.time_ns()))
-                result = next(e for e in events if isinstance(e, OperatorResult))
-                row["applied"] = result.applied
-                if result.reason is not None:
-                    row["error"] = f"{action}: {result.reason.text} ({sym} is {status.PHASE_NAMES[book.phase]})"
-                else:
-                    self.audit({"event": "operator_phase", "action": action, "symbol": sym, "phase": book.phase.value,
-                                "request_id": result.request_id, "ts": time.time_ns()})  # fmt: skip
-            row["phase"] = book.phase.value
-            results.append(row)
-        ok = all(r["applied"] for r in results)
-        answer: dict[str, Any] = {"ok": ok, "applied": action, "results": results}
-        if not ok:
-            answer["error"] = "; ".join(r["error"] for r in results if not r["applied"])
-        return answer
+        change = phase_request(self._engine(), action, params, self._request_id, self.audit)
+        return change.answer([self._run(cmd) for cmd in change.commands])
+
+    def _request_id(self) -> str:
+        self._ids += 1
+        return f"op-{time.time_ns()}-{self._ids}"
 
     def phases(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Every instrument's phase (and when a circuit-breaker halt ends), and the trading date."""
-        engine = self._engine()
-        rows = []
-        for sym, book in engine.books.items():
-            row: dict[str, Any] = {"symbol": sym, "phase": book.phase.value, "scheduled": book.scheduled.value}
-            if book.halt_until is not None:
-                row["halt_until"] = status.utc_text(book.halt_until)
-            rows.append(row)
-        return {"ok": True, "trading_date": engine.trading_date, "instruments": rows}
+        return phases(self._engine())
 
     # ------------------------------------------------------------------ order-entry sessions
 
@@ -215,3 +186,62 @@ class TradingDay:
         venue = status.venue_status(engine.books.values())
         msg = status.trading_session_status(venue, engine.trading_date, f.get("335", ""))
         self.outbox.replies.append((msg, state, "h"))
+
+
+# ---------------------------------------------------------------------- the operator's phase actions
+
+
+def phase_request(
+    engine: MatchingEngine,
+    action: str,
+    params: dict[str, Any],
+    request_id: Callable[[], str],
+    audit: Callable[[dict[str, Any]], None],
+) -> Change:
+    """The SetPhase commands of ``halt``, ``resume``, ``open``, ``close`` or ``preopen`` for one instrument
+    (``symbol``) or ``all``, and the answer their events make: per instrument, applied or why not, and its phase
+    after the command. An instrument the action cannot come from gets no command (ValueError: unknown symbol)."""
+    target, allowed = ACTIONS[action]
+    symbol = str(params["symbol"])
+    if symbol != "all" and symbol not in engine.books:
+        raise ValueError(f"unknown symbol {symbol!r}")
+    symbols = list(engine.books) if symbol == "all" else [symbol]
+    movable = [s for s in symbols if allowed is None or engine.books[s].phase in allowed]
+    commands: list[Command] = [SetPhase(request_id(), s, target, OPERATOR, time.time_ns()) for s in movable]
+
+    def answer(events: list[list[Event]]) -> dict[str, Any]:
+        results = []
+        outcome = dict(zip(movable, events, strict=True))
+        for sym in symbols:
+            book = engine.books[sym]
+            row: dict[str, Any] = {"symbol": sym}
+            if sym not in outcome:
+                row.update(applied=False, error=f"{action}: {sym} is {status.PHASE_NAMES[book.phase]}")
+            else:
+                result = next(e for e in outcome[sym] if isinstance(e, OperatorResult))
+                row["applied"] = result.applied
+                if result.reason is not None:
+                    row["error"] = f"{action}: {result.reason.text} ({sym} is {status.PHASE_NAMES[book.phase]})"
+                else:
+                    audit({"event": "operator_phase", "action": action, "symbol": sym, "phase": book.phase.value,
+                           "request_id": result.request_id, "ts": time.time_ns()})  # fmt: skip
+            row["phase"] = book.phase.value
+            results.append(row)
+        ok = all(r["applied"] for r in results)
+        reply: dict[str, Any] = {"ok": ok, "applied": action, "results": results}
+        if not ok:
+            reply["error"] = "; ".join(r["error"] for r in results if not r["applied"])
+        return reply
+
+    return Change(commands, answer)
+
+
+def phases(engine: MatchingEngine) -> dict[str, Any]:
+    """Every instrument's phase (and when a circuit-breaker halt ends), and the trading date."""
+    rows = []
+    for sym, book in engine.books.items():
+        row: dict[str, Any] = {"symbol": sym, "phase": book.phase.value, "scheduled": book.scheduled.value}
+        if book.halt_until is not None:
+            row["halt_until"] = status.utc_text(book.halt_until)
+        rows.append(row)
+    return {"ok": True, "trading_date": engine.trading_date, "instruments": rows}

@@ -12,6 +12,7 @@
     order_entry_port = 9876      # optional: this process's ports (sessions' own ports otherwise)
     drop_copy_port = 9878
     metrics_port = 0
+    operator_port = 9470         # optional: this gateway serves `fixgw admin` (any number of gateways may)
 
     [cluster.publishers.md1]     # a market-data publisher: `fixgw serve --role md --name md1`
     sessions = ["MD1", "MD2"]
@@ -26,7 +27,11 @@ Without ``[cluster.shards]`` one shard, ``"0"``, holds every instrument (streams
 With it, every instrument is in exactly one shard; a shard's engines run ``fixgw serve --role engine --name e1
 --shard eq`` (any number per shard, one of them active). The k-th shard (in config order, from 0) numbers its
 OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-wide and name their shard, so shards
-must never be reordered once a venue has traded. Every process keeps its files under ``<data_dir>/<name>``.
+must never be reordered once a venue has traded. The store (``--role store --name s1``) follows the command
+stream into the ``[store]`` database. The operator channel is served by the gateways with an ``operator_port`` and
+carried out by the active engine (:mod:`roles.operator`), with the ``[operator]`` table's host and token. Neither
+works across shards yet: a config with several shards and an ``operator_port`` is refused, and so is
+``--role store``. Every process keeps its files under ``<data_dir>/<name>``.
 
 A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
 (:mod:`roles.engine`).
@@ -69,6 +74,7 @@ class ProcessSpec:
     sessions: tuple[str, ...]
     ports: dict[Role, int]
     metrics_port: int = 0
+    operator_port: int = 0  # a gateway's operator channel for `fixgw admin` (roles.operator); 0: none
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,11 @@ class ClusterConfig:
         return self.shards[index] if 0 <= index < len(self.shards) and venue_id > 0 else None
 
     @property
+    def operator_subject(self) -> str:
+        """Core NATS request subject of the operator's requests: served by the shard's active engine only."""
+        return f"{self.stream_prefix.lower()}.operator.{SHARD}"
+
+    @property
     def lease_bucket(self) -> str:
         return f"{self.stream_prefix}_LEASES"
 
@@ -176,9 +187,19 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
                     raise ValueError(f"config: session {comp_id} is pinned to both {owner[comp_id]} and {name}")
                 owner[comp_id] = name
             ports = {role: int(spec[key]) for key, role in _PORT_KEYS.items() if key in spec}
-            specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0))))
+            operator_port = int(spec.get("operator_port", 0))
+            if operator_port and kind != "gateways":
+                raise ValueError(f"config: cluster.{kind}.{name}: operator_port is for gateways only")
+            specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0)), operator_port))
+    shards = parse_shards(table.get("shards"), cfg)
+    operated = [p.name for p in specs["gateways"] if p.operator_port]
+    if len(shards) > 1 and operated:
+        raise ValueError(
+            f"config: cluster.gateways.{operated[0]}: operator_port is not supported with several [cluster.shards] "
+            "yet (an operator change would have to reach every shard's engine)"
+        )
     return ClusterConfig(
-        shards=parse_shards(table.get("shards"), cfg),
+        shards=shards,
         servers=servers,
         replicas=replicas,
         stream_prefix=str(table.get("stream_prefix", "FIXGW")),
@@ -240,7 +261,8 @@ def data_dir(cfg: VenueConfig, name: str) -> Path:
 
 def process_config(cfg: VenueConfig, spec: ProcessSpec) -> VenueConfig:
     """The venue config as one gateway or publisher sees it: only its sessions, its ports, its own data directory,
-    its metrics port; no operator channel and no store (the engine and the store processes have those)."""
+    its metrics port; no operator channel of the one-process kind (:mod:`roles.operator` serves it) and no store
+    (the store role has it)."""
     pinned = set(spec.sessions)
     sessions = tuple(
         dataclasses.replace(s, port=spec.ports.get(s.role, s.port)) for s in cfg.sessions if s.comp_id in pinned

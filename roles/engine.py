@@ -19,6 +19,8 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   can succeed) and becomes active. It then publishes the results the stream does not have yet, from the last one
   stored on, out of the results it computed while standing by: no acknowledged command is lost, no ExecID or
   OrderID is reused.
+* **Operator requests** (``fixgw admin``, relayed by the gateways) are carried out by the active engine: reads
+  from its state, changes published into the command stream and answered once applied (:mod:`roles.operator`).
 * **Start-up commands.** Once active and caught up, an engine compares the config's money rules, opening
   balances and trading rules (``[protection]``) with its own and publishes a ``Configure``, deposits and a
   ``ConfigureTrading`` into the command stream, as the one-process venue journals them at start-up.
@@ -59,7 +61,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from engine import Command, Configure, ConfigureTrading, Fund, MatchingEngine
+from engine import Command, Configure, ConfigureTrading, Event, Fund, MatchingEngine
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
 from engine.snapshot import load_state
@@ -67,6 +69,7 @@ from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from gateway.schedule import due_commands
 from roles.config import ClusterConfig, ShardSpec, data_dir
+from roles.operator import EngineOperator
 from roles.snapshots import fork_dump, load_latest, object_name, open_store, prune
 from seqlog.jetstream import (
     API_TIMEOUT,
@@ -167,6 +170,7 @@ class EngineNode:
         self._caught_up_configured = False
         self.js: JetStreamContext | None = None
         self.commands_applied = 0
+        self.operator = EngineOperator(cfg, cluster, name, lambda: self.engine, self.log)
         self.clock_seq = 0  # stream sequence of the last clock message applied
         self._clock_basis: int | None = None  # the clock_seq a published clock message was decided on
         self._clock_wait_until = 0.0
@@ -180,10 +184,17 @@ class EngineNode:
     def on_command(self, seq: int, msg: Msg) -> None:
         """Command message ``seq``: apply its commands, keep its result until it is in the result stream."""
         process = self.engine.process
-        results = [encode_events(process(decode(payload))) for payload in unpack(msg.data)]
+        events: list[list[Event]] = []
+        results: list[bytes] = []
+        for payload in unpack(msg.data):
+            evs = process(decode(payload))
+            results.append(encode_events(evs))  # now: the events refer to orders that later commands change
+            events.append(evs)
         self.commands_applied += len(results)
         headers = msg.headers or {}
         self.applied = seq
+        if self.operator.pending:
+            self.operator.applied(headers, events)
         if headers.get(MSG_ID, "").startswith(CLOCK):
             self.clock_seq = seq
         every = self.cluster.snapshot_every
@@ -287,10 +298,13 @@ class EngineNode:
                 if self.active:  # the lease went to another engine: stand back (its results equal ours)
                     self.active = False
                     self.log.warning("engine_standby", reason="lease lost")
+                    await self.operator.deactivate()
             except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
                 self.log.warning("lease_retry", error=repr(exc))
             if self.active and not self._caught_up_configured:
                 await self._startup_commands()
+            if self.active and self._caught_up_configured:  # operators see a state caught up with the stream
+                await self.operator.activate()  # (a no-op once subscribed)
             await asyncio.sleep(period)
 
     async def _startup_commands(self) -> None:
@@ -419,6 +433,7 @@ class EngineNode:
         await ensure_stream(js, self.commands)
         await ensure_stream(js, self.results_spec)
         kv = await ensure_lease_bucket(js, self.cluster)
+        await self.operator.connected(nc, js)
         store = await open_store(js, self.cluster)
         await self._load_snapshot(store)
         await self._sync_published()
@@ -436,6 +451,7 @@ class EngineNode:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         self.log.info("engine_stopping", applied=self.applied, published=self.published, active=self.active)
+        await self.operator.deactivate()
         if self.active:  # let the results computed so far reach the stream, then free the lease at once
             deadline = time.monotonic() + 5
             while self.results and time.monotonic() < deadline:
@@ -448,6 +464,7 @@ class EngineNode:
             task.cancel()
         await follower.stop()
         await nc.close()
+        self.operator.close()
         self.log.info("engine_stopped")
 
 

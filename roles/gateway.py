@@ -17,10 +17,14 @@ with one difference: a command is not run here, it is published.
   its own requests, the fills that another gateway's orders caused against its clients' orders, drop copies. The
   request's own context (the client's fields a reject echoes, a mass cancel's request type) is kept per published
   message until its results come back, found by the message id the engine copies into the result's headers.
+* **The operator channel**, if its table has an ``operator_port``: ``fixgw admin`` requests relayed to the active
+  engine (:mod:`roles.operator`; one shard only, see :mod:`roles.config`).
 * **After a restart** the gateway reads every result stream from its start before it accepts a logon. It sends
   again only what its sessions' FIX stores do not hold (per shard, ExecutionReports above each session's highest
   ExecID in that shard's range, as the one-process venue does after a crash), then applies cancel-on-disconnect
   to every session that has it (a MassCancel to every shard; an engine makes it a no-op when nothing rests).
+  Drop copies get the same per shard: the reports above their store's highest ExecID in that shard's range, and
+  the cancel rejects after it (less those the store holds).
 
 What it shares with the market-data publisher (the loop, following the result stream, catching up) is
 :mod:`roles.front`.
@@ -29,9 +33,12 @@ What it shares with the market-data publisher (the loop, following the result st
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -39,6 +46,7 @@ from nats.js import JetStreamContext
 
 from engine import (
     CancelOrder,
+    CancelReject,
     Command,
     Event,
     ExecType,
@@ -66,6 +74,7 @@ from gateway.server import run
 from roles.config import ClusterConfig, ProcessSpec, ShardSpec
 from roles.engine import BATCH
 from roles.front import ClusterFront
+from roles.operator import relay
 from seqlog.jetstream import ORIGIN, JetStreamWriter, unpack
 
 
@@ -109,6 +118,23 @@ Context = tuple[Echo | None, str | None, str, float, FanOut | None]
 one shard)."""
 
 
+_REPORT_TYPE = re.compile(rb"\x0135=([89])\x01")
+
+
+def rejects_after_last_report(store_body: Path, tail: int = 4 << 20) -> int:
+    """OrderCancelRejects (35=9) after the last ExecutionReport in a QuickFIX FileStore body file."""
+    if not store_body.exists():
+        return 0
+    with store_body.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        for start in (max(0, size - tail), 0):
+            f.seek(start)
+            types = _REPORT_TYPE.findall(f.read())
+            if b"8" in types or start == 0:
+                return types[::-1].index(b"8") if b"8" in types else len(types)
+    return 0
+
+
 class RemoteOrderEntry(OrderEntry):
     """Order entry whose engines are the engine role: :meth:`execute` publishes to the command's shard (or to every
     shard), :meth:`on_result` completes."""
@@ -123,6 +149,8 @@ class RemoteOrderEntry(OrderEntry):
         self.routes: dict[str, dict[str, str]] = {}  # owner -> ClOrdID -> the shard of the order it names
         self.last_sent: dict[tuple[str, str], int] = {}  # (session, shard) -> its highest ExecID in the FIX store
         self.on_events: Callable[[list[Event]], None] | None = None  # every result's events, before replies
+        self.copies_passed: set[tuple[str, str]] = set()  # (drop copy, shard) past the last report its store held
+        self.rejects_held: dict[str, int] = {}  # drop copy -> cancel rejects its store holds after that report
 
     # ------------------------------------------------------------------ routing
 
@@ -223,10 +251,7 @@ class RemoteOrderEntry(OrderEntry):
                         if mine is not None and mine.get(ev.clordid) == shard.name:
                             del mine[ev.clordid]
             if recovered:
-                last, name = self.last_sent, shard.name
-                unsent = [e for e in events if type(e) is Execution and e.seq > last.get((e.order.owner, name), e.seq)]
-                if unsent:
-                    self.dispatch(unsent)
+                self.recover(shard.name, events)
             elif contexts is not None:
                 echo, request_type, account_type, t0, fan = contexts[i]
                 if fan is not None:
@@ -239,6 +264,48 @@ class RemoteOrderEntry(OrderEntry):
                 self.complete(events, echo, request_type, account_type)
             else:
                 self.complete(events)
+
+    def recover(self, shard: str, events: list[Event]) -> None:
+        """Events of a command of ``shard`` from before this process started: only what its sessions' FIX stores
+        lack. An ExecutionReport goes to its owner, and is copied to each drop copy covering its account, if its
+        ExecID is above the highest of that shard in that session's store; an OrderCancelReject is copied to a drop
+        copy once the shard's events have passed the last report its store holds, except as many as the store holds
+        after that report (the gateway copies in stream order, so those are the first ones)."""
+        last, passed, held, t = self.last_sent, self.copies_passed, self.rejects_held, self.translator
+        for ev in events:
+            if type(ev) is Execution:
+                seq = ev.seq
+                to_owner = seq > last.get((ev.order.owner, shard), seq)
+                copies = []
+                for covered, state in self.drop_copies:
+                    key = (state.comp_id, shard)
+                    mark = last.get(key, 0)
+                    if seq >= mark:
+                        passed.add(key)
+                        if seq > mark and (covered is None or ev.order.account in covered):
+                            copies.append(state)
+                if to_owner or copies:
+                    report = t.execution_report(ev, None)
+                    if to_owner:
+                        self._reply(ev.order.owner, "8", report)
+                        self.recorder.execution(ev)
+                    self.outbox.replies.extend((report, state, "8") for state in copies)
+            elif type(ev) is CancelReject and self.drop_copies:
+                owner = self.owners.get(ev.owner)
+                accounts = (
+                    (ev.order.account,) if ev.order is not None
+                    else owner.accounts if owner else self.elsewhere.get(ev.owner, frozenset())
+                )  # fmt: skip
+                copies = []
+                for covered, state in self.drop_copies:
+                    if (state.comp_id, shard) in passed and (covered is None or any(a in covered for a in accounts)):
+                        if held.get(state.comp_id, 0):  # in its store already
+                            held[state.comp_id] -= 1
+                        else:
+                            copies.append(state)
+                if copies:
+                    reject = t.cancel_reject(ev)
+                    self.outbox.replies.extend((reject, state, "9") for state in copies)
 
 
 class OrderGateway(ClusterFront):
@@ -260,6 +327,8 @@ class OrderGateway(ClusterFront):
         # instruments' phases and the trading date follow the engine's events (_mirror).
         self.remote.handlers.update({t: base.handlers[t] for t in ("e", "g")})
         self.remote.on_status = base.on_status
+        self.remote.elsewhere = {s.comp_id: frozenset(s.accounts) for s in cfg.sessions if s.role is Role.ORDER_ENTRY}
+        self.operator = relay(self)
         self.remote.on_events = self._mirror
 
     def _mirror(self, events: list[Event]) -> None:
@@ -300,13 +369,20 @@ class OrderGateway(ClusterFront):
             shard = cluster.shard_of_id(exec_id)
             return shard.name if shard is not None else ""
 
+        drop_copies = [s.comp_id for s in self.cfg.sessions if s.role is Role.DROP_COPY]
         for s in self.cfg.sessions:
-            if s.role is Role.ORDER_ENTRY:
+            if s.role in (Role.ORDER_ENTRY, Role.DROP_COPY):
                 body = store / f"FIX.4.4-{self.cfg.comp_id}-{s.comp_id}.body"
                 for shard in cluster.shards:  # none of the shard's reports sent
                     self.remote.last_sent[s.comp_id, shard.name] = shard.id_base
                 for name, exec_id in last_exec_ids(body, shard_of, len(cluster.shards)).items():
                     self.remote.last_sent[s.comp_id, name] = exec_id
+        self.remote.rejects_held = {c: rejects_after_last_report(store / f"FIX.4.4-{self.cfg.comp_id}-{c}.body")
+                                    for c in drop_copies}  # fmt: skip
+        self.remote.copies_passed = {  # a store without a report of the shard lacks all of it
+            (c, shard.name) for c in drop_copies for shard in cluster.shards
+            if self.remote.last_sent[c, shard.name] == shard.id_base
+        }  # fmt: skip
         self.connect_and_catch_up()
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:
@@ -314,6 +390,8 @@ class OrderGateway(ClusterFront):
         self._step()
         self._flush()
         self.start_metrics()
+        if self.operator is not None:
+            self.operator.start()
         self.going_live()
 
     def before_step(self) -> None:
@@ -323,6 +401,8 @@ class OrderGateway(ClusterFront):
         self.remote.commit()  # the turn's commands: one message
 
     def on_stopping(self) -> None:
+        if self.operator is not None:
+            self.operator.stop()
         self.remote.commit()  # cancel-on-disconnect of the sessions just logged out
         for shard, writer in self.remote.writers.items():
             try:

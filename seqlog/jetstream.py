@@ -45,6 +45,7 @@ MSG_ID = "Nats-Msg-Id"
 EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence"
 API_TIMEOUT = 2.0  # seconds for one JetStream API call or publish acknowledgement before trying again
 RETRY_PAUSE = 0.2
+DELIVERY_TIMEOUT = 30.0  # seconds a reader waits for a message the stream is known to hold
 T = TypeVar("T")
 
 
@@ -108,8 +109,9 @@ async def retry(what: Callable[[], Awaitable[T]], deadline: float, pause: float 
             if time.monotonic() + pause >= deadline:
                 raise
         except nats.js.errors.APIError as exc:
-            # 10008: JetStream not available (yet); 10074..: cluster not ready, stream leader unknown
-            if exc.code not in (500, 503) or time.monotonic() + pause >= deadline:
+            # 10008: JetStream not available (yet); 10074..: cluster not ready, stream leader unknown; 10005 "no
+            # suitable peers for placement": the meta leader does not know every server of a cluster just started yet
+            if (exc.code not in (500, 503) and exc.err_code != 10005) or time.monotonic() + pause >= deadline:
                 raise
         await asyncio.sleep(pause)
 
@@ -329,6 +331,7 @@ class JetStreamLogReader:
         self._nc: NATS | None = None
         self._follower: Follower | None = None
         self._buffer: deque[tuple[int, bytes]] = deque()  # (sequence, body) delivered, not yet read
+        self._stored = 0  # the stream's last sequence when the follower started: those messages are on their way
 
     def _ensure(self, seq: int) -> Follower:
         """A follower whose next message is ``seq``."""
@@ -342,8 +345,10 @@ class JetStreamLogReader:
         async def start() -> Follower:
             if self._nc is None:
                 self._nc = await connect(self.servers, "fixgw-log-reader")
-            follower = Follower(self._nc.jetstream(), self.spec, lambda s, m: self._buffer.append((s, m.data)))
+            js = self._nc.jetstream()
+            follower = Follower(js, self.spec, lambda s, m: self._buffer.append((s, m.data)))
             await follower.start(seq - 1)
+            self._stored = await last_sequence(js, self.spec.name)
             return follower
 
         self._follower = self.pump.run(start(), 60)
@@ -354,6 +359,12 @@ class JetStreamLogReader:
         seq = max(seq, 1)
         self._ensure(seq)
         self.pump.step()
+        if not self._buffer and seq <= self._stored:  # stored already: wait for it rather than say the log ends
+            deadline = time.monotonic() + DELIVERY_TIMEOUT
+            while not self._buffer:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.spec.name}: message {seq} not delivered within {DELIVERY_TIMEOUT:g}s")
+                self.pump.run(asyncio.sleep(0.002))
         out: list[tuple[int, int, bytes]] = []
         while self._buffer and len(out) < max_records:
             s, body = self._buffer[0]

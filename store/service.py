@@ -17,13 +17,17 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import nats.errors
+import nats.js.errors
 import psycopg
 
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
-from seqlog import FileLogReader
+from seqlog import FileLogReader, LogReader
 from store.db import PositionConflict, StoreBusy, StoreError, StoreUnavailable, open_backend
 from store.follower import Follower, LagWindow
 
@@ -33,9 +37,19 @@ RETRY_MAX = 30.0
 class StoreService:
     """The follower with its retry loop and the state the HTTP endpoint reports."""
 
-    def __init__(self, cfg: VenueConfig, gateway_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: VenueConfig,
+        gateway_pid: int | None = None,
+        open_reader: Callable[[], LogReader] | None = None,
+        snapshot_dir: Path | None = None,
+    ) -> None:
+        """``open_reader``: the log to follow, opened afresh after each error (default: the local journal);
+        ``snapshot_dir``: engine snapshots whose offsets are positions in that log (default: the journal's)."""
         self.cfg = cfg
         self.gateway_pid = gateway_pid
+        self.open_reader = open_reader or self._journal_reader
+        self.snapshot_dir = snapshot_dir
         self.log = get_logger("store")
         self.lag = LagWindow()
         self.follower: Follower | None = None
@@ -61,14 +75,22 @@ class StoreService:
             "lag": self.lag.summary(lag_window),
         }
 
-    def run(self) -> int:
+    def _journal_reader(self) -> LogReader:
         journal = self.cfg.data_dir / "journal" / "commands.journal"
+        return FileLogReader(journal, lambda problem: self.log.warning("journal_unreadable", error=problem))
+
+    def run(self) -> int:
         delay, waiting = 1.0, False
         while not self.stopping:
             follower = None
             try:
-                reader = FileLogReader(journal, lambda problem: self.log.warning("journal_unreadable", error=problem))
-                follower = Follower(self.cfg, open_backend(self.cfg, writer=True), reader, self.log, lag=self.lag)
+                backend = open_backend(self.cfg, writer=True)
+                try:
+                    reader = self.open_reader()
+                except BaseException:
+                    backend.close()
+                    raise
+                follower = Follower(self.cfg, backend, reader, self.log, self.snapshot_dir, lag=self.lag)
                 follower.start()
                 self.follower = follower
                 delay = 1.0
@@ -84,7 +106,8 @@ class StoreService:
                     waiting = True
                 if self.gateway_gone():
                     return 1
-            except (StoreUnavailable, psycopg.Error, sqlite3.Error, OSError, PositionConflict) as exc:
+            except (StoreUnavailable, psycopg.Error, sqlite3.Error, OSError, PositionConflict, nats.errors.Error,
+                    nats.js.errors.Error) as exc:  # fmt: skip
                 self.log.error("store_error", error=repr(exc), retry_in=delay)
                 if follower is not None:
                     _close_quietly(follower)
@@ -105,11 +128,12 @@ def _close_quietly(follower: Follower) -> None:
         follower.close()
 
 
-def serve_store(cfg: VenueConfig, gateway_pid: int | None = None) -> int:
-    """Run the store process until stopped; returns its exit status."""
+def serve_store(cfg: VenueConfig, gateway_pid: int | None = None, **source: Any) -> int:
+    """Run the store process until stopped; returns its exit status. ``source``: what to follow, if not the local
+    journal (:class:`StoreService`'s ``open_reader`` and ``snapshot_dir``)."""
     from store.http import StoreHttpServer
 
-    service = StoreService(cfg, gateway_pid)
+    service = StoreService(cfg, gateway_pid, **source)
     signal.signal(signal.SIGTERM, service.request_stop)
     signal.signal(signal.SIGINT, service.request_stop)
     http = StoreHttpServer(cfg, service) if cfg.store.http_port else None

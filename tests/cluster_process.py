@@ -22,10 +22,12 @@ def cluster_config(
     lease_seconds: float = 1.5,
     overrides: dict[str, Any] | None = None,
     shards: dict[str, list[str]] | None = None,
+    sessions: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, dict[str, int]]:
-    """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free port, and
-    ``shards`` (name -> symbols; None: no [cluster.shards]); returns the config file and the ports by process name."""
-    config, ports = make_config(directory, overrides)
+    """The demo venue with the given gateways and publishers (name -> CompIDs), each on its own free ports (a
+    gateway's drop-copy and operator ports: ``NAME.drop_copy``, ``NAME.operator``), and ``shards`` (name -> symbols;
+    None: no [cluster.shards]); returns the config file and the ports by process name."""
+    config, ports = make_config(directory, overrides, sessions)
     process_ports: dict[str, int] = {}
     lines = ["", "[cluster]", f"servers = {servers!r}".replace("'", '"'), f"replicas = {replicas}",
              f"lease_seconds = {lease_seconds}", ""]  # fmt: skip
@@ -39,6 +41,9 @@ def cluster_config(
             if kind == "gateways":
                 process_ports[f"{name}.drop_copy"] = free_port()
                 lines.append(f"drop_copy_port = {process_ports[f'{name}.drop_copy']}")
+                if not shards:  # the operator channel serves one shard only (roles.config)
+                    process_ports[f"{name}.operator"] = free_port()
+                    lines.append(f"operator_port = {process_ports[f'{name}.operator']}")
             lines.append("")
     for name, symbols in (shards or {}).items():
         lines += [f'[cluster.shards."{name}"]', f"symbols = {symbols!r}".replace("'", '"'), ""]
@@ -55,7 +60,7 @@ class RoleProcess:
         self.log_path = directory / f"{role}-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> RoleProcess:
+    def start(self, timeout: float = 30.0, ready: str = "READY pid=") -> RoleProcess:
         log = self.log_path.open("ab")
         log.write(f"--- start {time.strftime('%H:%M:%S')}\n".encode())
         log.flush()
@@ -65,7 +70,7 @@ class RoleProcess:
              "--name", self.name, *(["--shard", self.shard] if self.shard else [])],
             stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
-        self.wait_for("READY pid=", timeout)
+        self.wait_for(ready, timeout)
         return self
 
     def wait_for(self, text: str, timeout: float = 30.0) -> None:

@@ -20,7 +20,7 @@ from engine.codec import decode
 from feeds.client import BookSnapshot, Level, MarketDataClient
 from fixclient import FixSession
 from roles.config import load
-from seqlog.jetstream import JetStreamLogReader, connect
+from seqlog.jetstream import JetStreamLogReader, StreamSpec, connect
 from tests.cluster_process import RoleProcess, cluster_config
 from tests.fixtools import f, new_order, wait_er, wait_msg
 from tests.nats_cluster import NatsCluster
@@ -276,7 +276,12 @@ def test_clients_of_a_killed_gateway_and_publisher_recover_after_the_restart(
 def _commands_in_stream(venue: Venue) -> int:
     """How many commands the command stream holds now (it is quiet: no wait finds more)."""
     _, cluster = load(venue.config)
-    reader = JetStreamLogReader(venue.urls, cluster.commands)
+    return commands_in_stream(venue.urls, cluster.commands)
+
+
+def commands_in_stream(urls: list[str], spec: StreamSpec) -> int:
+    """How many records ``spec`` holds now (it is quiet: no wait finds more)."""
+    reader = JetStreamLogReader(urls, spec)
     count, pos = 0, 0
     try:
         while True:

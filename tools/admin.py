@@ -11,7 +11,8 @@
     fixgw admin logons               (CompIDs and addresses with failed logons: back-off, lock-outs)
     fixgw admin unlock --comp-id CLIENT1     fixgw admin unlock --address 203.0.113.7
 
-The channel's address comes from the venue config (``[operator]``, the demo config by default) and the token from
+The channel's address comes from the venue config (``[operator]``, the demo config by default; for the
+multi-process venue, a gateway's ``operator_port``: ``--gateway NAME``, else the first that has one) and the token from
 ``--token``, else ``$FIXGW_OPERATOR_TOKEN``, else the demo token. Every answer says what was applied or exactly why
 not; ``--json`` prints it as the venue sent it. Exit status: 0 applied, 1 refused by the venue, 2 usage or
 connection error.
@@ -40,6 +41,7 @@ PHASE_ACTIONS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="venue config TOML (default: the shipped demo config)")
     p.add_argument("--url", help="operator channel URL (default: from the config's [operator] table)")
+    p.add_argument("--gateway", help="with a [cluster] config: the gateway whose operator channel to use")
     p.add_argument("--token", help="operator token (default: $FIXGW_OPERATOR_TOKEN, else the demo token)")
     p.add_argument("--json", action="store_true", help="print the venue's answer as JSON")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -73,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    url = args.url or _url_from_config(args.config)
+    url = args.url or _url_from_config(args.config, args.gateway)
     token = args.token or os.environ.get("FIXGW_OPERATOR_TOKEN") or DEMO_TOKEN
     action, params = _request(args)
     try:
@@ -87,10 +89,25 @@ def main(args: argparse.Namespace) -> int:
     return 0 if answer.get("ok") else 1
 
 
-def _url_from_config(path: str | None) -> str:
+def _url_from_config(path: str | None, gateway: str | None = None) -> str:
+    import tomllib
+
     from gateway.config import load_config
+    from roles.config import parse_cluster
 
     cfg = load_config(path)
+    assert cfg.source is not None
+    with cfg.source.open("rb") as f:
+        cluster = parse_cluster(tomllib.load(f), cfg)
+    if cluster is not None:  # the multi-process venue: its gateways serve the channel (roles.operator)
+        ports = {g.name: g.operator_port for g in cluster.gateways if g.operator_port}
+        if gateway is not None and gateway not in ports:
+            raise CLIError(f"no gateway {gateway!r} with an operator_port (with one: {', '.join(ports) or 'none'})")
+        if not ports:
+            raise CLIError("no [cluster.gateways.NAME] table of the config has an operator_port")
+        return f"http://{cfg.operator.host}:{ports[gateway or next(iter(ports))]}"
+    if gateway is not None:
+        raise CLIError("--gateway needs a config with a [cluster] table")
     if not cfg.operator.port:
         raise CLIError("the venue config has no operator channel (operator.port = 0)")
     return f"http://{cfg.operator.host}:{cfg.operator.port}"

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="venue config TOML (default: the shipped demo config/venue.toml)")
     p.add_argument("--log-format", choices=["console", "json"], help="override venue.log_format")
     p.add_argument(
-        "--role", choices=["engine", "gateway", "md"],
+        "--role", choices=["engine", "gateway", "md", "store"],
         help="run one process of the multi-process venue (the config's [cluster] tables) instead of the whole venue",
     )  # fmt: skip
     p.add_argument("--name", help="with --role: this process's name (a [cluster.gateways.NAME] table, or any name)")
