@@ -133,9 +133,14 @@ def make_engine(ledger: str = "none") -> MatchingEngine:
         {"USD": 6, "BENCH": 0}, {"BENCH": BENCH_MARKET}, ACCOUNTS, funds_checks=ledger == "funds-checks"
     )
     engine = MatchingEngine([INSTRUMENT], ledger=Ledger(setup))
+    # 10^16 micro-dollars (10^10 USD) each: far beyond the mix, and 200 of them stay under the ledger's 2^63 - 1
+    # units per asset (10^18 each did not: from the tenth account on every deposit was refused, and the "funded"
+    # ledger measured mostly refusals)
     for account in ACCOUNTS:
-        engine.process(Fund("bench", account, "USD", 10**18, f"usd-{account}"))
-        engine.process(Fund("bench", account, "BENCH", 10**12, f"bench-{account}"))
+        for asset, amount in (("USD", 10**16), ("BENCH", 10**12)):
+            events = engine.process(Fund("bench", account, asset, amount, f"{asset}-{account}"))
+            if not getattr(events[0], "applied", False):
+                raise RuntimeError(f"bench funding refused: {events[0]}")
     engine.commands_processed = 0
     return engine
 
