@@ -93,7 +93,9 @@ def run_once(ns: argparse.Namespace, tmp: Path, tls: bool, pki: Any, order: list
                 storm_out = json.loads(out.strip().splitlines()[-1])
             after = metrics_text(metrics_port)
             refusals = samples(after, "fixgw_fix_logon_failures_total")
-            refusals = {k: v - samples(before, "fixgw_fix_logon_failures_total").get(k, 0.0) for k, v in refusals.items()}
+            refusals = {
+                k: v - samples(before, "fixgw_fix_logon_failures_total").get(k, 0.0) for k, v in refusals.items()
+            }
             hashes = sum(samples(after, "fixgw_logon_verifications_total").values()) - sum(
                 samples(before, "fixgw_logon_verifications_total").values()
             )
