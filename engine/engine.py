@@ -239,21 +239,19 @@ class MatchingEngine:
         seq = self.next_seq
         self.next_seq = seq + 1
         if not order.leaves and order.order_id and exec_type is not _EXECTYPE_ORDER_STATUS:
-            self._finish(order)  # its last report: filled, cancelled or expired
+            # Its last report (filled, cancelled or expired): into its owner's window of finished orders, the
+            # oldest one beyond the window forgotten. Count-based, so that a replay and a snapshot's standby forget
+            # the same orders at the same command. (Written out here: a call cost ~1% of the engine benchmark.)
+            window = self.finished.get(order.owner)
+            if window is None:
+                window = self.finished[order.owner] = deque()
+            window.append(order)
+            if len(window) > self._window:
+                self._forget(window.popleft())
         return Execution(
             seq, exec_type, order, order.clordid, orig_clordid, order.status, order.price, order.qty,
             order.leaves, order.cum, order.notional, ts, last_qty, last_px, trade_id, aggressor, reason, fee,
         )  # fmt: skip
-
-    def _finish(self, order: Order) -> None:
-        """``order`` has finished: into its owner's window of finished orders; the oldest one beyond the window is
-        forgotten. Count-based, so a replay and a snapshot's standby forget the same orders at the same command."""
-        window = self.finished.get(order.owner)
-        if window is None:
-            window = self.finished[order.owner] = deque()
-        window.append(order)
-        if len(window) > self._window:
-            self._forget(window.popleft())
 
     def _forget(self, order: Order) -> None:
         """The engine no longer knows ``order``: neither its id nor any ClOrdID of its chain (which may be used
