@@ -4,10 +4,11 @@
 
 * **QuickFIX's FileStore** writes every message a session sends to its body file. The stock store also kept each
   message's offset in an in-memory map (``m_offsets``, ~63 bytes per message) until a sequence reset; the fixgw
-  patch (``quickfix 1.16.0+fixgw.3``, third_party/quickfix/README.md) keeps none and finds a resend's range in the
-  ``.header`` file. Here: ``--messages`` messages of 250 bytes stored in a scratch FileStore; growth of the
-  process's RSS per message over the second half (the first half warms the allocator and stdio buffers up); then
-  the time to fetch 100 messages from the start and from the end of the store, as a resend does.
+  patch (``quickfix 1.16.0+fixgw.5``, first built as ``fixgw.3``; third_party/quickfix/README.md) keeps none and
+  finds a resend's range in the ``.header`` file. Here: ``--messages`` messages of 250 bytes stored in a scratch
+  FileStore; growth of the process's RSS per message over the second half (the first half warms the allocator and
+  stdio buffers up); then the time to fetch 100 messages from the start and from the end of the store, as a resend
+  does.
 * **The matching engine** keeps its working orders and each owner's last ``finished_orders`` finished ones
   (``MatchingEngine.orders``, ``clordids``, ``finished``); it used to keep every order. Here: 2 x ``--orders`` Day
   limit orders from 8 owners, entered and cancelled again (nothing rests); growth of the Python heap (tracemalloc)

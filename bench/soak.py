@@ -77,9 +77,10 @@ def quickfix_patch_level() -> int:
 
 PASSWORD = "soakpass"
 # What the venue keeps per unit of traffic, measured alone by bench/retention.py (BENCHMARKS.md, Soak): the stock
-# FileStore's in-memory index, per message sent on any session (none from the fixgw.3 patch on; the version is read
-# from the installed metadata: importing quickfix here would reset SIGINT)...
-FILESTORE_BYTES_PER_MESSAGE = 0 if quickfix_patch_level() >= 3 else 63
+# FileStore's in-memory index, per message sent on any session (none in fixgw.3 and from fixgw.5 on; fixgw.4 was
+# built beside it without the change. The version is read from the installed metadata: importing quickfix here
+# would reset SIGINT)...
+FILESTORE_BYTES_PER_MESSAGE = 0 if quickfix_patch_level() == 3 or quickfix_patch_level() >= 5 else 63
 # ... and the engine's order (Order, ClOrdIDs) per accepted order (soak mix), up to its window of finished orders:
 # FINISHED_ORDERS per order-entry session (engine.protection), beyond which it forgets them.
 ENGINE_BYTES_PER_ORDER = 530

@@ -191,7 +191,8 @@ class Tick:
 @dataclass(slots=True)
 class EndOfDay:
     """The trading day ends and ``trading_date`` (YYYY-MM-DD) begins: every DAY order and every market order waiting
-    for an auction expires, the session statistics reset. The first one only sets the date."""
+    for an auction expires, the session statistics reset. The first one only sets the date; one for a date that is
+    not after the current one changes nothing (the multi-process venue may publish the same end of day twice)."""
 
     trading_date: str
     ts: int = 0

@@ -1110,7 +1110,9 @@ class MatchingEngine:
 
     def _end_of_day(self, cmd: EndOfDay, events: list[Event]) -> None:
         previous = self.trading_date
-        if previous is not None and cmd.trading_date != previous:
+        if previous is not None and cmd.trading_date <= previous:
+            return  # a day already begun (ISO dates sort as text): the same end of day twice changes nothing
+        if previous is not None:
             for book in self.books.values():
                 self._expire(book, cmd.ts, events)
                 self._reset_stats(book, events)

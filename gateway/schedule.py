@@ -2,8 +2,9 @@
 
 Pure: every function takes the time (ns since the epoch) it is asked about. :class:`Schedule` says which phase the
 schedule wants an instrument in at a time (closed, pre-open or continuous; an instrument without a session trades
-continuously), which trading date a time belongs to, and when the next boundary comes, so that the gateway's timer
-looks only then. The config tables (``[schedule]``, ``[protection]``) are read here too.
+continuously), which trading date a time belongs to, and when the next boundary comes, so that the timer looks only
+then; :func:`due_commands` says which commands bring an engine there. The config tables (``[schedule]``,
+``[protection]``) are read here too.
 
 The trading date of a time is its local date, or the next day from ``end_of_day`` on (an ``end_of_day`` of 00:00:
 the calendar date), moved on to the next trading day (``days``) if it falls on another. Sessions lie within one
@@ -19,7 +20,19 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from engine import HaltPolicy, Instrument, Phase, Protection, TradingRules
+from engine import (
+    Command,
+    EndOfDay,
+    HaltPolicy,
+    Instrument,
+    MatchingEngine,
+    Phase,
+    PhaseCause,
+    Protection,
+    SetPhase,
+    Tick,
+    TradingRules,
+)
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = dt.time(0)
@@ -88,6 +101,37 @@ class Schedule:
             if later:
                 return later[0]
         raise AssertionError("a schedule has a boundary every day")
+
+
+def due_commands(schedule: Schedule | None, engine: MatchingEngine, now: int) -> list[Command]:
+    """The commands, all at time ``now``, that bring ``engine`` to where the schedule and its own timers say it should
+    be then, in order: if the trading date has moved on, the close of what is still open and the end of the day; each
+    instrument's scheduled phase; a :class:`~engine.commands.Tick` if something the engine timed is due (a
+    circuit-breaker halt ends). A late caller (a restart, a fail-over) catches up at once with what it missed.
+
+    Applying the list twice, or a list computed from a state that misses part of the other, changes nothing more:
+    the schedule moves an instrument forward only, an end of day for a date already begun is a no-op, and a tick
+    only ends what is due (the multi-process venue relies on this, :mod:`roles.engine`)."""
+    out: list[Command] = []
+    scheduled = {symbol: book.scheduled for symbol, book in engine.books.items()}
+    if schedule is not None:
+        cause = PhaseCause.SCHEDULE
+        date = schedule.trading_date(now).isoformat()
+        if engine.trading_date is None or date > engine.trading_date:
+            if engine.trading_date is not None:  # the day is over: what is still open closes with it
+                for symbol in schedule.sessions:
+                    if engine.books[symbol].phase is not Phase.CLOSED:
+                        out.append(SetPhase("", symbol, Phase.CLOSED, cause, now))
+                        scheduled[symbol] = Phase.CLOSED
+            out.append(EndOfDay(date, now))
+        for symbol in schedule.sessions:
+            target = schedule.phase_at(symbol, now)
+            if scheduled[symbol] is not target:
+                out.append(SetPhase("", symbol, target, cause, now))
+    due = engine.next_due()
+    if due is not None and now >= due:
+        out.append(Tick(now))
+    return out
 
 
 # ---------------------------------------------------------------------------- config

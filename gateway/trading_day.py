@@ -31,13 +31,13 @@ from engine import (
     PhaseCause,
     PhaseChange,
     SetPhase,
-    Tick,
     TradingDayChange,
 )
 from feeds import status
 from gateway.config import Role, VenueConfig
 from gateway.fixcodes import PHASE_STATUS, SecurityTradingStatus
 from gateway.persistence import Persistence
+from gateway.schedule import due_commands
 from gateway.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -110,26 +110,14 @@ class TradingDay:
     def catch_up(self, now: int | None = None) -> None:
         """Bring the engine to where the schedule and its own timers say it should be at ``now``."""
         now = time.time_ns() if now is None else now
-        engine, schedule = self._engine(), self.schedule
-        if schedule is not None:
-            date = schedule.trading_date(now).isoformat()
-            if engine.trading_date != date:
-                ended = engine.trading_date is not None
-                if ended:  # the day is over: what is still open closes with it
-                    for symbol in schedule.sessions:
-                        if engine.books[symbol].phase is not Phase.CLOSED:
-                            self._run(SetPhase("", symbol, Phase.CLOSED, SCHEDULE, now))
-                self._run(EndOfDay(date, now))
-                if ended:
-                    self.persistence.roll(engine, date)
-            for symbol in schedule.sessions:
-                target = schedule.phase_at(symbol, now)
-                if engine.books[symbol].scheduled is not target:
-                    self._run(SetPhase("", symbol, target, SCHEDULE, now))
-            self._next_check = schedule.next_change(now)
-        due = engine.next_due()
-        if due is not None and now >= due:
-            self._run(Tick(now))
+        engine = self._engine()
+        for command in due_commands(self.schedule, engine, now):
+            previous = engine.trading_date
+            self._run(command)
+            if isinstance(command, EndOfDay) and previous is not None:
+                self.persistence.roll(engine, command.trading_date)
+        if self.schedule is not None:
+            self._next_check = self.schedule.next_change(now)
 
     def _run(self, command: Command) -> list[Event]:
         events = self.apply(command)

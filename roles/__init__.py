@@ -1,12 +1,14 @@
 """The venue split into processes around NATS JetStream (README "Scale-out"); each role is one module:
 
 * :mod:`roles.engine`   the matching engine and its ledger: applies the shard's command stream, publishes results
-                        (one active per shard, standbys replaying the same stream, a lease decides);
+                        (one active per shard, standbys replaying the same stream, a lease decides); the active
+                        one drives the trading day;
 * :mod:`roles.gateway`  an order-entry gateway: FIX sessions pinned to it; validates, publishes commands, sends the
                         ExecutionReports of its sessions (and drop copies) from the result stream;
 * :mod:`roles.marketdata`  a market-data publisher: FIX sessions pinned to it; books rebuilt from the result
                         stream, the same snapshots, RptSeq and gap recovery as the one-process venue;
-* :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions.
+* :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions;
+* :mod:`roles.snapshots`  engine snapshots in a JetStream object store, and the command stream's retention.
 
 The streams themselves are :mod:`seqlog.jetstream`. ``fixgw serve`` without ``--role`` is the one-process venue
 (:mod:`gateway.server`), unchanged.

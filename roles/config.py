@@ -5,6 +5,7 @@
     replicas = 3                 # servers that store each command and result before it is acknowledged
     stream_prefix = "FIXGW"      # names of the streams and of the lease bucket
     lease_seconds = 2.0          # an engine that stops renewing its lease is replaced after this long
+    snapshot_every = 100000      # commands between two engine snapshots (0: none, and the streams are never purged)
 
     [cluster.gateways.gw1]       # an order-entry gateway: `fixgw serve --role gateway --name gw1`
     sessions = ["CLIENT1", "CLIENT2", "DROP1"]
@@ -19,8 +20,8 @@
 Engines need no table (`fixgw serve --role engine --name e1`: any number, one of them active); the store
 (`--role store`) follows the command stream. Every process keeps its files under ``<data_dir>/<name>``.
 
-The multi-process venue has no trading day of its own yet: a config with a ``[schedule]`` or ``[protection]``
-settings is refused (:func:`load`); every instrument trades continuously, as in a one-process venue without them.
+A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
+(:mod:`roles.engine`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import TradingRules
 from gateway.config import Role, VenueConfig, load_config
 from seqlog.jetstream import StreamSpec
 
@@ -54,6 +54,7 @@ class ClusterConfig:
     replicas: int = 1
     stream_prefix: str = "FIXGW"
     lease_seconds: float = 2.0
+    snapshot_every: int = 100_000
     gateways: tuple[ProcessSpec, ...] = ()
     publishers: tuple[ProcessSpec, ...] = ()
 
@@ -72,6 +73,11 @@ class ClusterConfig:
     @property
     def lease_bucket(self) -> str:
         return f"{self.stream_prefix}_LEASES"
+
+    @property
+    def snapshot_bucket(self) -> str:
+        """The object store holding each shard's latest engine snapshot (:mod:`roles.snapshots`)."""
+        return f"{self.stream_prefix}_SNAPSHOTS"
 
     def process(self, role: str, name: str) -> ProcessSpec:
         table = {"gateway": self.gateways, "md": self.publishers}[role]
@@ -120,9 +126,16 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
         replicas=replicas,
         stream_prefix=str(table.get("stream_prefix", "FIXGW")),
         lease_seconds=float(table.get("lease_seconds", 2.0)),
+        snapshot_every=_non_negative(table.get("snapshot_every", 100_000), "cluster.snapshot_every"),
         gateways=tuple(specs["gateways"]),
         publishers=tuple(specs["publishers"]),
     )
+
+
+def _non_negative(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"config: {where} = {value!r}: a whole number of commands, 0 or more")
+    return value
 
 
 def load(path: Path | str | None) -> tuple[VenueConfig, ClusterConfig]:
@@ -133,20 +146,7 @@ def load(path: Path | str | None) -> tuple[VenueConfig, ClusterConfig]:
         cluster = parse_cluster(tomllib.load(f), cfg)
     if cluster is None:
         raise ValueError(f"config: {cfg.source} has no [cluster] table: `fixgw serve` without --role runs it")
-    check_single_process_features(cfg)
     return cfg, cluster
-
-
-def check_single_process_features(cfg: VenueConfig) -> None:
-    """Refuse what only the one-process venue does: the trading schedule, the halt policy and price protection
-    (their timers and journaled rules live in its gateway loop, :mod:`gateway.trading_day`)."""
-    tables = [name for name, used in (("[schedule]", cfg.schedule is not None),
-                                      ("[protection]", cfg.trading_rules != TradingRules())) if used]  # fmt: skip
-    if tables:
-        raise ValueError(
-            f"config: {' and '.join(tables)} not supported by the multi-process venue (--role): "
-            "run `fixgw serve` without --role, or remove them"
-        )
 
 
 def data_dir(cfg: VenueConfig, name: str) -> Path:

@@ -17,9 +17,24 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   can succeed) and becomes active. It then publishes the results the stream does not have yet, from the last one
   stored on, out of the results it computed while standing by: no acknowledged command is lost, no ExecID or
   OrderID is reused.
-* **Start-up commands.** Once active and caught up, an engine compares the config's money rules and opening
-  balances with its ledger and publishes a ``Configure`` and deposits into the command stream, as the one-process
-  venue journals them at start-up.
+* **Start-up commands.** Once active and caught up, an engine compares the config's money rules, opening
+  balances and trading rules (``[protection]``) with its own and publishes a ``Configure``, deposits and a
+  ``ConfigureTrading`` into the command stream, as the one-process venue journals them at start-up.
+* **The trading day.** The active engine is the venue's clock: every :data:`TIMER` seconds it asks
+  :func:`gateway.schedule.due_commands` what the schedule (``[schedule]``) and the engine's own timers (the end of
+  a circuit-breaker halt) want at this time, and publishes those commands, stamped with it, into the command
+  stream as one *clock message*, like any other command (the engine reads no clock). A clock message's
+  ``Nats-Msg-Id`` is ``clock:<stream sequence of the last clock message this engine applied>``: two engines that
+  both believe they are active (a lease changing hands), or a new active engine that has not yet applied its
+  predecessor's last clock message, compute the same id, and JetStream's duplicate window stores only the first;
+  the other is dropped, and the next decision is taken on a state that includes the winner. After publishing,
+  the engine waits until its clock message (or the one that won the place) is applied before it decides again.
+  A standby that takes over after a boundary catches up with it at once (the commands carry the takeover's
+  time, as after a restart of the one-process venue). Applying the same boundary twice is a no-op anyway (the
+  schedule only moves an instrument forward; an end of day for a date already begun changes nothing).
+* **Snapshots.** An engine starts from the shard's latest snapshot, if there is one, and follows the command
+  stream after it; the active engine writes one every ``cluster.snapshot_every`` commands and trims the command
+  stream behind it (:mod:`roles.snapshots`).
 
 The process is plain asyncio: no QuickFIX in it, so its one thread is free to spend its time in the engine.
 """
@@ -32,6 +47,7 @@ import os
 import signal
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import nats.errors
@@ -39,13 +55,17 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
-from engine import Command, Configure, Fund, MatchingEngine
+from engine import Command, Configure, ConfigureTrading, Fund, MatchingEngine
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
+from engine.snapshot import load_state
 from gateway.config import VenueConfig
 from gateway.logs import get_logger
-from roles.config import SHARD, ClusterConfig
+from gateway.schedule import due_commands
+from roles.config import SHARD, ClusterConfig, data_dir
+from roles.snapshots import fork_dump, load_latest, object_name, open_store, prune
 from seqlog.jetstream import (
     API_TIMEOUT,
     EXPECTED_LAST_SEQ,
@@ -65,6 +85,9 @@ BATCH = "Fixgw-Batch"  # result header: the Nats-Msg-Id of the command message i
 COMMAND_SEQ = "Fixgw-Command-Seq"
 WINDOW = 64  # result messages in flight to the stream at once
 WRONG_LAST_SEQUENCE = 10071
+CLOCK = "clock:"  # Nats-Msg-Id prefix of the active engine's clock messages (the trading day's commands)
+TIMER = 0.05  # seconds between two looks at the schedule and the engine's due time
+CLOCK_WAIT = 2.0  # seconds to wait for a published clock message to come back before deciding again anyway
 
 
 async def ensure_lease_bucket(js: JetStreamContext, cluster: ClusterConfig) -> KeyValue:
@@ -80,21 +103,24 @@ async def ensure_lease_bucket(js: JetStreamContext, cluster: ClusterConfig) -> K
 
 
 def startup_commands(cfg: VenueConfig, engine: MatchingEngine) -> list[Command]:
-    """The config's money rules if the engine's differ, and the opening balances not deposited yet."""
-    setup = cfg.ledger
-    if setup is None:
-        return []
+    """The config's money rules if the engine's differ, the opening balances not deposited yet, and the trading
+    rules (halt policy, price protection) if the engine's differ."""
     out: list[Command] = []
-    ledger = engine.ledger
     now = time.time_ns()
-    if ledger is None or ledger.setup != setup:
-        out.append(Configure(setup.to_dict(), now))
-    funded = ledger.funding_ids if ledger is not None else set()
-    for account, balances in cfg.opening_balances.items():
-        for asset, units in balances.items():
-            funding_id = f"opening:{account}:{asset}"
-            if units > 0 and funding_id not in funded:
-                out.append(Fund("opening", account, asset, units, funding_id, now))
+    setup = cfg.ledger
+    if setup is not None:
+        ledger = engine.ledger
+        if ledger is None or ledger.setup != setup:
+            out.append(Configure(setup.to_dict(), now))
+        funded = ledger.funding_ids if ledger is not None else set()
+        for account, balances in cfg.opening_balances.items():
+            for asset, units in balances.items():
+                funding_id = f"opening:{account}:{asset}"
+                if units > 0 and funding_id not in funded:
+                    out.append(Fund("opening", account, asset, units, funding_id, now))
+    rules = cfg.trading_rules.to_dict()
+    if engine.rules.to_dict() != rules:
+        out.append(ConfigureTrading(rules, now))
     return out
 
 
@@ -116,6 +142,13 @@ class EngineNode:
         self._caught_up_configured = False
         self.js: JetStreamContext | None = None
         self.commands_applied = 0
+        self.clock_seq = 0  # stream sequence of the last clock message applied
+        self._clock_basis: int | None = None  # the clock_seq a published clock message was decided on
+        self._clock_wait_until = 0.0
+        self._next_check = 0  # ns: the schedule's next boundary (0: look now)
+        self.snapshot_seq = 0  # command message of the latest snapshot stored (or loaded)
+        self._snapshot_at = 0  # commands_applied when the last snapshot was started
+        self._child: tuple[int, int, int, Path] | None = None  # (pid, stream seq, previous, file) being written
 
     # ------------------------------------------------------------------ applying commands
 
@@ -126,6 +159,11 @@ class EngineNode:
         self.commands_applied += len(results)
         headers = msg.headers or {}
         self.applied = seq
+        if headers.get(MSG_ID, "").startswith(CLOCK):
+            self.clock_seq = seq
+        every = self.cluster.snapshot_every
+        if every and self.active and self._child is None and self.commands_applied - self._snapshot_at >= every:
+            self._start_snapshot()
         if seq <= self.published:
             return  # its result is already in the stream (we are catching up)
         result_headers = {ORIGIN: headers.get(ORIGIN, ""), BATCH: headers.get(MSG_ID, ""), COMMAND_SEQ: str(seq)}
@@ -245,6 +283,109 @@ class EngineNode:
         await writer.flush(timeout=60)
         self.log.info("startup_commands_published", commands=len(commands))
 
+    # ------------------------------------------------------------------ the trading day (active only)
+
+    async def drive_day(self) -> None:
+        """While active and configured: publish the schedule's and the engine's timed commands when they are due."""
+        schedule, engine = self.cfg.schedule, self.engine
+        while not self.stopping:
+            await asyncio.sleep(TIMER)
+            if not (self.active and self._caught_up_configured):
+                self._next_check = 0  # a standby that takes over looks at once
+                continue
+            if self._clock_basis is not None:
+                if self.clock_seq == self._clock_basis and time.monotonic() < self._clock_wait_until:
+                    continue  # the last clock message (ours or the one stored in its place) is not applied yet
+                self._clock_basis = None
+            now = time.time_ns()
+            due = engine.next_due()
+            if not ((schedule is not None and now >= self._next_check) or (due is not None and now >= due)):
+                continue
+            commands = due_commands(schedule, engine, now)
+            if commands and not await self._publish_clock(commands):
+                continue  # not stored: decide again at the next look
+            if schedule is not None:
+                self._next_check = schedule.next_change(now)
+
+    async def _publish_clock(self, commands: list[Command]) -> bool:
+        """One clock message; True once JetStream stored it or a message with its id (see the module's doc)."""
+        assert self.js is not None
+        basis = self.clock_seq
+        headers = {MSG_ID: f"{CLOCK}{basis}", ORIGIN: f"engine-{self.name}"}
+        try:
+            ack = await self.js.publish(self.cluster.commands.subject, pack([encode(c) for c in commands]),
+                                        timeout=API_TIMEOUT, headers=headers)  # fmt: skip
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
+            self.log.warning("clock_publish_retry", error=repr(exc))
+            return False
+        self._clock_basis, self._clock_wait_until = basis, time.monotonic() + CLOCK_WAIT
+        self.log.info("clock_published", seq=int(ack.seq), after=basis, duplicate=bool(ack.duplicate),
+                      commands=[type(c).__name__ for c in commands])  # fmt: skip
+        return True
+
+    # ------------------------------------------------------------------ snapshots (active only)
+
+    def _start_snapshot(self) -> None:
+        """Fork a child that writes the engine's state as of the command message just applied."""
+        seq, previous = self.applied, self.snapshot_seq
+        path = data_dir(self.cfg, self.name) / "snapshots" / f"engine-{SHARD}-{seq:016d}.json"
+        meta = {"stream_seq": seq, "clock_seq": self.clock_seq, "previous": previous}
+        self._child = (fork_dump(self.engine, path, meta), seq, previous, path)
+        self._snapshot_at = self.commands_applied
+
+    async def store_snapshots(self, store: ObjectStore) -> None:
+        """Upload each snapshot the child wrote once its last result is in the result stream, then trim the
+        command stream below the snapshot before it."""
+        assert self.js is not None
+        while not self.stopping:
+            await asyncio.sleep(0.1)
+            if self._child is None:
+                continue
+            pid, seq, previous, path = self._child
+            if pid:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if not done:
+                    continue
+                self._child = (0, seq, previous, path)
+                if status != 0:
+                    self.log.error("snapshot_failed", seq=seq, status=status)
+                    self._child = None
+                    continue
+            if self.active and self.published < seq:
+                continue  # result `seq` not stored yet: an engine starting from this snapshot would lack it
+            try:  # (the slot stays taken until the upload ends: the next snapshot names this one as previous)
+                if self.active:
+                    await self._store_snapshot(store, seq, previous, path)
+            finally:
+                path.unlink(missing_ok=True)
+                self._child = None
+
+    async def _store_snapshot(self, store: ObjectStore, seq: int, previous: int, path: Path) -> None:
+        assert self.js is not None
+        try:
+            data = path.read_bytes()
+            await store.put(object_name(seq), data)
+            self.snapshot_seq = max(self.snapshot_seq, seq)
+            if previous:
+                await self.js.purge_stream(self.cluster.commands.name, seq=previous + 1)
+                await prune(store, previous)
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError) as exc:
+            self.log.warning("snapshot_not_stored", seq=seq, error=repr(exc))
+            return
+        self.log.info("snapshot_stored", seq=seq, bytes=len(data), purged_below=previous + 1 if previous else 0)
+
+    async def _load_snapshot(self, store: ObjectStore) -> None:
+        """Start from the shard's latest snapshot, if there is one."""
+        t0 = time.perf_counter()
+        state = await load_latest(store)
+        if state is None:
+            return
+        self.engine = load_state(state, self.cfg.instruments, self.cfg.self_trade_prevention)
+        self.applied = self.snapshot_seq = int(state["stream_seq"])
+        self.clock_seq = int(state["clock_seq"])
+        self.log.info("snapshot_loaded", seq=self.applied, commands=self.engine.commands_processed,
+                      seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
+
     # ------------------------------------------------------------------ the process
 
     async def run(self) -> None:
@@ -253,13 +394,17 @@ class EngineNode:
         await ensure_stream(js, self.cluster.commands)
         await ensure_stream(js, self.cluster.results)
         kv = await ensure_lease_bucket(js, self.cluster)
+        store = await open_store(js, self.cluster)
+        await self._load_snapshot(store)
         await self._sync_published()
         t0 = time.perf_counter()
         follower = Follower(js, self.cluster.commands, self.on_command, self.log)
-        await follower.start(0)
-        self.log.info("engine_started", published=self.published, seconds=round(time.perf_counter() - t0, 3))
+        await follower.start(self.applied)
+        self.log.info("engine_started", after=self.applied, published=self.published,
+                      seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
         print(f"READY pid={os.getpid()}", flush=True)
-        tasks = [asyncio.ensure_future(self.hold_lease(kv)), asyncio.ensure_future(self.publish_results())]
+        jobs = (self.hold_lease(kv), self.publish_results(), self.drive_day(), self.store_snapshots(store))
+        tasks = [asyncio.ensure_future(job) for job in jobs]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

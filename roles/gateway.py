@@ -26,12 +26,13 @@ What it shares with the market-data publisher (the loop, following the result st
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from engine import Command, Event, Execution
+from engine import Command, Event, Execution, PhaseChange, TradingDayChange
 from engine.codec import encode
 from engine.eventcodec import decode_events
 from gateway.config import Role, VenueConfig
@@ -60,6 +61,7 @@ class RemoteOrderEntry(OrderEntry):
         self.pending: dict[int, list[Context]] = {}  # published message number -> its commands, until answered
         self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engine accepted (PossResend checks)
         self.last_sent: dict[str, int] = {}  # order-entry session -> highest ExecID in its FIX store at start-up
+        self.on_events: Callable[[list[Event]], None] | None = None  # every result's events, before replies
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
@@ -93,6 +95,8 @@ class RemoteOrderEntry(OrderEntry):
         owners, clordids = self.owners, self.clordids
         for i, payload in enumerate(unpack(msg.data)):
             events: list[Event] = decode_events(payload)
+            if self.on_events is not None:
+                self.on_events(events)
             for ev in events:
                 if type(ev) is Execution and ev.order.order_id and ev.order.owner in owners:
                     ids = clordids.get(ev.order.owner)
@@ -129,10 +133,21 @@ class OrderGateway(ClusterFront):
             lambda owner, clordid: clordid in self.remote.clordids.get(owner, ()), base.positions_formatter,
             base.drop_copies,
         )  # fmt: skip
-        # Phase requests and changes as in one process: this process's engine stays empty, but its instruments'
-        # phases are the cluster's (continuous: a cluster refuses a schedule and protection, roles.config).
+        # Phase requests and changes as in one process: this process's engine stays empty of orders, but its
+        # instruments' phases and the trading date follow the engine's events (_mirror).
         self.remote.handlers.update({t: base.handlers[t] for t in ("e", "g")})
         self.remote.on_status = base.on_status
+        self.remote.on_events = self._mirror
+
+    def _mirror(self, events: list[Event]) -> None:
+        """Keep the local engine's phases and trading date as the cluster's engine has them (what SecurityStatus
+        and TradingSessionStatus on order-entry sessions tell)."""
+        for ev in events:
+            if type(ev) is PhaseChange:
+                book = self.engine.books[ev.symbol]
+                book.phase, book.halt_until = ev.phase, ev.halt_until
+            elif type(ev) is TradingDayChange:
+                self.engine.trading_date = ev.trading_date
 
     @staticmethod
     def _no_local_engine(command: Command) -> list[Event]:

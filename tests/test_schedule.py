@@ -23,7 +23,7 @@ from engine import (
 )
 from gateway.config import parse_config
 from gateway.journal import Durability, Journal, read_records, recover
-from gateway.schedule import Schedule, parse_protection, parse_schedule
+from gateway.schedule import Schedule, due_commands, parse_protection, parse_schedule
 from seqlog import FileLogReader, read_log, segments
 from store.db import open_backend
 from tests.engine_helpers import INSTRUMENTS, buy, sell
@@ -225,3 +225,36 @@ def test_the_store_follows_the_journal_across_its_segments_and_records_auction_t
     assert [r[0] for r in rows] == sorted(trade_ids)  # every trade of both days, once
     auction = [r for r in rows if r[1] == "AUCTION"]
     assert len(auction) == 2 and all(r[2] and r[3] for r in auction)  # m1 x3 then b1 x4 against s1
+
+
+# ---------------------------------------------------------------------------- the commands a clock sends
+
+
+def test_due_commands_catch_up_in_order_and_applying_them_twice_changes_nothing() -> None:
+    """What the multi-process venue's clock relies on (roles.engine): a late decision catches up with every boundary
+    it missed, and a second copy of the same decision (two engines both believing they are active) is a no-op."""
+    s = schedule(instruments={"ABC": {"continuous": True}, "BAND": {"continuous": True}})  # XYZ alone has a session
+    engine = MatchingEngine(INSTRUMENTS)
+    for t, want in (
+        ("2026-12-07 08:00", ["2026-12-07", "closed"]),  # the first day begins; XYZ closed before its pre-open
+        ("2026-12-07 09:10", ["pre_open"]),
+        ("2026-12-07 16:01", ["closed"]),  # late: the open was missed, the close is what is due now
+        ("2026-12-07 17:01", ["2026-12-08"]),  # the day ends: the date moves on
+        ("2026-12-08 09:45", ["continuous"]),  # late: straight to trading, through the opening auction
+    ):
+        commands = due_commands(s, engine, ns(t))
+        assert [c.trading_date if isinstance(c, EndOfDay) else c.phase.value for c in commands] == want, t
+        assert all(c.ts == ns(t) for c in commands)  # type: ignore[union-attr]
+        first = [e for c in commands for e in engine.process(c)]
+        assert first and [e for c in commands for e in engine.process(c)] == []  # the same decision again: nothing
+        assert due_commands(s, engine, ns(t)) == []
+    assert engine.trading_date == "2026-12-08" and engine.books["XYZ"].phase is Phase.CONTINUOUS
+
+
+def test_an_end_of_day_for_a_date_already_begun_changes_nothing() -> None:
+    engine = MatchingEngine(INSTRUMENTS)
+    engine.process(EndOfDay("2026-12-07", 1))
+    engine.process(buy("day", 99, 1))
+    assert engine.process(EndOfDay("2026-12-07", 2)) == [] and engine.process(EndOfDay("2026-12-06", 3)) == []
+    order = engine.find("o1", "day")
+    assert engine.trading_date == "2026-12-07" and order is not None and order.is_open  # the DAY order still works
