@@ -146,6 +146,11 @@ class ClusterConfig:
         """The object store holding each shard's latest engine snapshot (:mod:`roles.snapshots`)."""
         return f"{self.stream_prefix}_SNAPSHOTS"
 
+    @property
+    def store_bucket(self) -> str:
+        """The key-value bucket where each post-trade store keeps its position (:mod:`roles.storehold`)."""
+        return f"{self.stream_prefix}_STORES"
+
     def process(self, role: str, name: str) -> ProcessSpec:
         table = {"gateway": self.gateways, "md": self.publishers}[role]
         for spec in table:
