@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WHEELS := .wheels
 # quickfix with TLS and the fixgw patch, built from source into $(WHEELS) (third_party/quickfix/README.md)
-QUICKFIX := quickfix==1.16.0+fixgw.4
+QUICKFIX := quickfix==1.16.0+fixgw.5
 
 .PHONY: run test lint bench clean quickfix-tls
 

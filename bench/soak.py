@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import importlib.metadata
 import json
 import os
 import platform
@@ -55,6 +56,7 @@ from typing import Any
 
 from bench.fixwire import LatencyHistogram
 from bench.soak_clients import view_key
+from engine.protection import FINISHED_ORDERS
 from feeds.client import MarketDataClient
 from gateway.auth import hash_password
 from gateway.hotmetrics import HotCounter, HotHistogram
@@ -63,10 +65,25 @@ from gateway.metrics import Metrics
 from tests.gateway_process import ROOT, GatewayProcess, dump_toml, free_port, make_config
 from tools.bench import bench_venue
 
+
+def quickfix_patch_level() -> int:
+    """N of the installed ``quickfix 1.16.0+fixgw.N``; 0 for a stock build or none."""
+    try:
+        local = importlib.metadata.version("quickfix").partition("+fixgw.")[2]
+    except importlib.metadata.PackageNotFoundError:
+        return 0
+    return int(local) if local.isdigit() else 0
+
+
 PASSWORD = "soakpass"
-# What the venue keeps for good per unit of traffic, measured alone by bench/retention.py (BENCHMARKS.md, Soak):
-FILESTORE_BYTES_PER_MESSAGE = 63  # QuickFIX FileStore's in-memory index, per message sent on any session
-ENGINE_BYTES_PER_ORDER = 530  # the engine's order history (Order, ClOrdIDs), per accepted order (soak mix)
+# What the venue keeps per unit of traffic, measured alone by bench/retention.py (BENCHMARKS.md, Soak): the stock
+# FileStore's in-memory index, per message sent on any session (none in fixgw.3 and from fixgw.5 on; fixgw.4 was
+# built beside it without the change. The version is read from the installed metadata: importing quickfix here
+# would reset SIGINT)...
+FILESTORE_BYTES_PER_MESSAGE = 0 if quickfix_patch_level() == 3 or quickfix_patch_level() >= 5 else 63
+# ... and the engine's order (Order, ClOrdIDs) per accepted order (soak mix), up to its window of finished orders:
+# FINISHED_ORDERS per order-entry session (engine.protection), beyond which it forgets them.
+ENGINE_BYTES_PER_ORDER = 530
 SYMBOLS = ("AAPL", "MSFT", "BTC-USD")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -526,7 +543,8 @@ def verdict(
         "rss_mb_end": rss_end,
         "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 2) if rss_start else None,
         "rss_mb_per_hour": slope_per_hour([(r["minute"], r["rss_mb"]) for r in warm]),
-        **retention(warm[0], rows[-1]),
+        "engine_orders_cap": ns.oe_sessions * FINISHED_ORDERS,
+        **retention(warm[0], rows[-1], ns.oe_sessions * FINISHED_ORDERS),
         "latency_window_samples": window,
         "p99_us_start": p99_start,
         "p99_us_end": p99_end,
@@ -571,13 +589,15 @@ def verdict(
     }
 
 
-def retention(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+def retention(first: dict[str, Any], last: dict[str, Any], cap: int | None = None) -> dict[str, Any]:
     """How much of the RSS growth between two samples the two known retentions explain (bench/retention.py):
-    QuickFIX's FileStore index (every message sent, every session) and the engine's order history."""
+    QuickFIX's FileStore index (every message sent, every session; none with the patched store) and the engine's
+    orders, of which it holds at most about ``cap`` (its windows of finished orders; None: no bound)."""
     messages = last["fix_messages_stored"] - first["fix_messages_stored"]
     orders = last["orders_accepted"] - first["orders_accepted"]
+    held = [r["orders_accepted"] if cap is None else min(r["orders_accepted"], cap) for r in (first, last)]
     store_mb = messages * FILESTORE_BYTES_PER_MESSAGE / 2**20
-    engine_mb = orders * ENGINE_BYTES_PER_ORDER / 2**20
+    engine_mb = (held[1] - held[0]) * ENGINE_BYTES_PER_ORDER / 2**20
     grown = last["rss_mb"] - first["rss_mb"]
     return {
         "fix_messages_stored_after_warmup": messages,
@@ -610,10 +630,11 @@ def plot(rows: list[dict[str, Any]], path: Path, report: dict[str, Any]) -> None
 
     t = [r["minute"] for r in rows]
     warm = [r for r in rows if r["minute"] >= report["stability"]["warmup_minutes"]] or rows[-1:]
+    cap = report["stability"].get("engine_orders_cap")  # (reports from before the window: none)
     for r in rows:  # what RSS would be if it grew only by the two known retentions (bench/retention.py)
         r["rss_retention_model_mb"] = (
-            warm[0]["rss_mb"] + retention(warm[0], r)["explained_by_fix_store_mb"]
-            + retention(warm[0], r)["explained_by_engine_history_mb"]
+            warm[0]["rss_mb"] + retention(warm[0], r, cap)["explained_by_fix_store_mb"]
+            + retention(warm[0], r, cap)["explained_by_engine_history_mb"]
             if r["minute"] >= warm[0]["minute"] else None
         )  # fmt: skip
     panels = [

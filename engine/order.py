@@ -13,16 +13,17 @@ _PARTIALLY_FILLED = OrdStatus.PARTIALLY_FILLED
 
 
 class Order:
-    """One order. Static fields never change; ``clordid``, ``price``, ``qty``, ``leaves``, ``cum`` and
-    ``notional`` change as the order is replaced and filled. ``prev``/``next`` link it into its price level's FIFO
-    queue while it rests (an intrusive doubly-linked list: O(1) removal from anywhere); an open order always
-    rests at ``price`` once a command has been processed, so its level is found by price, O(1).
+    """One order. Static fields never change; ``clordid`` (the earlier ones in ``aliases``), ``price``, ``qty``,
+    ``leaves``, ``cum`` and ``notional`` change as the order is replaced and filled. ``prev``/``next`` link it into
+    its price level's FIFO queue while it rests (an intrusive doubly-linked list: O(1) removal from anywhere); an
+    open order always rests at ``price`` once a command has been processed, so its level is found by price, O(1).
 
     ``notional`` is the sum of fill price x fill quantity in ticks x lots, so the average price is exact.
     """
 
     __slots__ = (
         "account",
+        "aliases",
         "clordid",
         "cum",
         "leaves",
@@ -71,6 +72,7 @@ class Order:
         self.post_only = post_only
         self.parties = parties  # opaque to the engine (NewOrder.parties)
         self.leaves = qty
+        self.aliases: tuple[str, ...] = ()  # the ClOrdIDs it had before `clordid` (its cancel/replace chain)
         self.cum = 0
         self.notional = 0
         self.status = _NEW

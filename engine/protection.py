@@ -21,6 +21,8 @@ from typing import Any
 
 from engine.types import HaltPolicy
 
+FINISHED_ORDERS = 10_000  # the default window of finished orders kept per session
+
 BPS = 10_000
 
 
@@ -60,12 +62,18 @@ class TradingRules:
     halted: HaltPolicy = HaltPolicy.CANCELS_ONLY
     cancel_on_halt: bool = False
     protection: Mapping[str, Protection] = field(default_factory=dict)
+    # How many finished orders (filled, cancelled, expired) the engine keeps known per session (owner), besides
+    # its working ones: status requests, PossResend answers, "too late" cancel rejects and the duplicate-ClOrdID
+    # check see these; an older finished order is forgotten. A rule like the others, so that a replay and a
+    # standby forget exactly the same orders.
+    finished_orders: int = FINISHED_ORDERS
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "halted": self.halted.value,
             "cancel_on_halt": self.cancel_on_halt,
             "protection": {s: p.to_list() for s, p in sorted(self.protection.items())},
+            "finished_orders": self.finished_orders,
         }
 
     @classmethod
@@ -74,6 +82,7 @@ class TradingRules:
             HaltPolicy(d["halted"]),
             bool(d["cancel_on_halt"]),
             {s: Protection.from_list(v) for s, v in d["protection"].items()},
+            int(d.get("finished_orders", FINISHED_ORDERS)),  # (journals from before the window: the default)
         )
 
 

@@ -1,7 +1,8 @@
 """The engine's whole state as plain data, and back. Pure: no I/O.
 
-A snapshot holds every order of the day (resting and done, so status requests and duplicate-ClOrdID checks keep
-working), each book's resting orders in exact price-time order, the ClOrdID memory of every owner, the id counters,
+A snapshot holds every order the engine knows (working, and each owner's window of finished orders in the order
+they finished, so status requests, duplicate-ClOrdID checks and the window's next forgetting stay the same), each
+book's resting orders in exact price-time order, the ClOrdID memory of every owner, the id counters,
 each instrument's statistics, RptSeq, phase, timed halt, market orders waiting for an auction, last indicative
 auction figures and circuit-breaker window, the trading rules and date, and the ledger (balances, holds, positions,
 limits, funding ids, kills).
@@ -11,6 +12,7 @@ event for event.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,6 +60,7 @@ def dump_state(engine: MatchingEngine) -> dict[str, Any]:
         "next_trade_id": engine.next_trade_id,
         "orders": orders,
         "clordids": {owner: {c: o.order_id for c, o in ids.items()} for owner, ids in engine.clordids.items()},
+        "finished": {owner: [o.order_id for o in window] for owner, window in engine.finished.items()},
         "books": books,
         "ledger": engine.ledger.dump() if engine.ledger is not None else None,
         "rules": engine.rules.to_dict(),
@@ -93,6 +96,18 @@ def load_state(
         order.leaves, order.cum, order.notional, order.status = leaves, cum, notional, statuses[status]
         orders[oid] = order
     engine.clordids = {owner: {c: orders[oid] for c, oid in ids.items()} for owner, ids in state["clordids"].items()}
+    for ids in engine.clordids.values():  # each order's earlier ClOrdIDs, in the order it had them
+        for clordid, order in ids.items():
+            if clordid != order.clordid:
+                order.aliases += (clordid,)
+    finished = state.get("finished")
+    if finished is None:  # a snapshot from before the window: every done order, in the order they were accepted
+        finished = {}
+        for oid, order in orders.items():
+            if not order.is_open:
+                finished.setdefault(order.owner, []).append(oid)
+    engine.finished = {owner: deque(orders[oid] for oid in ids) for owner, ids in finished.items()}
+    engine._trim_finished()
     for symbol, data in state["books"].items():
         book = engine.books[symbol]
         for side_name, sign in (("bids", -1), ("asks", 1)):

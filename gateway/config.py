@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import Instrument, LedgerSetup, SelfTradePrevention, TradingRules
+from engine.protection import FINISHED_ORDERS
 from gateway.auth import parse_hash
 from gateway.logon import LogonPolicy
 from gateway.money import Assets, ledger_setup
@@ -133,6 +134,9 @@ class VenueConfig:
     max_messages_per_second: int = 0  # per order-entry session, rolling second; 0: no limit
     schedule: Schedule | None = None  # the trading day ([schedule]); None: every instrument continuous, no end of day
     trading_rules: TradingRules = field(default_factory=TradingRules)  # halts and price protection ([protection])
+    # finished orders each session's status requests, PossResend and duplicate checks still see (journaled with
+    # the trading rules: gateway.trading_day)
+    finished_orders: int = FINISHED_ORDERS
     tls: TlsConfig = field(default_factory=TlsConfig)  # [tls]: TLS on every FIX port (gateway.tls)
     logon: LogonPolicy = field(default_factory=LogonPolicy)  # [logon]: throttling, lock-out, hashing (gateway.logon)
     source: Path | None = None
@@ -169,6 +173,9 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     if durability not in ("off", "write", "group", "fsync"):
         raise ValueError(f"config: journal.durability must be off, write, group or fsync, not {durability!r}")
     oe_port = int(oe.get("port", 9876))
+    finished_orders = int(oe.get("finished_orders", FINISHED_ORDERS))
+    if finished_orders < 1:
+        raise ValueError(f"config: order_entry.finished_orders must be at least 1, not {finished_orders}")
     dc_port = int(raw.get("drop_copy", {}).get("port", 9878))
     md_cfg = MarketDataConfig(
         port=int(md.get("port", 9877)),
@@ -255,6 +262,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         max_messages_per_second=int(raw.get("risk", {}).get("max_messages_per_second", 0)),
         schedule=parse_schedule(raw.get("schedule", {}), instruments, timezone),
         trading_rules=parse_protection(raw.get("protection", {}), instruments),
+        finished_orders=finished_orders,
         tls=tls_config(raw.get("tls", {}), base),
         logon=LogonPolicy.from_config(raw.get("logon", {})),
         source=source,

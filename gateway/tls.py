@@ -32,7 +32,7 @@ from typing import Any
 DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 DEFAULT_CIPHERSUITES = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 PROTOCOLS = {"1.2": "-all +TLSv1_2 +TLSv1_3", "1.3": "-all +TLSv1_3"}
-PATCHED_VERSION = "1.16.0+fixgw.4"  # the wheel third_party/quickfix/build_wheel.py builds
+PATCHED_VERSION = "1.16.0+fixgw.5"  # the wheel third_party/quickfix/build_wheel.py builds
 BUILD_HINT = "run `make quickfix-tls` (needs a C++ compiler and OpenSSL's headers, e.g. Debian's g++ and libssl-dev)"
 
 

@@ -15,6 +15,7 @@ RptSeq) and the venue's TradingSessionStatus (h) when it changes; they may ask w
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -89,8 +90,9 @@ class TradingDay:
     # ------------------------------------------------------------------ start-up and timers
 
     def configure(self) -> None:
-        """Journal the config's halt policy and price protection if they differ from the engine's."""
-        rules = self.cfg.trading_rules.to_dict()
+        """Journal the config's halt policy, price protection and window of finished orders if they differ from the
+        engine's."""
+        rules = dataclasses.replace(self.cfg.trading_rules, finished_orders=self.cfg.finished_orders).to_dict()
         if self._engine().rules.to_dict() != rules:
             self._run(ConfigureTrading(rules, time.time_ns()))
             self.log.info("trading_rules_configured", rules=rules)

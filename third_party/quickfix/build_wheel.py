@@ -4,7 +4,7 @@
 
 PyPI has only the source of ``quickfix`` for Linux, built without TLS. This script downloads that source
 (``pip download``), checks its SHA-256, applies ``fixgw-1.16.0.patch`` (see README.md here), and builds
-``quickfix-1.16.0+fixgw.4-*.whl`` into the wheel directory with OpenSSL (``HAVE_SSL``), never through pip's wheel
+``quickfix-1.16.0+fixgw.5-*.whl`` into the wheel directory with OpenSSL (``HAVE_SSL``), never through pip's wheel
 cache (which keys on the source, not on the flags, and would hand back a plain build). It takes about 6 minutes on
 2 cores and needs a C++ compiler and OpenSSL's headers; as root it installs Debian's ``g++``/``libssl-dev`` when
 they are missing. A wheel already built from the same patch and recipe is kept (``BUILD-ID`` next to it).
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 PATCH = HERE / "fixgw-1.16.0.patch"
 SDIST = "quickfix-1.16.0.tar.gz"
 SDIST_SHA256 = "825aceb72cfd69c30fbbf5b380b66f464abe1fe3188374f13d8c9987dd8eb4e9"
-VERSION = "1.16.0+fixgw.4"
+VERSION = "1.16.0+fixgw.5"
 # setuptools compiles the .cpp files with CFLAGS or CXXFLAGS depending on its version: give both. Setting them
 # drops the interpreter's own flags (its -O3): without an explicit -O3 the module was built unoptimised and the
 # acceptor spent 2.5x the CPU per message (BENCHMARKS.md). The libraries go after the objects only with
