@@ -28,8 +28,9 @@ With it, every instrument is in exactly one shard; a shard's engines run ``fixgw
 --shard eq`` (any number per shard, one of them active). The k-th shard (in config order, from 0) numbers its
 OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-wide and name their shard, so shards
 must never be reordered once a venue has traded. The store (``--role store --name s1``) follows the command
-stream into the ``[store]`` database. The operator channel is served by the gateways with an ``operator_port`` and
-carried out by the active engine (:mod:`roles.operator`), with the ``[operator]`` table's host and token. Neither
+stream into the ``[store]`` database, holding its trimming back (:mod:`roles.storehold`). The operator channel is
+served by the gateways with an ``operator_port`` and carried out by the active engine (:mod:`roles.operator`), with
+the ``[operator]`` table's host and token. Neither
 works across shards yet: a config with several shards and an ``operator_port`` is refused, and so is
 ``--role store``. Every process keeps its files under ``<data_dir>/<name>``.
 
@@ -145,6 +146,11 @@ class ClusterConfig:
     def snapshot_bucket(self) -> str:
         """The object store holding each shard's latest engine snapshot (:mod:`roles.snapshots`)."""
         return f"{self.stream_prefix}_SNAPSHOTS"
+
+    @property
+    def store_bucket(self) -> str:
+        """The key-value bucket where each post-trade store keeps its position (:mod:`roles.storehold`)."""
+        return f"{self.stream_prefix}_STORES"
 
     def process(self, role: str, name: str) -> ProcessSpec:
         table = {"gateway": self.gateways, "md": self.publishers}[role]

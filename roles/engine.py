@@ -38,7 +38,8 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   schedule only moves an instrument forward; an end of day for a date already begun changes nothing).
 * **Snapshots.** An engine starts from the shard's latest snapshot, if there is one, and follows the command
   stream after it; the active engine writes one every ``cluster.snapshot_every`` commands and trims the command
-  stream behind it (:mod:`roles.snapshots`).
+  stream behind it (:mod:`roles.snapshots`), but not what a registered post-trade store still needs
+  (:mod:`roles.storehold`).
 
 The process is plain asyncio: no QuickFIX in it, so its one thread is free to spend its time in the engine.
 """
@@ -70,7 +71,8 @@ from gateway.logs import get_logger
 from gateway.schedule import due_commands
 from roles.config import ClusterConfig, ShardSpec, data_dir
 from roles.operator import EngineOperator
-from roles.snapshots import fork_dump, load_latest, object_name, open_store, prune
+from roles.snapshots import fork_dump, load_latest, object_name, open_store, prune, stored
+from roles.storehold import base_snapshot, open_bucket, positions, retention
 from seqlog.jetstream import (
     API_TIMEOUT,
     EXPECTED_LAST_SEQ,
@@ -176,6 +178,7 @@ class EngineNode:
         self._clock_wait_until = 0.0
         self._next_check = 0  # ns: the schedule's next boundary (0: look now)
         self.snapshot_seq = 0  # command message of the latest snapshot stored (or loaded)
+        self.stores: KeyValue | None = None  # the post-trade stores' positions: what trimming must keep
         self._snapshot_at = 0  # commands_applied when the last snapshot was started
         self._child: tuple[int, int, int, Path] | None = None  # (pid, stream seq, previous, file) being written
 
@@ -405,13 +408,27 @@ class EngineNode:
             data = path.read_bytes()
             await store.put(object_name(self.shard.name, seq), data)
             self.snapshot_seq = max(self.snapshot_seq, seq)
-            if previous:
-                await self.js.purge_stream(self.commands.name, seq=previous + 1)
-                await prune(store, self.shard.name, previous)
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError) as exc:
             self.log.warning("snapshot_not_stored", seq=seq, error=repr(exc))
             return
-        self.log.info("snapshot_stored", seq=seq, bytes=len(data), purged_below=previous + 1 if previous else 0)
+        first, held = await self._trim(store, previous) if previous else (0, {})
+        self.log.info("snapshot_stored", seq=seq, bytes=len(data), purged_below=first, held_by=held)
+
+    async def _trim(self, store: ObjectStore, previous: int) -> tuple[int, dict[str, int]]:
+        """Purge the command stream and prune the snapshots behind ``previous``, but nothing a registered store
+        still needs (:mod:`roles.storehold`); returns (first command message kept, the stores that held it back
+        and their positions). Nothing is trimmed if the stores' positions cannot be read."""
+        assert self.js is not None and self.stores is not None
+        try:
+            stores = await positions(self.stores, self.shard.name)
+            first, keep = retention(previous, await stored(store, self.shard.name), stores.values())
+            if first > 1:
+                await self.js.purge_stream(self.commands.name, seq=first)
+            await prune(store, self.shard.name, keep)
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
+            self.log.warning("stream_not_trimmed", previous=previous, error=repr(exc))
+            return 0, {}
+        return first, {name: seq for name, seq in stores.items() if base_snapshot(keep, seq) < previous}
 
     async def _load_snapshot(self, store: ObjectStore) -> None:
         """Start from the shard's latest snapshot, if there is one."""
@@ -435,6 +452,7 @@ class EngineNode:
         kv = await ensure_lease_bucket(js, self.cluster)
         await self.operator.connected(nc, js)
         store = await open_store(js, self.cluster)
+        self.stores = await open_bucket(js, self.cluster)
         await self._load_snapshot(store)
         await self._sync_published()
         t0 = time.perf_counter()

@@ -16,7 +16,8 @@ which no engine picks.
 * **Retention.** After storing snapshot ``n`` the engine purges the command stream below the *previous* snapshot
   (messages up to its sequence) and deletes the snapshots older than that one: the newest snapshot plus the
   commands after it always rebuild the engine, and an engine that is still loading the previous one finds the
-  commands after it. The result stream is not purged: a
+  commands after it. Registered post-trade stores hold both back to what each needs to restart
+  (:mod:`roles.storehold`). The result stream is not purged: a
   gateway reads it from its start at start-up (the ClOrdIDs of accepted orders, its sessions' missing reports) and a
   market-data publisher rebuilds its books from it; see README "Scale-out" for what trimming it would take.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +89,10 @@ async def load_latest(store: ObjectStore, shard: str) -> dict[str, Any] | None:
     return None
 
 
-async def prune(store: ObjectStore, shard: str, keep_from: int) -> None:
-    """Delete the shard's snapshots older than the one at ``keep_from``."""
+async def prune(store: ObjectStore, shard: str, keep: Container[int]) -> None:
+    """Delete the shard's snapshots not in ``keep``."""
     for seq in await stored(store, shard):
-        if seq < keep_from:
+        if seq not in keep:
             with contextlib.suppress(nats.js.errors.ObjectNotFoundError):
                 await store.delete(object_name(shard, seq))
 

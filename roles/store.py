@@ -13,22 +13,114 @@ configured database (``[store]``), so ``fixgw trades``, ``orders`` and ``stats``
   database waits on its lock: a hot standby.
 * It needs no engine: it reads only stored commands, from any server of the cluster, and keeps running through a
   server's loss (the reader's connection reconnects; errors restart the follower from the committed position).
-  Engine snapshots of the cluster are not used yet: a start replays the stream from its beginning.
+* **It survives the stream's trimming.** Once it holds its database's lock it registers its position
+  (:mod:`roles.storehold`), so the active engine keeps the newest engine snapshot at or before it and the commands
+  after that; the store rebuilds its engine from that snapshot (downloaded into ``<data_dir>/<name>/snapshots``)
+  plus those commands, then writes rows from its position on. A store whose start is no longer in the stream (a
+  new store after a trim, one that was unregistered) is refused with one line: the rows before the trim exist only
+  in other stores' databases, so it starts from a copy of a registered store's database instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from pathlib import Path
+
+import nats.errors
+import nats.js.errors
+from nats.js.kv import KeyValue
+
 from gateway.config import VenueConfig
 from roles.config import ClusterConfig, data_dir
+from roles.snapshots import object_name, open_store, stored
+from roles.storehold import UPDATE_EVERY, base_snapshot, first_needed, get, key, open_bucket, value
 from seqlog import LogReader
-from seqlog.jetstream import JetStreamLogReader
+from seqlog.jetstream import JetStreamLogReader, position, retry, split
+from store.db import StoreError
+
+
+def committed_message(pos: int) -> int:
+    """The last command message whose records are all committed at store position ``pos``."""
+    return max(split(pos)[0] - 1, 0)
+
+
+class StoreStreamReader(JetStreamLogReader):
+    """The command stream for the store, registering the store's position (:class:`store.follower.Retention`)."""
+
+    def __init__(self, cluster: ClusterConfig, name: str, snapshot_dir: Path) -> None:
+        super().__init__(cluster.servers, cluster.commands)
+        self.cluster, self.name, self.snapshot_dir = cluster, name, snapshot_dir
+        self.shard = cluster.shards[0].name
+        self._held = -1  # the position registered last
+        self._next_update = 0.0
+        self._pending = -1  # a committed message not registered yet
+        self._kv: KeyValue | None = None
+
+    def starting(self, position_: int) -> None:
+        self.pump.run(self._start(committed_message(position_)), 120)
+
+    async def _start(self, seq: int) -> None:
+        js = await self.jetstream()
+        self._kv = kv = await open_bucket(js, self.cluster)
+        before = await retry(lambda: get(kv, key(self.name)), time.monotonic() + 30)
+        await retry(lambda: kv.put(key(self.name), value(self.shard, seq)), time.monotonic() + 30)
+        self._held = seq  # registered before the stream is looked at: a trim from now on keeps what we need
+        objects = await open_store(js, self.cluster)
+        base = base_snapshot(await stored(objects, self.shard), seq)
+        for old in self.snapshot_dir.glob("snapshot-*.json"):
+            old.unlink()
+        if base:  # named as the follower expects: the position of the record after the snapshot's last one
+            found = await retry(lambda: objects.get(object_name(self.shard, base)), time.monotonic() + 60)
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.snapshot_dir / "snapshot.tmp"
+            tmp.write_bytes(found.data or b"")
+            tmp.replace(self.snapshot_dir / f"snapshot-{position(base + 1)}.json")
+        need = first_needed(base, seq)
+        state = (await retry(lambda: js.stream_info(self.spec.name), time.monotonic() + 30)).state
+        if state.first_seq > need:  # refused: a store that cannot run must not hold the stream back
+            self._held = -1
+            if before is None:
+                await retry(lambda: kv.delete(key(self.name)), time.monotonic() + 30)
+            else:
+                await retry(lambda: kv.put(key(self.name), before), time.monotonic() + 30)
+            where = f"command message {seq}" if seq else "the stream's start (a new store)"
+            raise StoreError(
+                f"the command stream {self.spec.name} no longer holds message {need}, which store {self.name} needs "
+                f"to rebuild its engine at {where} from snapshot {base or 'none'}; it holds messages "
+                f"{state.first_seq}..{state.last_seq}: start this store from a copy of a registered store's database "
+                "(README 'Scale-out')"
+            )
+
+    def committed(self, position_: int) -> None:
+        self._pending = committed_message(position_)
+        if time.monotonic() >= self._next_update:
+            self._register()
+
+    def wait(self, position_: int, timeout: float) -> bool:
+        if self._pending > self._held and time.monotonic() >= self._next_update:
+            self._register()  # idle: what the last commits moved is registered within a second
+        return super().wait(position_, timeout)
+
+    def _register(self) -> None:
+        seq, kv = self._pending, self._kv
+        if seq <= self._held or kv is None:
+            return
+        self.pump.run(kv.put(key(self.name), value(self.shard, seq)), 30)
+        self._held, self._next_update = seq, time.monotonic() + UPDATE_EVERY
+
+    def close(self) -> None:
+        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError, RuntimeError):
+            self._register()  # a clean stop: hold no more than needed
+        super().close()
 
 
 def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:
     from store.service import serve_store
 
-    def open_reader() -> LogReader:
-        return JetStreamLogReader(cluster.servers, cluster.commands)
+    snapshot_dir = data_dir(cfg, name) / "snapshots"
 
-    # Snapshots would have to be taken at positions of the command stream: this store's own directory, empty today.
-    return serve_store(cfg, open_reader=open_reader, snapshot_dir=data_dir(cfg, name) / "snapshots")
+    def open_reader() -> LogReader:
+        return StoreStreamReader(cluster, name, snapshot_dir)
+
+    return serve_store(cfg, open_reader=open_reader, snapshot_dir=snapshot_dir)

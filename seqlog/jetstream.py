@@ -343,9 +343,7 @@ class JetStreamLogReader:
         self._buffer.clear()
 
         async def start() -> Follower:
-            if self._nc is None:
-                self._nc = await connect(self.servers, "fixgw-log-reader")
-            js = self._nc.jetstream()
+            js = await self.jetstream()
             follower = Follower(js, self.spec, lambda s, m: self._buffer.append((s, m.data)))
             await follower.start(seq - 1)
             self._stored = await last_sequence(js, self.spec.name)
@@ -353,6 +351,12 @@ class JetStreamLogReader:
 
         self._follower = self.pump.run(start(), 60)
         return self._follower
+
+    async def jetstream(self) -> JetStreamContext:
+        """The reader's connection (made at the first use), for a subclass's own calls through :attr:`pump`."""
+        if self._nc is None:
+            self._nc = await connect(self.servers, "fixgw-log-reader")
+        return self._nc.jetstream()
 
     def read(self, position_: int, max_records: int) -> list[tuple[int, int, bytes]]:
         seq, index = split(position_)

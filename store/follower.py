@@ -21,7 +21,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -39,6 +39,18 @@ MAX_BATCH = 5000  # journal records per transaction at most (when catching up)
 REPLAY_CHUNK = 20_000
 GC_FREEZE_EVERY = 10_000  # records between gc.freeze() calls: resting orders live long (as in the gateway)
 LAG_KEEP_NS = 600 * 10**9  # lag samples kept for /status (ten minutes)
+
+
+@runtime_checkable
+class Retention(Protocol):
+    """A log that trims itself (the cluster's command stream) and keeps what its readers tell it they need."""
+
+    def starting(self, position: int) -> None:
+        """The store holds its database's lock; its committed position is ``position``: register it, put the
+        snapshot to rebuild from in place, or raise :class:`StoreError` if the log no longer holds what it needs."""
+
+    def committed(self, position: int) -> None:
+        """Rows are committed up to ``position``."""
 
 
 def _command(position: int, payload: bytes) -> Command:
@@ -112,6 +124,7 @@ class Follower:
         self.batches = 0
         self.caught_up = False
         self.snapshot: str | None = None  # the gateway snapshot the engine was rebuilt from, if any
+        self.retention = reader if isinstance(reader, Retention) else None
         self._frozen_at = 0
 
     # ------------------------------------------------------------------ start-up
@@ -134,6 +147,8 @@ class Follower:
         pos = self.backend.position()
         instruments = {i.symbol: (i.symbol, str(i.tick_size), str(i.lot_size)) for i in self.cfg.instruments}
         self.backend.write(Batch(upserts={INSTRUMENTS: instruments}), pos, pos)
+        if self.retention is not None:
+            self.retention.starting(pos.position)
         gc.disable()
         try:
             self.snapshot = self._rebuild(pos)
@@ -209,6 +224,8 @@ class Follower:
         self.backend.write(batch, self.pos, after)
         self.lag.add(time.time_ns(), stamps)
         self.pos = after
+        if self.retention is not None:
+            self.retention.committed(after.position)
         self.rows_written += batch.rows()
         self.batches += 1
         if after.records - self._frozen_at >= GC_FREEZE_EVERY:

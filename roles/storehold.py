@@ -1,0 +1,141 @@
+"""What the command stream keeps for the post-trade stores: each store's position in a key-value bucket.
+
+A store (:mod:`roles.store`) rebuilds its engine at its committed position from the newest engine snapshot at or
+before it plus the commands after that snapshot, then writes rows from its position on. So when the active engine
+trims the command stream behind its snapshots (:mod:`roles.snapshots`), it must keep, for every store, the newest
+snapshot at or before the store's position and the commands from that snapshot's message on (that message itself
+too: a store whose position is the snapshot's re-reads its last record there to check the stream is the one it
+followed).
+
+* **Registration.** Each store, once it holds its database's lock, writes the key ``store-<name>`` of the bucket
+  ``<prefix>_STORES`` (replicated like the streams, no expiry, one revision kept) with its shard and the last
+  command message whose records it has all committed; it moves it forward at most once a second and when it stops.
+  A hot standby on the same database shares the name: only the store holding the lock writes.
+* **Unregistration** is deleting the key (``nats kv del FIXGW_STORES store-s1``, or
+  ``python -m roles.storehold --config venue.toml --unregister s1``): the engine's next snapshot trims as if the
+  store never existed. Keys never expire: a post-trade store that is down (a weekend, a broken disk) must not
+  silently lose the trades it has not written yet; the stream's growth while it is down is the price, bounded by
+  the operator's decision to unregister it.
+* **Failing closed.** An engine that cannot read the bucket does not trim this time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Iterable
+
+import nats.js.errors
+import orjson
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from roles.config import ClusterConfig
+from seqlog.jetstream import retry
+
+PREFIX = "store-"
+UPDATE_EVERY = 1.0  # seconds between two moves of a running store's key
+
+
+def key(name: str) -> str:
+    return f"{PREFIX}{name}"
+
+
+def value(shard: str, seq: int) -> bytes:
+    return orjson.dumps({"shard": shard, "seq": seq})
+
+
+async def open_bucket(js: JetStreamContext, cluster: ClusterConfig) -> KeyValue:
+    async def open_or_create() -> KeyValue:
+        try:
+            return await js.key_value(cluster.store_bucket)
+        except nats.js.errors.BucketNotFoundError:
+            return await js.create_key_value(bucket=cluster.store_bucket, history=1, replicas=cluster.replicas)
+
+    return await retry(open_or_create, time.monotonic() + 30)
+
+
+async def positions(kv: KeyValue, shard: str) -> dict[str, int]:
+    """The registered stores of ``shard`` and their positions (the last command message each has committed)."""
+
+    async def keys() -> list[str]:
+        try:
+            return await kv.keys()
+        except nats.js.errors.NoKeysError:
+            return []
+
+    out: dict[str, int] = {}
+    for k in await retry(keys, time.monotonic() + 10):
+        if not k.startswith(PREFIX):
+            continue
+        found = await retry(lambda: get(kv, k), time.monotonic() + 10)  # noqa: B023
+        held = orjson.loads(found or b"{}")  # (None: unregistered meanwhile)
+        if held.get("shard") == shard:
+            out[k.removeprefix(PREFIX)] = int(held["seq"])
+    return out
+
+
+async def get(kv: KeyValue, k: str) -> bytes | None:
+    """The value of key ``k``, None if there is none (the client raises for that: not something to retry)."""
+    try:
+        return (await kv.get(k)).value
+    except nats.js.errors.KeyNotFoundError:
+        return None
+
+
+def base_snapshot(snapshots: Iterable[int], seq: int) -> int:
+    """The newest snapshot at or before command message ``seq`` (0: none, replay from the stream's start)."""
+    return max((s for s in snapshots if s <= seq), default=0)
+
+
+def first_needed(base: int, seq: int) -> int:
+    """The first command message a store at ``seq`` rebuilding from snapshot ``base`` reads."""
+    return max(1, min(base + 1, seq))
+
+
+def retention(previous: int, snapshots: Iterable[int], stores: Iterable[int]) -> tuple[int, set[int]]:
+    """(first command message to keep, snapshots to keep) once a snapshot after ``previous`` is stored: the engine's
+    own needs (``previous`` and the commands after it) and each registered store's (at position ``seq``: its base
+    snapshot and the commands from that snapshot's message on)."""
+    snapshots = list(snapshots)
+    first, keep = previous + 1, {s for s in snapshots if s >= previous}
+    for seq in stores:
+        base = base_snapshot(snapshots, seq)
+        first = min(first, max(base, 1))
+        if base:
+            keep.add(base)
+    return first, keep
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m roles.storehold --config venue.toml [--unregister NAME]``: list (or unregister) the stores."""
+    from roles.config import load
+    from seqlog.jetstream import connect
+
+    parser = argparse.ArgumentParser(prog="python -m roles.storehold", description=main.__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--unregister", metavar="NAME", help="delete store NAME's key: the stream stops holding")
+    args = parser.parse_args(argv)
+    _, cluster = load(args.config)
+
+    async def run() -> int:
+        nc = await connect(cluster.servers, "fixgw-storehold")
+        try:
+            kv = await open_bucket(nc.jetstream(), cluster)
+            if args.unregister:
+                await retry(lambda: kv.delete(key(args.unregister)), time.monotonic() + 10)
+                print(f"store {args.unregister} unregistered")
+                return 0
+            for shard in cluster.shards:
+                for name, seq in sorted((await positions(kv, shard.name)).items()):
+                    print(f"store {name}: shard {shard.name}, command message {seq}")
+            return 0
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
