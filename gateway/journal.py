@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -148,42 +148,49 @@ def snapshots(directory: Path) -> list[tuple[int, Path]]:
 # ---------------------------------------------------------------------------- recovery
 
 _EXEC_ID = re.compile(rb"\x0135=8\x01.*?\x0117=(\d+)\x01")
+T = TypeVar("T")
+
+
+def read_store_tail(store_body: Path, read: Callable[[bytes, bool], T | None], tail: int = 4 << 20) -> T | None:
+    """``read(data, whole)`` of the last ``tail`` bytes of a QuickFIX FileStore body file, and of the whole file
+    (``whole`` true) if that gave None: what a restart needs is nearly always near the end. None without a file."""
+    if not store_body.exists():
+        return None
+    with store_body.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        for start in (max(0, size - tail), 0):
+            f.seek(start)
+            found = read(f.read(), start == 0)
+            if found is not None or start == 0:
+                return found
+    return None
 
 
 def last_exec_ids(store_body: Path, group: Callable[[int], str], groups: int, tail: int = 4 << 20) -> dict[str, int]:
     """The highest ExecID (17) of each ``group(exec_id)`` among the ExecutionReports in a QuickFIX FileStore body
     file (the multi-process venue's shards); the whole file is read when its tail lacks one of the ``groups`` (an
     ExecID of group ``""`` counts for none)."""
-    found: dict[str, int] = {}
-    if not store_body.exists():
-        return found
-    with store_body.open("rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        for start in (max(0, size - tail), 0):
-            f.seek(start)
-            found.clear()
-            for m in _EXEC_ID.findall(f.read()):
-                exec_id = int(m)
-                key = group(exec_id)
-                if exec_id > found.get(key, 0):
-                    found[key] = exec_id
-            if len(found) - ("" in found) >= groups or start == 0:
-                break
-    return found
+
+    def read(data: bytes, whole: bool) -> dict[str, int] | None:
+        found: dict[str, int] = {}
+        for m in _EXEC_ID.findall(data):
+            exec_id = int(m)
+            key = group(exec_id)
+            if exec_id > found.get(key, 0):
+                found[key] = exec_id
+        return found if whole or len(found) - ("" in found) >= groups else None
+
+    return read_store_tail(store_body, read, tail) or {}
 
 
 def last_exec_id(store_body: Path, tail: int = 4 << 20) -> int:
     """The highest ExecID (17) among the ExecutionReports in a QuickFIX FileStore body file (0 if none)."""
-    if not store_body.exists():
-        return 0
-    with store_body.open("rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        for start in (max(0, size - tail), 0):
-            f.seek(start)
-            ids = [int(m) for m in _EXEC_ID.findall(f.read())]
-            if ids or start == 0:
-                return max(ids, default=0)
-    return 0
+
+    def read(data: bytes, whole: bool) -> int | None:
+        ids = [int(m) for m in _EXEC_ID.findall(data)]
+        return max(ids) if ids else (0 if whole else None)
+
+    return read_store_tail(store_body, read, tail) or 0
 
 
 @dataclass

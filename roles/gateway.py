@@ -33,7 +33,6 @@ What it shares with the market-data publisher (the loop, following the result st
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 from collections.abc import Callable
@@ -66,7 +65,7 @@ from engine.codec import encode
 from engine.eventcodec import decode_events
 from engine.events import Balance
 from gateway.config import Role, VenueConfig
-from gateway.journal import last_exec_ids
+from gateway.journal import last_exec_ids, read_store_tail
 from gateway.order_entry import ON_DISCONNECT, OrderEntry
 from gateway.orders import Echo
 from gateway.positions import CUSTOMER
@@ -123,16 +122,14 @@ _REPORT_TYPE = re.compile(rb"\x0135=([89])\x01")
 
 def rejects_after_last_report(store_body: Path, tail: int = 4 << 20) -> int:
     """OrderCancelRejects (35=9) after the last ExecutionReport in a QuickFIX FileStore body file."""
-    if not store_body.exists():
-        return 0
-    with store_body.open("rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        for start in (max(0, size - tail), 0):
-            f.seek(start)
-            types = _REPORT_TYPE.findall(f.read())
-            if b"8" in types or start == 0:
-                return types[::-1].index(b"8") if b"8" in types else len(types)
-    return 0
+
+    def read(data: bytes, whole: bool) -> int | None:
+        types = _REPORT_TYPE.findall(data)
+        if b"8" in types:
+            return types[::-1].index(b"8")
+        return len(types) if whole else None
+
+    return read_store_tail(store_body, read, tail) or 0
 
 
 class RemoteOrderEntry(OrderEntry):

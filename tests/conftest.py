@@ -13,6 +13,7 @@ import pytest
 
 from fixclient import LOGON_REFUSED, FixSession, SessionError
 from tests.gateway_process import GatewayProcess, metric_value, start_on_free_ports
+from tests.nats_cluster import NatsCluster
 from tests.pg_server import PgServer
 
 PASSWORDS = {
@@ -145,3 +146,11 @@ def _connector(gw: GatewayProcess) -> Iterator[ClientFactory]:
     for s in sessions:
         if s.sock is not None:
             s.logout()
+
+
+@pytest.fixture
+def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A three-server NATS cluster with JetStream on free loopback ports (the cluster tests' replication)."""
+    cluster = NatsCluster(tmp_path / "nats", 3).start()
+    yield cluster
+    cluster.stop()

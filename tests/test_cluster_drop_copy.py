@@ -5,7 +5,6 @@ reported while its gateway was down), nothing twice."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from tests.nats_cluster import NatsCluster
 from tests.test_recovery import reconnect
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
 
 
 def key(m: simplefix.FixMessage) -> tuple[str | None, ...]:

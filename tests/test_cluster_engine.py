@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from engine import MatchingEngine
 from engine.codec import decode, encode
@@ -19,15 +16,7 @@ from roles.config import load
 from roles.engine import startup_commands
 from seqlog.jetstream import JetStreamLogReader, JetStreamWriter, connect, ensure_stream, split
 from tests.cluster_process import RoleProcess, cluster_config
-from tests.nats_cluster import NatsCluster
 from tests.store_support import random_flow
-
-
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
 
 
 def read_stream(urls: list[str], spec, count: int, timeout: float = 30.0) -> list[tuple[int, bytes]]:

@@ -30,13 +30,6 @@ from tests.test_recovery import reconnect, summary
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
-
-
 class Venue:
     """Two engines (the first active), a gateway serving CLIENT1, CLIENT2 and DROP1, a publisher serving MD1, MD2."""
 

@@ -30,13 +30,6 @@ from tools.admin import DEMO_TOKEN
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
-
-
 class Venue:
     """Engines e1 (active) and e2 (standby); gateway gw1 serves CLIENT1, gw2 serves CLIENT2; both serve operators."""
 

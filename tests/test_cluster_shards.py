@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,13 +34,6 @@ from tests.test_recovery import reconnect, summary
 pytestmark = pytest.mark.timeout(300)
 
 SHARDS = {"eq": ["AAPL", "MSFT"], "crypto": ["BTC-USD"]}
-
-
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
 
 
 class ShardedVenue:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,13 +29,6 @@ from tests.test_cluster_engine import read_stream
 from tests.test_cluster_gateway import commands_in_stream
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
 
 
 def store_records(cfg) -> int:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import itertools
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -34,13 +34,6 @@ from tests.test_cluster_store import store_records, wait_until
 pytestmark = pytest.mark.timeout(300)
 
 EVERY = 200  # commands between two snapshots
-
-
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
 
 
 def registered(urls: list[str], cluster: ClusterConfig) -> dict[str, dict[str, object]]:

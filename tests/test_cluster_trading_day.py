@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -40,13 +40,6 @@ pytestmark = pytest.mark.timeout(300)
 # Seconds after the processes start: long enough for five processes to start on a loaded machine.
 PRE_OPEN_AT, OPEN_AT, CLOSE_AT, END_AT = 25, 34, 52, 57
 HALT_SECONDS = 3
-
-
-@pytest.fixture
-def nats3(tmp_path: Path) -> Iterator[NatsCluster]:
-    cluster = NatsCluster(tmp_path / "nats", 3).start()
-    yield cluster
-    cluster.stop()
 
 
 class Inbox:
