@@ -32,12 +32,12 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from gateway.config import VenueConfig
-from roles.config import ClusterConfig, data_dir
+from roles.config import ClusterConfig, ShardSpec, data_dir
 from roles.snapshots import object_name, open_store, stored
 from roles.storehold import UPDATE_EVERY, base_snapshot, first_needed, get, key, open_bucket, value
-from seqlog import LogReader
 from seqlog.jetstream import JetStreamLogReader, position, retry, split
 from store.db import StoreError
+from store.follower import Source
 
 
 def committed_message(pos: int) -> int:
@@ -48,10 +48,12 @@ def committed_message(pos: int) -> int:
 class StoreStreamReader(JetStreamLogReader):
     """The command stream for the store, registering the store's position (:class:`store.follower.Retention`)."""
 
-    def __init__(self, cluster: ClusterConfig, name: str, snapshot_dir: Path) -> None:
-        super().__init__(cluster.servers, cluster.commands)
+    def __init__(self, cluster: ClusterConfig, name: str, snapshot_dir: Path, shard: ShardSpec | None = None) -> None:
+        shard = shard or cluster.shards[0]
+        super().__init__(cluster.servers, cluster.command_stream(shard.name))
         self.cluster, self.name, self.snapshot_dir = cluster, name, snapshot_dir
-        self.shard = cluster.shards[0].name
+        self.shard = shard.name
+        self.key = key(name, shard.name if len(cluster.shards) > 1 else None)
         self._held = -1  # the position registered last
         self._next_update = 0.0
         self._pending = -1  # a committed message not registered yet
@@ -63,8 +65,8 @@ class StoreStreamReader(JetStreamLogReader):
     async def _start(self, seq: int) -> None:
         js = await self.jetstream()
         self._kv = kv = await open_bucket(js, self.cluster)
-        before = await retry(lambda: get(kv, key(self.name)), time.monotonic() + 30)
-        await retry(lambda: kv.put(key(self.name), value(self.shard, seq)), time.monotonic() + 30)
+        before = await retry(lambda: get(kv, self.key), time.monotonic() + 30)
+        await retry(lambda: kv.put(self.key, value(self.shard, seq)), time.monotonic() + 30)
         self._held = seq  # registered before the stream is looked at: a trim from now on keeps what we need
         objects = await open_store(js, self.cluster)
         base = base_snapshot(await stored(objects, self.shard), seq)
@@ -81,9 +83,9 @@ class StoreStreamReader(JetStreamLogReader):
         if state.first_seq > need:  # refused: a store that cannot run must not hold the stream back
             self._held = -1
             if before is None:
-                await retry(lambda: kv.delete(key(self.name)), time.monotonic() + 30)
+                await retry(lambda: kv.delete(self.key), time.monotonic() + 30)
             else:
-                await retry(lambda: kv.put(key(self.name), before), time.monotonic() + 30)
+                await retry(lambda: kv.put(self.key, before), time.monotonic() + 30)
             where = f"command message {seq}" if seq else "the stream's start (a new store)"
             raise StoreError(
                 f"the command stream {self.spec.name} no longer holds message {need}, which store {self.name} needs "
@@ -106,7 +108,7 @@ class StoreStreamReader(JetStreamLogReader):
         seq, kv = self._pending, self._kv
         if seq <= self._held or kv is None:
             return
-        self.pump.run(kv.put(key(self.name), value(self.shard, seq)), 30)
+        self.pump.run(kv.put(self.key, value(self.shard, seq)), 30)
         self._held, self._next_update = seq, time.monotonic() + UPDATE_EVERY
 
     def close(self) -> None:
@@ -115,12 +117,20 @@ class StoreStreamReader(JetStreamLogReader):
         super().close()
 
 
+def sources(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> list[Source]:
+    """Every shard's command stream, with the engine its engines start with (:class:`roles.engine.EngineNode`)."""
+    out = []
+    for shard in cluster.shards:
+        snapshot_dir = data_dir(cfg, name) / "snapshots"
+        if len(cluster.shards) > 1:
+            snapshot_dir /= shard.name
+        instruments = [i for i in cfg.instruments if i.symbol in shard.symbols]
+        reader = StoreStreamReader(cluster, name, snapshot_dir, shard)
+        out.append(Source(shard.index, reader, snapshot_dir, instruments, shard.id_base))
+    return out
+
+
 def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:
     from store.service import serve_store
 
-    snapshot_dir = data_dir(cfg, name) / "snapshots"
-
-    def open_reader() -> LogReader:
-        return StoreStreamReader(cluster, name, snapshot_dir)
-
-    return serve_store(cfg, open_reader=open_reader, snapshot_dir=snapshot_dir)
+    return serve_store(cfg, open_sources=lambda: sources(cfg, cluster, name))
