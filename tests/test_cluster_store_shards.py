@@ -19,19 +19,12 @@ from typing import Any
 import pytest
 
 from engine import (
-    CancelOrder,
     Command,
     Execution,
-    MassCancel,
     MatchingEngine,
-    NewOrder,
-    QueryOrder,
-    ReplaceOrder,
-    SetLimits,
 )
 from engine.codec import decode, encode
 from fixclient import FixSession
-from gateway.money import Assets
 from roles.config import ClusterConfig, ShardSpec, load
 from roles.snapshots import stored
 from roles.storehold import base_snapshot
@@ -40,7 +33,7 @@ from store.db import open_backend
 from tests.cluster_process import RoleProcess, cluster_config
 from tests.fixtools import f, new_order, wait_er
 from tests.nats_cluster import NatsCluster
-from tests.store_support import expected_executions, expected_trades, money_flow, random_flow, table
+from tests.store_support import assert_shards_hold, money_flow, random_flow, split_by_shard, table
 from tests.test_cluster_engine import read_stream
 from tests.test_cluster_gateway import commands_in_stream
 from tests.test_cluster_shards import SHARDS
@@ -51,31 +44,6 @@ from tests.test_cluster_store_retention import registered
 pytestmark = pytest.mark.timeout(300)
 
 EVERY = 200  # commands between two snapshots
-
-
-def split_by_shard(cluster: ClusterConfig, flow: list[Command]) -> dict[str, list[Command]]:
-    """``flow`` as the gateways route it: an order to its symbol's shard, a cancel, replace or status request to its
-    order's, a mass cancel without a symbol and everything that is no order (money rules, funding, kills, end of
-    day) to every shard (a shard's ledger is funded on its own)."""
-    first = cluster.shards[0].name
-    out: dict[str, list[Command]] = {s.name: [] for s in cluster.shards}
-    where: dict[tuple[str, str], str] = {}  # (owner, ClOrdID) -> shard
-    for cmd in flow:
-        if isinstance(cmd, NewOrder | ReplaceOrder):
-            shard = cluster.shard_of_symbol(cmd.symbol).name
-            where[cmd.owner, cmd.clordid] = shard
-            targets = [shard]
-        elif isinstance(cmd, CancelOrder):
-            targets = [where.get((cmd.owner, cmd.orig_clordid or ""), first)]
-        elif isinstance(cmd, QueryOrder):
-            targets = [where.get((cmd.owner, cmd.clordid or ""), first)]
-        elif isinstance(cmd, MassCancel | SetLimits) and cmd.symbol is not None:
-            targets = [cluster.shard_of_symbol(cmd.symbol).name]
-        else:
-            targets = list(out)
-        for shard in targets:
-            out[shard].append(cmd)
-    return out
 
 
 async def publish(urls: list[str], specs: dict[str, StreamSpec], flows: dict[str, list[Command]],
@@ -247,57 +215,17 @@ def test_one_store_follows_every_shard_exactly_once_and_holds_each_shards_trim(
     assert store.log_text().count("store_started") == 3 * len(SHARDS)
     replays = {s.name: replay(cfg, s, messages[s.name]) for s in cluster.shards}
     executions = [e for _, execs in replays.values() for e in execs]
+    assert store_positions(cfg) == {
+        s.index: (position(max(messages[s.name]) + 1), replays[s.name][0].commands_processed) for s in cluster.shards
+    }
+    assert_shards_hold(cfg, cluster, [engine for engine, _ in replays.values()], executions, min_trades=200)
     db = open_backend(cfg)
-    try:
-        assert store_positions(cfg) == {
-            s.index: (position(max(messages[s.name]) + 1), replays[s.name][0].commands_processed)
-            for s in cluster.shards
-        }
-        got = {r[0]: r[1:] for r in table(db, "SELECT exec_id, order_id, exec_type, status, clordid, leaves, cum, "
-                                               "last_qty, last_px, trade_id FROM executions")}  # fmt: skip
-        assert got == expected_executions(executions, cfg)
-        trades = {r[0]: r[1:] for r in table(db, "SELECT trade_id, symbol, price, qty, aggressor, buy_account, "
-                                                 "buy_order_id, sell_account, sell_order_id FROM trades")}  # fmt: skip
-        assert trades == expected_trades(executions, cfg)
-        assert {cluster.shard_of_id(t).name for t in trades} == set(SHARDS) and len(trades) >= 200  # type: ignore[union-attr]
-        # Every fill the clients were sent is a trade row with its ExecID, quantity and price
+    try:  # every fill the clients were sent is a trade row with its ExecID, ClOrdID, quantity and price
         fills = {}
         for r in table(db, "SELECT buy_exec_id, buy_clordid, qty, price, sell_exec_id, sell_clordid FROM trades"):
             fills[str(r[0])] = (r[1], Decimal(r[2]), Decimal(r[3]))
             fills[str(r[4])] = (r[5], Decimal(r[2]), Decimal(r[3]))
-        assert all(fills[e] == (cl, Decimal(q), Decimal(p)) for e, cl, q, p in seen), seen
-        orders = {r[0]: (r[1], r[2]) for r in table(db, "SELECT order_id, status, cum FROM orders")}
-        ins = {i.symbol: i for i in cfg.instruments}
-        assert orders == {o.order_id: (o.status.name, ins[o.symbol].qty_str(o.cum))
-                          for engine, _ in replays.values() for o in engine.orders.values()}  # fmt: skip
-        # Money: each balance is the sum of the shards' ledgers, each position its instrument's shard's
-        ledgers = [engine.ledger for engine, _ in replays.values()]
-        assert all(ledgers)
-        assets = Assets(ledgers[0].setup.assets)  # type: ignore[union-attr]
-        want: dict[tuple[str, str], list[int]] = {}
-        for ledger in ledgers:
-            for name, acct in [*ledger.accounts.items(), (ledger.fees.name, ledger.fees)]:  # type: ignore[union-attr]
-                for asset in {*acct.available, *acct.held}:
-                    sums = want.setdefault((name, asset), [0, 0])
-                    sums[0] += acct.available.get(asset, 0)
-                    sums[1] += acct.held.get(asset, 0)
-        balances = {
-            (r[0], r[1]): (r[2], r[3]) for r in table(db, "SELECT account, asset, available, held FROM balances")
-        }
-        assert balances == {k: (assets.text(k[1], a), assets.text(k[1], h)) for k, (a, h) in want.items()}
-        funded: dict[str, int] = {}
-        for ledger in ledgers:
-            for asset, units in ledger.net_funding.items():  # type: ignore[union-attr]
-                funded[asset] = funded.get(asset, 0) + units
-        summed: dict[str, Decimal] = {}
-        for (_, asset), (available, held_) in balances.items():
-            summed[asset] = summed.get(asset, Decimal(0)) + Decimal(available) + Decimal(held_)
-        assert summed == {a: Decimal(assets.text(a, funded.get(a, 0))) for a in summed}  # money is conserved
-        positions = {(r[0], r[1]): r[2] for r in table(db, "SELECT account, symbol, net FROM positions")}
-        assert {k for k in positions if k[1] in SHARDS["eq"]} and {k for k in positions if k[1] == "BTC-USD"}
-        for (account, symbol), net in positions.items():
-            engine = replays[cluster.shard_of_symbol(symbol).name][0]
-            assert net == ins[symbol].qty_str(engine.ledger.accounts[account].positions[symbol].net)  # type: ignore[union-attr]
+        assert len(seen) == 4 and all(fills[e] == (cl, Decimal(q), Decimal(p)) for e, cl, q, p in seen), seen
     finally:
         db.close()
     wait_until(lambda: {k: v["seq"] for k, v in registered(nats3.urls, cluster).items()}
