@@ -1,8 +1,12 @@
 """The store role: the post-trade store following the cluster's command stream.
 
-``fixgw serve --role store --name s1 --config venue.toml`` is ``fixgw store`` (:mod:`store.service`) with the shard's
-command stream in place of the local journal (:class:`~seqlog.jetstream.JetStreamLogReader`); it writes the venue's
+``fixgw serve --role store --name s1 --config venue.toml`` is ``fixgw store`` (:mod:`store.service`) with the shards'
+command streams in place of the local journal (:class:`~seqlog.jetstream.JetStreamLogReader`); it writes the venue's
 configured database (``[store]``), so ``fixgw trades``, ``orders`` and ``stats`` with the same config read it.
+
+* **Every shard, one process, one database.** One engine per shard (its instruments and id base, as
+  :class:`roles.engine.EngineNode` builds it), a position per shard moved in the transaction of that shard's rows,
+  balances summed over the shards' ledgers (:mod:`store.follower`), a registration per shard (:mod:`roles.storehold`).
 
 * **Commands, not results.** It follows the command stream and replays the deterministic engine, as the one-process
   store replays the journal. The result stream would spare that CPU (~5-10 us per command), but the store's
@@ -46,7 +50,8 @@ def committed_message(pos: int) -> int:
 
 
 class StoreStreamReader(JetStreamLogReader):
-    """The command stream for the store, registering the store's position (:class:`store.follower.Retention`)."""
+    """A shard's command stream for the store, registering the store's position in it
+    (:class:`store.follower.Retention`)."""
 
     def __init__(self, cluster: ClusterConfig, name: str, snapshot_dir: Path, shard: ShardSpec | None = None) -> None:
         shard = shard or cluster.shards[0]
