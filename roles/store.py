@@ -63,6 +63,7 @@ class StoreStreamReader(JetStreamLogReader):
         self._next_update = 0.0
         self._pending = -1  # a committed message not registered yet
         self._kv: KeyValue | None = None
+        self._before: bytes | None = None  # the key's value before this run registered
 
     def starting(self, position_: int) -> None:
         self.pump.run(self._start(committed_message(position_)), 120)
@@ -85,12 +86,9 @@ class StoreStreamReader(JetStreamLogReader):
             tmp.replace(self.snapshot_dir / f"snapshot-{position(base + 1)}.json")
         need = first_needed(base, seq)
         state = (await retry(lambda: js.stream_info(self.spec.name), time.monotonic() + 30)).state
+        self._before = before
         if state.first_seq > need:  # refused: a store that cannot run must not hold the stream back
-            self._held = -1
-            if before is None:
-                await retry(lambda: kv.delete(self.key), time.monotonic() + 30)
-            else:
-                await retry(lambda: kv.put(self.key, before), time.monotonic() + 30)
+            await self._restore()
             where = f"command message {seq}" if seq else "the stream's start (a new store)"
             raise StoreError(
                 f"the command stream {self.spec.name} no longer holds message {need}, which store {self.name} needs "
@@ -98,6 +96,20 @@ class StoreStreamReader(JetStreamLogReader):
                 f"{state.first_seq}..{state.last_seq}: start this store from a copy of a registered store's database "
                 "(README 'Scale-out')"
             )
+
+    async def _restore(self) -> None:
+        """Put back the registration :meth:`starting` replaced (none: delete the key)."""
+        kv, before = self._kv, self._before
+        assert kv is not None
+        self._held = -1
+        if before is None:
+            await retry(lambda: kv.delete(self.key), time.monotonic() + 30)
+        else:
+            await retry(lambda: kv.put(self.key, before), time.monotonic() + 30)
+
+    def withdraw(self) -> None:
+        if self._held >= 0:
+            self.pump.run(self._restore(), 60)
 
     def committed(self, position_: int) -> None:
         self._pending = committed_message(position_)

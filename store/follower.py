@@ -58,6 +58,9 @@ class Retention(Protocol):
     def committed(self, position: int) -> None:
         """Rows are committed up to ``position``."""
 
+    def withdraw(self) -> None:
+        """The store will not run after all (another of its logs refused it): undo what :meth:`starting` did."""
+
 
 def _command(position: int, payload: bytes) -> Command:
     try:
@@ -199,12 +202,20 @@ class Follower:
         if before != after:
             self.log.info("store_migrated", backend=self.backend.dialect, from_version=before, to_version=after)
         instruments = {i.symbol: (i.symbol, str(i.tick_size), str(i.lot_size)) for i in self.cfg.instruments}
-        for i, lane in enumerate(self.lanes):
-            pos = self.backend.position(lane.source.shard)
-            if not i:
-                self.backend.write(Batch(upserts={INSTRUMENTS: instruments}), pos, pos)
-            if lane.retention is not None:
+        positions = [self.backend.position(lane.source.shard) for lane in self.lanes]
+        self.backend.write(Batch(upserts={INSTRUMENTS: instruments}), positions[0], positions[0])
+        started: list[Retention] = []
+        for lane, pos in zip(self.lanes, positions, strict=True):
+            if lane.retention is None:
+                continue
+            try:
                 lane.retention.starting(pos.position)
+            except StoreError:  # refused by one log: registered with none (README "Scale-out")
+                for retention in started:
+                    retention.withdraw()
+                raise
+            started.append(lane.retention)
+        for lane, pos in zip(self.lanes, positions, strict=True):
             gc.disable()
             try:
                 lane.snapshot = self._rebuild(lane, pos)

@@ -172,12 +172,19 @@ def test_one_store_follows_every_shard_exactly_once_and_holds_each_shards_trim(
         finally:
             done.set()
 
+    def past_a_snapshot(shard: str) -> bool:
+        snapshots = events(engines[shard], "snapshot_stored")
+        held = registered(nats3.urls, cluster).get(f"store-s1.{shard}", {}).get("seq", 0)
+        return bool(snapshots) and held >= snapshots[0]["seq"]  # type: ignore[operator]
+
     publisher = threading.Thread(target=run, name="publisher")
     publisher.start()
     try:
         for kill in range(2):
             before = records()
             wait_until(lambda before=before: records() > before + 50, 60, "the store to write rows")
+            if kill:  # its registered positions are past a snapshot of each shard: the trim has something to keep
+                wait_until(lambda: all(past_a_snapshot(s) for s in SHARDS), 30, "the store to pass a snapshot")
             assert not done.is_set(), f"the flow ended before the kill {errors}"
             store.kill()  # SIGKILL: it stays registered, once per shard
             if not kill:
@@ -205,9 +212,18 @@ def test_one_store_follows_every_shard_exactly_once_and_holds_each_shards_trim(
         first, kept = first_kept(nats3.urls, cluster, shard)
         base = base_snapshot(kept, held[shard])
         last = events(engine, "snapshot_stored")[-1]
-        assert first == max(base, 1) == last["purged_below"], (shard, first, base, last)
+        assert 1 < first == base == last["purged_below"], (shard, first, base, last)  # trimmed, to the store's base
         assert last["held_by"] == {"s1": held[shard]}
         assert first <= events(engine, "snapshot_stored")[-2]["seq"]  # the engine alone would have trimmed more
+
+    # A new store (its own, empty database) after the trim: refused with one line, registered for no shard
+    config2 = tmp_path / "venue2.toml"
+    config2.write_text(config.read_text().replace(str(tmp_path / "data"), str(tmp_path / "data2")))
+    newcomer = RoleProcess(config2, "store", "s2", tmp_path).start(ready="store_failed")
+    assert newcomer.proc is not None and newcomer.proc.wait(30) == 2
+    [failed] = [line for line in newcomer.log_text().splitlines() if "store_failed" in line]
+    assert "the command stream FIXGW_CMD_" in failed and "no longer holds message 1, which store s2 needs" in failed
+    assert not [k for k in registered(nats3.urls, cluster) if k.startswith("store-s2")]
 
     # Restarted, it rebuilds each shard's engine from what was kept and catches up: every row exactly once
     store.start(ready="store_started")
