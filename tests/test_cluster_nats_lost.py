@@ -18,13 +18,15 @@ from tests.nats_cluster import NatsCluster
 @pytest.mark.timeout(180)
 def test_roles_log_the_lost_cluster_in_lines_and_stop_on_sigterm(tmp_path: Path) -> None:
     nats = NatsCluster(tmp_path / "nats", 1).start()
+    config, _ = cluster_config(tmp_path, nats.urls, {"gw1": ["CLIENT1"]}, {"md1": ["MD1"]})
+    roles = [
+        RoleProcess(config, "engine", "e1", tmp_path),
+        RoleProcess(config, "gateway", "gw1", tmp_path),
+        RoleProcess(config, "md", "md1", tmp_path),
+    ]
     try:
-        config, _ = cluster_config(tmp_path, nats.urls, {"gw1": ["CLIENT1"]}, {"md1": ["MD1"]})
-        roles = [
-            RoleProcess(config, "engine", "e1", tmp_path).start(60),
-            RoleProcess(config, "gateway", "gw1", tmp_path).start(60),
-            RoleProcess(config, "md", "md1", tmp_path).start(60),
-        ]
+        for role in roles:
+            role.start(60)
         nats.kill(0)
         for role in roles:
             role.wait_for('"event": "nats_disconnected"', 30)
@@ -35,4 +37,7 @@ def test_roles_log_the_lost_cluster_in_lines_and_stop_on_sigterm(tmp_path: Path)
             text = role.log_text()
             assert "Traceback" not in text, f"{role.role} logged a traceback:\n{role.tail()}"
     finally:
+        for role in roles:
+            if role.alive():
+                role.kill()
         nats.stop()
