@@ -114,6 +114,7 @@ def retention(previous: int, snapshots: Iterable[int], stores: Iterable[int]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m roles.storehold --config venue.toml [--unregister NAME]``: list (or unregister) the stores."""
+    from gateway.logs import configure_logging
     from roles.config import load
     from seqlog.jetstream import connect
 
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--unregister", metavar="NAME", help="delete store NAME's key: the stream stops holding")
     args = parser.parse_args(argv)
+    configure_logging()  # the NATS client's lines to stderr: stdout is the answer
     _, cluster = load(args.config)
 
     async def run() -> int:
