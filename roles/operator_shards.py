@@ -9,7 +9,8 @@ request (:class:`roles.operator.OperatorRelay`) asks the shards :func:`route` na
   makes the whole read 503 (a sum missing a shard would be wrong).
 * **kill, revive**: every shard (an account or session killed is killed venue-wide); ``cancelled`` is the sum,
   ``shards`` each shard's own answer.
-* **halt, resume, open, close, preopen, limits**: the symbol's shard; for ``all``, every shard.
+* **halt, resume, open, close, preopen, limits**: the symbol's shard; a phase change for ``all``: every shard. (An
+  unknown symbol goes to the first shard, whose engine refuses it as one process does.)
 * **deposit, withdraw**: one shard, since money is per shard: ``shard`` if the request names one, else the first
   shard whose instruments use the asset (where :func:`roles.engine.opening_share` puts an opening balance's
   remainder). A withdrawal beyond that shard's share is refused, and the error says which shard it was.
@@ -48,9 +49,11 @@ def route(cfg: VenueConfig, cluster: ClusterConfig, action: str, params: dict[st
     """The shards an operator request goes to (ValueError: it names a shard the venue does not have)."""
     if action in READS or action in ("kill", "revive"):
         return list(cluster.shards)
-    if action in PHASE_ACTIONS or action == "limits":
+    if action in PHASE_ACTIONS or action == "limits":  # an instrument's: its shard (limits has no "all")
         symbol = params.get("symbol")
-        return list(cluster.shards) if symbol == "all" else [cluster.shard_of_symbol(_text(symbol))]
+        if symbol == "all" and action in PHASE_ACTIONS:
+            return list(cluster.shards)
+        return [cluster.shard_of_symbol(_text(symbol))]
     if action in ("deposit", "withdraw"):
         if "shard" in params:
             names = [s.name for s in cluster.shards]
