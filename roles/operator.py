@@ -231,7 +231,8 @@ class OperatorRelay:
 
     def _answer(self, request: OperatorRequest, reply: Answer, status: int = 200) -> None:
         request.answer(reply, status)
-        result = "applied" if reply.get("ok") else "refused" if status == 200 else "unavailable"
+        result = "applied" if reply.get("ok") else "partial" if reply.get("applied_on") else "refused"
+        result = result if status == 200 else "unavailable"
         self.gateway.metrics.operator_actions.labels(request.action, result).inc()
         self.gateway.log.info("operator_request", action=request.action, result=result, error=reply.get("error"))
 

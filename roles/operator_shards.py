@@ -16,9 +16,10 @@ request (:class:`roles.operator.OperatorRelay`) asks the shards :func:`route` na
   remainder). A withdrawal beyond that shard's share is refused, and the error says which shard it was.
 
 An answer from several shards is ``ok`` only if every shard applied the request. If some did and others could
-not (no active engine) or refused, it is answered HTTP 200, ``ok`` false, an error naming the shards it was
-applied on and the others' reasons: kills, revivals and phase changes set a state, so repeating the request once
-every shard is up is harmless. HTTP 503 means nothing was applied.
+not (no active engine) or refused, it is answered HTTP 200, ``ok`` false, ``applied_on`` the shards it was applied
+on, and an error naming them and the others' reasons (the gateway counts it as ``result="partial"``): kills,
+revivals and phase changes set a state, so repeating the request once every shard is up is harmless. HTTP 503
+means nothing was applied. A new action (a transfer between shards, say) is a line in :func:`route`.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def _change(action: str, replies: list[Reply]) -> tuple[Answer, int]:
     else:
         answer["error"] = "; ".join(f"shard {name}: {error}" for name, error in errors.items())
     if applied:
+        answer["applied_on"] = applied
         answer["error"] = (f"applied on shard(s) {', '.join(applied)} only; {answer['error']} (repeating the request "
                            "once every shard can act is harmless: it sets a state)")  # fmt: skip
     down = any(not r.answered for r in replies)

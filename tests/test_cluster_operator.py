@@ -222,7 +222,7 @@ def test_with_two_shards_the_operator_acts_on_the_shards_a_request_concerns(tmp_
         # One shard without an engine: a change is applied where it can be and says where not; a read is refused
         engines["crypto"].stop()
         revive = admin("revive", account="ACC1")
-        assert revive["ok"] is False and revive["shards"]["eq"]["ok"] is True
+        assert (revive["ok"], revive["applied_on"], revive["shards"]["eq"]["ok"]) == (False, ["eq"], True)
         assert revive["error"].startswith("applied on shard(s) eq only; shard crypto: no active engine")
         with pytest.raises(OperatorError, match=r"^shard crypto: no active engine"):
             admin("accounts")
