@@ -40,7 +40,7 @@ from tests.gateway_process import GatewayProcess, metric_value, start_on_free_po
 DEMO_CONFIG = ROOT / "config" / "venue.toml"
 PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
 ALL_TYPES = ("0", "1", "2", "4", "7", "8", "B")
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a deadline: under load a logon (the password check) can take longer than 10 s
 
 
 # ---------------------------------------------------------------------------- recording clients
