@@ -27,11 +27,11 @@ Without ``[cluster.shards]`` one shard, ``"0"``, holds every instrument (streams
 With it, every instrument is in exactly one shard; a shard's engines run ``fixgw serve --role engine --name e1
 --shard eq`` (any number per shard, one of them active). The k-th shard (in config order, from 0) numbers its
 OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-wide and name their shard, so shards
-must never be reordered once a venue has traded. The store (``--role store --name s1``) follows the command
-stream into the ``[store]`` database, holding its trimming back (:mod:`roles.storehold`). The operator channel is
-served by the gateways with an ``operator_port`` and carried out by the active engine of each shard it concerns
-(:mod:`roles.operator`), with the ``[operator]`` table's host and token. The store follows one command stream: a
-config with several shards refuses ``--role store``. Every process keeps its files under ``<data_dir>/<name>``.
+must never be reordered once a venue has traded. The store (``--role store --name s1``) follows every shard's
+command stream into the ``[store]`` database, holding each one's trimming back (:mod:`roles.storehold`). The
+operator channel is served by the gateways with an ``operator_port`` and carried out by the active engine of each
+shard it concerns (:mod:`roles.operator`), with the ``[operator]`` table's host and token. Every process keeps its
+files under ``<data_dir>/<name>``.
 
 A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
 (:mod:`roles.engine`).

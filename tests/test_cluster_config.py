@@ -120,12 +120,6 @@ def test_opening_balances_are_split_over_the_shards_that_use_each_asset(tmp_path
     assert [opening_share(cfg, cluster, s, "EUR", 7) for s in (eq, crypto)] == [7, 0]  # no instrument: first shard
 
 
-def test_the_store_refuses_several_shards_in_one_line(tmp_path: Path) -> None:
-    path = sharded(tmp_path, SHARDS)
-    with pytest.raises(ValueError, match=r"^--role store follows one command stream: not supported with several"):
-        serve_role("store", "s1", str(path))
-
-
 def test_operator_requests_go_to_the_shards_they_concern(tmp_path: Path) -> None:
     cfg, cluster = cluster_config.load(sharded(tmp_path, SHARDS))
     eq, crypto = cluster.shards
