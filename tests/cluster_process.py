@@ -51,6 +51,9 @@ def cluster_config(
     return config, {**ports, **process_ports}
 
 
+STARTED: list[RoleProcess] = []  # every role process started in this test run (conftest kills those left running)
+
+
 class RoleProcess:
     """``fixgw serve --role ROLE --name NAME``: start (waits for its READY line), stop, kill -9, start again."""
 
@@ -64,6 +67,7 @@ class RoleProcess:
         log.write(f"--- start {time.strftime('%H:%M:%S')}\n".encode())
         log.flush()
         self._mark = self.log_path.stat().st_size
+        STARTED.append(self)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config), "--role", self.role,
              "--name", self.name, *(["--shard", self.shard] if self.shard else [])],

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fixclient import LOGON_REFUSED, FixSession, SessionError
+from tests import cluster_process
 from tests.gateway_process import GatewayProcess, metric_value, start_on_free_ports
 from tests.nats_cluster import NatsCluster
 from tests.pg_server import PgServer
@@ -77,6 +78,17 @@ def verify_passwords(gw: GatewayProcess, port: int, passwords: dict[str, str], t
         while metric_value(gw.metrics(), "fixgw_logon_verifications_total", result="ok") < before + len(batch):
             assert time.monotonic() < deadline, "the venue did not verify the passwords in time"
             time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def _no_role_left_running() -> Iterator[None]:
+    """A cluster test that failed half way must not leave its role processes running: with their NATS cluster gone
+    they went on reconnecting, for good (PPID 1), beside every later test and benchmark."""
+    yield
+    while cluster_process.STARTED:
+        role = cluster_process.STARTED.pop()
+        if role.alive():
+            role.kill()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
