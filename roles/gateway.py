@@ -17,6 +17,12 @@ with one difference: a command is not run here, it is published.
   its own requests, the fills that another gateway's orders caused against its clients' orders, drop copies. The
   request's own context (the client's fields a reject echoes, a mass cancel's request type) is kept per published
   message until its results come back, found by the message id the engine copies into the result's headers.
+* **What it knows of its sessions' orders** is what the shards' engines know, no more (:mod:`roles.known`, mirrored
+  from the result events): every working order and each session's last ``finished_orders`` finished ones per
+  shard, none of the day's finished ones after the end of the day; plus the ClOrdIDs of new orders and replaces
+  published whose results have not come back. That answers a PossResend, routes a request that names an order by
+  ClOrdID and refuses a ClOrdID in use on another shard, and bounds the tables (the ``orders_known`` log line at
+  start-up and stop gives their sizes).
 * **The operator channel**, if its table has an ``operator_port``: ``fixgw admin`` requests relayed to the active
   engine (:mod:`roles.operator`; one shard only, see :mod:`roles.config`).
 * **After a restart** the gateway reads every result stream from its start before it accepts a logon. It sends
