@@ -10,7 +10,8 @@
                         stream, the same snapshots, RptSeq and gap recovery as the one-process venue;
 * :mod:`roles.store`    the post-trade store: follows the command stream into the venue's database (any number:
                         one writes, the others wait on its lock);
-* :mod:`roles.operator`  the operator channel (``fixgw admin``): served by gateways, carried out by the active engine;
+* :mod:`roles.operator`  the operator channel (``fixgw admin``): served by gateways, carried out by the active engine
+                        of each shard a request concerns (:mod:`roles.operator_shards` says which);
 * :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions;
 * :mod:`roles.snapshots`  engine snapshots in a JetStream object store, and the command stream's retention.
 

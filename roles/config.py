@@ -29,10 +29,9 @@ With it, every instrument is in exactly one shard; a shard's engines run ``fixgw
 OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-wide and name their shard, so shards
 must never be reordered once a venue has traded. The store (``--role store --name s1``) follows the command
 stream into the ``[store]`` database, holding its trimming back (:mod:`roles.storehold`). The operator channel is
-served by the gateways with an ``operator_port`` and carried out by the active engine (:mod:`roles.operator`), with
-the ``[operator]`` table's host and token. Neither
-works across shards yet: a config with several shards and an ``operator_port`` is refused, and so is
-``--role store``. Every process keeps its files under ``<data_dir>/<name>``.
+served by the gateways with an ``operator_port`` and carried out by the active engine of each shard it concerns
+(:mod:`roles.operator`), with the ``[operator]`` table's host and token. The store follows one command stream: a
+config with several shards refuses ``--role store``. Every process keeps its files under ``<data_dir>/<name>``.
 
 A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
 (:mod:`roles.engine`).
@@ -133,10 +132,16 @@ class ClusterConfig:
         index = (venue_id - 1) // ID_SPAN
         return self.shards[index] if 0 <= index < len(self.shards) and venue_id > 0 else None
 
-    @property
-    def operator_subject(self) -> str:
-        """Core NATS request subject of the operator's requests: served by the shard's active engine only."""
-        return f"{self.stream_prefix.lower()}.operator.{SHARD}"
+    def operator_subject(self, shard: str) -> str:
+        """Core NATS request subject of the operator's requests to a shard: served by its active engine only."""
+        return f"{self.stream_prefix.lower()}.operator.{shard}"
+
+    def shards_of_asset(self, cfg: VenueConfig, asset: str) -> list[ShardSpec]:
+        """The shards whose instruments use ``asset`` (as base or quote), in config order; the first shard if none
+        does. Balances are per shard: this is where an asset's opening balance and operator deposits go."""
+        markets = cfg.ledger.markets.values() if cfg.ledger is not None else ()
+        users = [s for s in self.shards if any(m.symbol in s.symbols and asset in (m.base, m.quote) for m in markets)]
+        return users or [self.shards[0]]
 
     @property
     def lease_bucket(self) -> str:
@@ -198,12 +203,6 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
                 raise ValueError(f"config: cluster.{kind}.{name}: operator_port is for gateways only")
             specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0)), operator_port))
     shards = parse_shards(table.get("shards"), cfg)
-    operated = [p.name for p in specs["gateways"] if p.operator_port]
-    if len(shards) > 1 and operated:
-        raise ValueError(
-            f"config: cluster.gateways.{operated[0]}: operator_port is not supported with several [cluster.shards] "
-            "yet (an operator change would have to reach every shard's engine)"
-        )
     return ClusterConfig(
         shards=shards,
         servers=servers,

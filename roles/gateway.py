@@ -24,7 +24,7 @@ with one difference: a command is not run here, it is published.
   ClOrdID and refuses a ClOrdID in use on another shard, and bounds the tables (the ``orders_known`` log line at
   start-up and stop gives their sizes).
 * **The operator channel**, if its table has an ``operator_port``: ``fixgw admin`` requests relayed to the active
-  engine (:mod:`roles.operator`; one shard only, see :mod:`roles.config`).
+  engines of the shards each request concerns (:mod:`roles.operator`, :mod:`roles.operator_shards`).
 * **After a restart** the gateway reads every result stream from its start before it accepts a logon. It sends
   again only what its sessions' FIX stores do not hold (per shard, ExecutionReports above each session's highest
   ExecID in that shard's range, as the one-process venue does after a crash), then applies cancel-on-disconnect

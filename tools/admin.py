@@ -1,7 +1,7 @@
 """``fixgw admin``: the operator's commands, sent to the running venue over its operator channel.
 
     fixgw admin deposit ACC1 USD 1000 --funding-id wire-0001
-    fixgw admin withdraw ACC1 USD 250 --funding-id wd-0001
+    fixgw admin withdraw ACC1 USD 250 --funding-id wd-0001      (--shard NAME: which shard's share; README "Scale-out")
     fixgw admin limits ACC1 AAPL max_order_qty=500 max_position=none     (--default instead of an account: venue-wide)
     fixgw admin kill ACC1            fixgw admin kill --session CLIENT1
     fixgw admin revive ACC1          fixgw admin revive --session CLIENT1
@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("asset")
         q.add_argument("amount", help="decimal amount, e.g. 1000 or 0.5")
         q.add_argument("--funding-id", required=True, help="unique id of this transfer: a repeated id is not applied")
+        q.add_argument("--shard", help="with several [cluster.shards]: the shard whose share of the balance changes "
+                       "(default: the first shard whose instruments use the asset)")  # fmt: skip
     q = sub.add_parser("limits", help="change pre-trade limits (NAME=VALUE, VALUE 'none' removes a limit)")
     q.add_argument("account", nargs="?", help="the account (omit with --default)")
     q.add_argument("symbol")
@@ -116,8 +118,8 @@ def _url_from_config(path: str | None, gateway: str | None = None) -> str:
 def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     action = args.action
     if action in ("deposit", "withdraw"):
-        return action, {"account": args.account, "asset": args.asset, "amount": args.amount,
-                        "funding_id": args.funding_id}  # fmt: skip
+        params = {"account": args.account, "asset": args.asset, "amount": args.amount, "funding_id": args.funding_id}
+        return action, params if args.shard is None else {**params, "shard": args.shard}
     if action == "limits":
         if args.default == (args.account is not None):
             raise CLIError("name an account, or give --default for the venue-wide limits (not both)")
@@ -157,7 +159,8 @@ def render(action: str, answer: dict[str, Any]) -> str:
             lines.append(f"{r['symbol']}: {r['phase']}{until} (schedule: {r['scheduled']})")
         return "\n".join(lines)
     if action in ("deposit", "withdraw"):
-        return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']} "
+        shard = f" on shard {answer['shard']}" if "shard" in answer else ""
+        return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']}{shard} "
                 f"(funding id {answer['funding_id']})")  # fmt: skip
     if action == "limits":
         who = answer["account"] or "venue default"
