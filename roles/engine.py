@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -140,7 +141,8 @@ def startup_commands(
                     units = opening_share(cfg, cluster, shard, asset, units)
                 if units > 0 and funding_id not in funded:
                     out.append(Fund("opening", account, asset, units, funding_id, now))
-    rules = cfg.trading_rules.to_dict()
+    # The window of finished orders travels with the rules, as in one process (gateway.trading_day.configure).
+    rules = dataclasses.replace(cfg.trading_rules, finished_orders=cfg.finished_orders).to_dict()
     if engine.rules.to_dict() != rules:
         out.append(ConfigureTrading(rules, now))
     return out

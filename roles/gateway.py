@@ -17,6 +17,12 @@ with one difference: a command is not run here, it is published.
   its own requests, the fills that another gateway's orders caused against its clients' orders, drop copies. The
   request's own context (the client's fields a reject echoes, a mass cancel's request type) is kept per published
   message until its results come back, found by the message id the engine copies into the result's headers.
+* **What it knows of its sessions' orders** is what the shards' engines know, no more (:mod:`roles.known`, mirrored
+  from the result events): every working order and each session's last ``finished_orders`` finished ones per
+  shard, none of the day's finished ones after the end of the day; plus the ClOrdIDs of new orders and replaces
+  published whose results have not come back. That answers a PossResend, routes a request that names an order by
+  ClOrdID and refuses a ClOrdID in use on another shard, and bounds the tables (the ``orders_known`` log line at
+  start-up and stop gives their sizes).
 * **The operator channel**, if its table has an ``operator_port``: ``fixgw admin`` requests relayed to the active
   engines of the shards each request concerns (:mod:`roles.operator`, :mod:`roles.operator_shards`).
 * **After a restart** the gateway reads every result stream from its start before it accepts a logon. It sends
@@ -48,7 +54,6 @@ from engine import (
     CancelReject,
     Command,
     Event,
-    ExecType,
     Execution,
     MassCancel,
     MassCancelReport,
@@ -73,6 +78,7 @@ from gateway.server import run
 from roles.config import ClusterConfig, ProcessSpec, ShardSpec
 from roles.engine import BATCH
 from roles.front import ClusterFront
+from roles.known import KnownOrders
 from roles.operator import relay
 from seqlog.jetstream import ORIGIN, JetStreamWriter, unpack
 
@@ -142,8 +148,10 @@ class RemoteOrderEntry(OrderEntry):
         self.writers: dict[str, JetStreamWriter] = {}  # shard -> its command stream's writer, once connected
         self.open: dict[str, list[Context]] = {}  # shard -> the commands appended since the last commit
         self.pending: dict[tuple[str, int], list[Context]] = {}  # (shard, message number) -> its commands
-        self.clordids: dict[str, set[str]] = {}  # owner -> ClOrdIDs the engines accepted (PossResend checks)
-        self.routes: dict[str, dict[str, str]] = {}  # owner -> ClOrdID -> the shard of the order it names
+        # shard -> the orders its engine knows of this gateway's sessions (roles.known: working ones and each
+        # session's last finished_orders finished ones, mirrored from the results, so bounded like the engine's)
+        self.known: dict[str, KnownOrders] = {}
+        self.inflight: dict[str, dict[str, str]] = {}  # owner -> ClOrdID -> shard: published, no result back yet
         self.last_sent: dict[tuple[str, str], int] = {}  # (session, shard) -> its highest ExecID in the FIX store
         self.on_events: Callable[[list[Event]], None] | None = None  # every result's events, before replies
         self.copies_passed: set[tuple[str, str]] = set()  # (drop copy, shard) past the last report its store held
@@ -153,7 +161,7 @@ class RemoteOrderEntry(OrderEntry):
 
     def shards_of(self, cmd: Command) -> list[str]:
         """The shards a command goes to: an order's instrument's, or the shard of the order it names (by OrderID,
-        whose range names the shard, or by ClOrdID, from :attr:`routes`); every shard for a mass cancel without a
+        whose range names the shard, or by ClOrdID, from :meth:`route`); every shard for a mass cancel without a
         symbol; the first shard for what no shard owns (its engine answers: unknown symbol, unknown order)."""
         cluster = self.cluster
         assert cluster is not None
@@ -163,10 +171,9 @@ class RemoteOrderEntry(OrderEntry):
         if t is NewOrder:
             assert isinstance(cmd, NewOrder)
             shard = cluster.shard_of_symbol(cmd.symbol).name
-            routes = self.routes.setdefault(cmd.owner, {})
-            known = routes.get(cmd.clordid)
+            known = self.route(cmd.owner, cmd.clordid)
             if known is None:
-                routes[cmd.clordid] = shard
+                self.inflight.setdefault(cmd.owner, {})[cmd.clordid] = shard
             elif known != shard and cmd.edge_reject is None:  # the ClOrdID names an order of another shard
                 cmd.edge_reject = Reason.DUPLICATE_CLORDID
             return [shard]
@@ -181,12 +188,25 @@ class RemoteOrderEntry(OrderEntry):
             assert isinstance(cmd, CancelOrder | ReplaceOrder | QueryOrder)
             by_id = cluster.shard_of_id(cmd.order_id) if cmd.order_id else None
             named = cmd.orig_clordid if not isinstance(cmd, QueryOrder) else cmd.clordid
-            found = by_id.name if by_id is not None else self.routes.get(cmd.owner, {}).get(named or "")
+            found = by_id.name if by_id is not None else self.route(cmd.owner, named or "")
             shard = found or cluster.shard_of_symbol(cmd.symbol if isinstance(cmd, ReplaceOrder) else None).name
-            if isinstance(cmd, ReplaceOrder):
-                self.routes.setdefault(cmd.owner, {}).setdefault(cmd.clordid, shard)
+            if isinstance(cmd, ReplaceOrder) and self.route(cmd.owner, cmd.clordid) is None:
+                self.inflight.setdefault(cmd.owner, {})[cmd.clordid] = shard
             return [shard]
         return [cluster.shards[0].name]
+
+    def route(self, owner: str, clordid: str) -> str | None:
+        """The shard of the order ``owner`` names by ``clordid``: a known order's, or that of a new order or replace
+        published with that ClOrdID whose result has not come back; None: no shard's."""
+        for shard, known in self.known.items():
+            if known.order_of(owner, clordid) is not None:
+                return shard
+        mine = self.inflight.get(owner)
+        return mine.get(clordid) if mine is not None else None
+
+    def accepted_clordid(self, owner: str, clordid: str) -> bool:
+        """A shard's engine knows an order of ``owner`` by ``clordid`` (a PossResend of it asks for its status)."""
+        return any(known.order_of(owner, clordid) is not None for known in self.known.values())
 
     def execute(
         self, cmd: Command, echo: Echo | None = None, request_type: str | None = None, account_type: str = CUSTOMER
@@ -223,30 +243,22 @@ class RemoteOrderEntry(OrderEntry):
             contexts = self.pending.pop((shard.name, int(batch[1])), None)
         # Results of commands published before this process started: only the reports its sessions may lack.
         recovered = earlier or (contexts is None and headers.get(ORIGIN) == writer.origin)
-        owners, clordids = self.owners, self.clordids
-        routes = self.routes if len(self.writers) > 1 else None  # one shard: nothing to route
+        owners, known, inflight = self.owners, self.known[shard.name], self.inflight
         for i, payload in enumerate(unpack(msg.data)):
             events: list[Event] = decode_events(payload)
             if self.on_events is not None:
                 self.on_events(events)
             for ev in events:
-                if type(ev) is Execution and ev.order.owner in owners:
+                if type(ev) is Execution:
                     owner = ev.order.owner
-                    if ev.order.order_id:
-                        ids = clordids.get(owner)
-                        if ids is None:
-                            ids = clordids[owner] = set()
-                        ids.add(ev.clordid)
-                        if routes is not None:
-                            routes.setdefault(owner, {})[ev.clordid] = shard.name
-                    elif (
-                        routes is not None
-                        and ev.exec_type is ExecType.REJECTED
-                        and ev.clordid not in clordids.get(owner, ())
-                    ):
-                        mine = routes.get(owner)  # a refused order leaves its ClOrdID free for another shard
-                        if mine is not None and mine.get(ev.clordid) == shard.name:
-                            del mine[ev.clordid]
+                    if owner in owners:
+                        known.execution(ev)
+                        if inflight:  # answered: known now, or refused (its ClOrdID free again)
+                            self._landed(owner, ev.clordid, shard.name)
+                elif type(ev) is CancelReject and inflight:  # a refused replace: its ClOrdID free again
+                    self._landed(ev.owner, ev.clordid, shard.name)
+                elif type(ev) is TradingDayChange and ev.previous is not None:  # every finished order forgotten
+                    known.end_of_day()
             if recovered:
                 self.recover(shard.name, events)
             elif contexts is not None:
@@ -261,6 +273,21 @@ class RemoteOrderEntry(OrderEntry):
                 self.complete(events, echo, request_type, account_type)
             else:
                 self.complete(events)
+
+    def tables(self) -> dict[str, int]:
+        """The sizes of the order tables (each bounded: working orders, the windows, the commands in flight)."""
+        return {
+            "orders": sum(len(k) for k in self.known.values()),
+            "clordids": sum(k.clordids() for k in self.known.values()),
+            "inflight": sum(len(m) for m in self.inflight.values()),
+        }
+
+    def _landed(self, owner: str, clordid: str, shard: str) -> None:
+        mine = self.inflight.get(owner)
+        if mine is not None and mine.get(clordid) == shard:
+            del mine[clordid]
+            if not mine:
+                del self.inflight[owner]
 
     def recover(self, shard: str, events: list[Event]) -> None:
         """Events of a command of ``shard`` from before this process started: only what its sessions' FIX stores
@@ -317,7 +344,7 @@ class OrderGateway(ClusterFront):
         self.remote: RemoteOrderEntry
         self.orders = self.remote = RemoteOrderEntry(
             base.translator, base.recorder, self._no_local_engine, base.owners, base.outbox,
-            lambda owner, clordid: clordid in self.remote.clordids.get(owner, ()), base.positions_formatter,
+            lambda owner, clordid: self.remote.accepted_clordid(owner, clordid), base.positions_formatter,
             base.drop_copies,
         )  # fmt: skip
         # Phase requests and changes as in one process: this process's engine stays empty of orders, but its
@@ -345,6 +372,7 @@ class OrderGateway(ClusterFront):
     async def on_connect(self, js: JetStreamContext) -> None:
         self.remote.cluster = self.cluster
         for shard in self.cluster.shards:
+            self.remote.known[shard.name] = KnownOrders(self.cfg.finished_orders)
             self.remote.writers[shard.name] = JetStreamWriter(
                 js, self.cluster.command_stream(shard.name), f"gateway-{self.name}", on_retry=self._retry_logger(shard)
             )
@@ -381,6 +409,7 @@ class OrderGateway(ClusterFront):
             if self.remote.last_sent[c, shard.name] == shard.id_base
         }  # fmt: skip
         self.connect_and_catch_up()
+        self.log.info("orders_known", **self.remote.tables())  # rebuilt from the result streams
         for state in self.sessions.values():
             if state.role is Role.ORDER_ENTRY and state.cancel_on_disconnect:
                 self.remote.cancel_on_disconnect(state.comp_id)
@@ -406,6 +435,7 @@ class OrderGateway(ClusterFront):
                 self.pump.run(writer.flush(5.0), 10.0)
             except TimeoutError:
                 self.log.error("commands_not_stored", shard=shard, pending=writer.pending)
+        self.log.info("orders_known", **self.remote.tables())
 
 
 def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:

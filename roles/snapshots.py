@@ -19,7 +19,7 @@ which no engine picks.
   commands after it. Registered post-trade stores hold both back to what each needs to restart
   (:mod:`roles.storehold`). The result stream is not purged: a
   gateway reads it from its start at start-up (the ClOrdIDs of accepted orders, its sessions' missing reports) and a
-  market-data publisher rebuilds its books from it; see README "Scale-out" for what trimming it would take.
+  market-data publisher rebuilds its books from it; README "Scale-out" has the design that would trim it.
 
 Besides the engine state, a snapshot holds ``stream_seq`` (the last command message applied), ``clock_seq`` (the
 last clock message applied, :mod:`roles.engine`) and ``previous`` (the snapshot before it).

@@ -95,6 +95,7 @@ class ConnectionEvents:
     def __init__(self, name: str) -> None:
         self.log = structlog.get_logger(component="nats", connection=name)
         self._said: dict[str, float] = {}
+        self.client: NATS | None = None  # once connected
 
     async def error(self, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
@@ -104,6 +105,8 @@ class ConnectionEvents:
             self.log.warning("nats_error", error=text)
 
     async def disconnected(self) -> None:
+        if self.client is not None and self.client.is_closed:
+            return  # our own close (nats-py calls this then too): not a lost connection
         self.log.warning("nats_disconnected")
 
     async def reconnected(self) -> None:
@@ -114,7 +117,7 @@ class ConnectionEvents:
 async def connect(servers: Sequence[str], name: str) -> NATS:
     """A connection that reconnects forever (to any of ``servers``) and never gives up on a restarting cluster."""
     events = ConnectionEvents(name)
-    return await nats.connect(
+    events.client = await nats.connect(
         servers=list(servers),
         name=name,
         error_cb=events.error,
@@ -127,6 +130,7 @@ async def connect(servers: Sequence[str], name: str) -> NATS:
         ping_interval=2,
         max_outstanding_pings=2,
     )
+    return events.client
 
 
 async def retry(what: Callable[[], Awaitable[T]], deadline: float, pause: float = RETRY_PAUSE) -> T:
