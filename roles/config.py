@@ -30,9 +30,9 @@ OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-w
 must never be reordered once a venue has traded. The store (``--role store --name s1``) follows the command
 stream into the ``[store]`` database, holding its trimming back (:mod:`roles.storehold`). The operator channel is
 served by the gateways with an ``operator_port`` and carried out by the active engine (:mod:`roles.operator`), with
-the ``[operator]`` table's host and token. Neither
-works across shards yet: a config with several shards and an ``operator_port`` is refused, and so is
-``--role store``. Every process keeps its files under ``<data_dir>/<name>``.
+the ``[operator]`` table's host and token. With several shards, a ``transfer`` goes to its source shard's engine
+and every other action to the first shard's (so far); ``--role store`` is refused. Every process keeps its files
+under ``<data_dir>/<name>``.
 
 A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
 (:mod:`roles.engine`).
@@ -135,8 +135,12 @@ class ClusterConfig:
 
     @property
     def operator_subject(self) -> str:
-        """Core NATS request subject of the operator's requests: served by the shard's active engine only."""
-        return f"{self.stream_prefix.lower()}.operator.{SHARD}"
+        """Core NATS request subject of the operator's requests: served by the first shard's active engine only."""
+        return self.operator_subject_of(self.shards[0].name)
+
+    def operator_subject_of(self, shard: str) -> str:
+        """The operator request subject a shard's active engine serves (a transfer goes to its source shard)."""
+        return f"{self.stream_prefix.lower()}.operator.{shard}"
 
     @property
     def lease_bucket(self) -> str:
@@ -198,12 +202,6 @@ def parse_cluster(raw: dict[str, Any], cfg: VenueConfig) -> ClusterConfig | None
                 raise ValueError(f"config: cluster.{kind}.{name}: operator_port is for gateways only")
             specs[kind].append(ProcessSpec(name, sessions, ports, int(spec.get("metrics_port", 0)), operator_port))
     shards = parse_shards(table.get("shards"), cfg)
-    operated = [p.name for p in specs["gateways"] if p.operator_port]
-    if len(shards) > 1 and operated:
-        raise ValueError(
-            f"config: cluster.gateways.{operated[0]}: operator_port is not supported with several [cluster.shards] "
-            "yet (an operator change would have to reach every shard's engine)"
-        )
     return ClusterConfig(
         shards=shards,
         servers=servers,

@@ -41,9 +41,8 @@ def cluster_config(
             if kind == "gateways":
                 process_ports[f"{name}.drop_copy"] = free_port()
                 lines.append(f"drop_copy_port = {process_ports[f'{name}.drop_copy']}")
-                if not shards:  # the operator channel serves one shard only (roles.config)
-                    process_ports[f"{name}.operator"] = free_port()
-                    lines.append(f"operator_port = {process_ports[f'{name}.operator']}")
+                process_ports[f"{name}.operator"] = free_port()
+                lines.append(f"operator_port = {process_ports[f'{name}.operator']}")
             lines.append("")
     for name, symbols in (shards or {}).items():
         lines += [f'[cluster.shards."{name}"]', f"symbols = {symbols!r}".replace("'", '"'), ""]

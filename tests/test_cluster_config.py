@@ -118,12 +118,7 @@ def test_opening_balances_are_split_over_the_shards_that_use_each_asset(tmp_path
     assert [opening_share(cfg, cluster, s, "EUR", 7) for s in (eq, crypto)] == [7, 0]  # no instrument: first shard
 
 
-def test_the_operator_channel_and_the_store_refuse_several_shards_in_one_line(tmp_path: Path) -> None:
+def test_the_store_refuses_several_shards_in_one_line(tmp_path: Path) -> None:
     path = sharded(tmp_path, SHARDS)
-    text = path.read_text().replace("[cluster.gateways.gw1]\n", "[cluster.gateways.gw1]\noperator_port = 19470\n")
-    operated = tmp_path / "operated.toml"
-    operated.write_text(text)
-    with pytest.raises(ValueError, match=r"^config: cluster.gateways.gw1: operator_port is not supported with several"):
-        cluster_config.load(operated)
     with pytest.raises(ValueError, match=r"^--role store follows one command stream: not supported with several"):
         serve_role("store", "s1", str(path))
