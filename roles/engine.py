@@ -223,8 +223,14 @@ class EngineNode:
         msg_id = headers.get(MSG_ID, "")
         if msg_id.startswith(CLOCK):
             self.clock_seq = seq
-        elif msg_id.startswith(TRANSFER) and self.active:  # a credit from another shard: confirm it
-            self._confirmations.extend(c for c in map(decode, unpack(msg.data)) if isinstance(c, TransferIn))
+        elif msg_id.startswith(
+            TRANSFER
+        ):  # a credit from another shard (new or repeated): the active engine confirms it
+            self.log.info("transfer_credit_applied", msg_id=msg_id, seq=seq)
+            if self.active:
+                self._confirmations.extend(c for c in map(decode, unpack(msg.data)) if isinstance(c, TransferIn))
+        elif msg_id.startswith(TRANSFER_DONE):
+            self.log.info("transfer_confirmation_applied", msg_id=msg_id, seq=seq)
         every = self.cluster.snapshot_every
         if every and self.active and self._child is None and self.commands_applied - self._snapshot_at >= every:
             self._start_snapshot()
