@@ -5,7 +5,8 @@
   ``POST /v1/<action>``, the same token checked against ``[operator] token_sha256``, on ``[operator] host``), so an
   operator reaches the venue through any gateway that is up (:class:`OperatorRelay`). ``logons`` and ``unlock``
   concern that gateway's own logon guard and are answered there; every other action is relayed as a core NATS
-  request (``<prefix>.operator.<shard>``) that only the shard's active engine subscribes to.
+  request (``<prefix>.operator.<shard>``) that only the shard's active engine subscribes to: ``transfer`` (funds
+  from one shard to another, README "Scale-out") to its ``from_shard``'s, every other action to the first shard's.
 * **The active engine carries it out** with the one-process venue's desk (:class:`~gateway.operator_desk.OperatorDesk`,
   :class:`EngineOperator`), one request at a time. A read (``accounts``, ``account``, ``phases``) looks at its
   engine between two commands. A change's engine commands (deposits, withdrawals, limits, kills, revivals, phase

@@ -10,6 +10,8 @@ shards' command streams conserves money across the venue and leaves nothing in f
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from roles.engine import opening_share
 from seqlog.jetstream import MSG_ID, pack
 from tests.cluster_process import RoleProcess
 from tests.fixtools import f, new_order, wait_er
+from tests.gateway_process import ROOT
 from tests.nats_cluster import NatsCluster
 from tests.test_cluster_shards import ShardedVenue
 from tools.admin import DEMO_TOKEN
@@ -73,10 +76,12 @@ def test_a_transfer_lets_the_target_shard_accept_an_order_its_share_could_not_pa
         new_order(c1, "big1", side="1", qty="100", price="55000.00", symbol="BTC-USD")
         refused = wait_er(c1, "big1", "8")
         assert f(refused, 58) == "insufficient funds"
-        moved = admin(v, "transfer", account="ACC1", asset="USD", amount="1000000", from_shard="eq",
-                      to_shard="crypto", transfer_id="t-1")  # fmt: skip
-        assert moved["ok"] and (moved["applied"], moved["transfer_id"]) == ("transfer", "t-1")
-        assert moved["amount"] == "1000000.000000" and moved["to_shard"] == "crypto"
+        out = subprocess.run([sys.executable, "-m", "gateway", "admin", "--config", str(v.config), "--gateway", "gw1",
+                              "transfer", "ACC1", "USD", "1000000", "--from", "eq", "--to", "crypto", "--transfer-id",
+                              "t-1"], cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert (out.returncode, out.stdout.strip()) == (0, "applied: transfer 1000000.000000 USD of ACC1 from shard eq "
+                                                        "to crypto (transfer id t-1): debited: the credit to the other "
+                                                        "shard follows")  # fmt: skip
         v.engines["eq1"].wait_for("transfer_confirmation_applied")  # the crypto engine applied the credit
         new_order(c1, "big2", side="1", qty="100", price="55000.00", symbol="BTC-USD")
         wait_er(c1, "big2", "0")
