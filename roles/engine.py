@@ -80,6 +80,7 @@ from nats.js.object_store import ObjectStore
 from engine import Command, Configure, ConfigureTrading, Event, Fund, MatchingEngine, TransferDone, TransferIn
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
+from engine.ledger import Transfer
 from engine.snapshot import load_state
 from gateway.config import VenueConfig
 from gateway.failpoint import TRANSFER_STALL, VARIABLE
@@ -426,7 +427,7 @@ class EngineNode:
                     break  # tried again at the next look
                 self._confirmations.popleft()
 
-    async def _publish_credit(self, transfer: Any, attempt: int) -> None:
+    async def _publish_credit(self, transfer: Transfer, attempt: int) -> None:
         credit = TransferIn(transfer.transfer_id, self.shard.name, transfer.seq, transfer.account, transfer.asset,
                             transfer.amount, time.time_ns())  # fmt: skip
         msg_id = f"{TRANSFER}{self.shard.name}:{transfer.transfer_id}:{self.name}:{attempt}"
