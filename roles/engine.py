@@ -224,9 +224,7 @@ class EngineNode:
         msg_id = headers.get(MSG_ID, "")
         if msg_id.startswith(CLOCK):
             self.clock_seq = seq
-        elif msg_id.startswith(
-            TRANSFER
-        ):  # a credit from another shard (new or repeated): the active engine confirms it
+        elif msg_id.startswith(TRANSFER):  # a credit from another shard, new or a repeat: the active engine confirms it
             self.log.info("transfer_credit_applied", msg_id=msg_id, seq=seq)
             if self.active:
                 self._confirmations.extend(c for c in map(decode, unpack(msg.data)) if isinstance(c, TransferIn))
