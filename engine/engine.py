@@ -799,7 +799,7 @@ class MatchingEngine:
         self._operator_result(cmd, "transfer", reason, events)
 
     def _transfer_in(self, cmd: TransferIn, events: list[Event]) -> None:
-        if self.ledger is not None:  # (every shard of a venue with transfers has a ledger: one config)
+        if self.ledger is not None:  # (without one, before the shard's first Configure, it is not confirmed either)
             self.ledger.transfer_in(cmd.from_shard, cmd.seq, cmd.account, cmd.asset, cmd.amount)
 
     def _transfer_done(self, cmd: TransferDone, events: list[Event]) -> None:

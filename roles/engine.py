@@ -226,7 +226,7 @@ class EngineNode:
             self.clock_seq = seq
         elif msg_id.startswith(TRANSFER):  # a credit from another shard, new or a repeat: the active engine confirms it
             self.log.info("transfer_credit_applied", msg_id=msg_id, seq=seq)
-            if self.active:
+            if self.active and self.engine.ledger is not None:  # (no ledger yet: not credited, the retry will be)
                 self._confirmations.extend(c for c in map(decode, unpack(msg.data)) if isinstance(c, TransferIn))
         elif msg_id.startswith(TRANSFER_DONE):
             self.log.info("transfer_confirmation_applied", msg_id=msg_id, seq=seq)
