@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import nats
 import nats.errors
 import nats.js.errors
+import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
@@ -84,11 +85,41 @@ class StreamSpec:
     duplicate_window: float = 120.0  # seconds a Nats-Msg-Id is remembered (a retried batch inside it is ignored)
 
 
+class ConnectionEvents:
+    """nats-py's callbacks as one log line each: its default error callback logs a traceback on every failed
+    reconnect attempt (ten a second while the cluster is down); here one ``nats_error`` line per distinct error
+    every ``QUIET`` seconds, and a line when the connection is lost and when it is back."""
+
+    QUIET = 10.0
+
+    def __init__(self, name: str) -> None:
+        self.log = structlog.get_logger(component="nats", connection=name)
+        self._said: dict[str, float] = {}
+
+    async def error(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        if now - self._said.get(text, -self.QUIET) >= self.QUIET:
+            self._said[text] = now
+            self.log.warning("nats_error", error=text)
+
+    async def disconnected(self) -> None:
+        self.log.warning("nats_disconnected")
+
+    async def reconnected(self) -> None:
+        self._said.clear()
+        self.log.info("nats_reconnected")
+
+
 async def connect(servers: Sequence[str], name: str) -> NATS:
     """A connection that reconnects forever (to any of ``servers``) and never gives up on a restarting cluster."""
+    events = ConnectionEvents(name)
     return await nats.connect(
         servers=list(servers),
         name=name,
+        error_cb=events.error,
+        disconnected_cb=events.disconnected,
+        reconnected_cb=events.reconnected,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.1,
         connect_timeout=2,

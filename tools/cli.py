@@ -31,9 +31,11 @@ from tools.support import CLIError
 def _serve(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from gateway.logs import configure_logging, get_logger
+    from gateway.malloc import pin_mmap_threshold
     from gateway.server import private_files, serve
     from store.process import start_store_process
 
+    pin_mmap_threshold()  # RSS flat while the engine's tables churn (gateway/malloc.py)
     cfg = load_config(args.config)
     configure_logging(args.log_format or cfg.log_format, cfg.log_level)
     private_files(cfg.data_dir)  # before the store process starts: it inherits the umask
@@ -52,8 +54,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
+    from gateway.malloc import pin_mmap_threshold
     from tools import store as store_cli
 
+    pin_mmap_threshold()  # the store replays the engine: the same tables churn
     os.umask(0o077)  # the database files: readable by the venue's user only
     return store_cli.run_store(args)
 
