@@ -6,8 +6,8 @@ The script starts the gateway (``python -m gateway serve``) on the shipped demo 
 directory in a temporary directory and free loopback ports (with ``tests/gateway_process.py``), lets it verify the
 clients' passwords once (the first sight of a password is refused while the venue verifies it: one example shows
 that), runs a fixed exchange of messages through :class:`fixclient.FixSession` clients (CLIENT1 to CLIENT5, MD1 to
-MD3; the kill switch and the phase actions through the operator channel), then the message-rate example on a second
-gateway with a low limit,
+MD3; the kill switch and the phase actions through the operator channel), then the message-rate and slow-consumer
+probe examples on a second gateway with a low message limit and a small max_backlog,
 records every message each client sends and receives, stops the gateways with SIGTERM and prints each example as a
 Markdown section: one line per message, SOH shown as ``|``, prefixed ``C->V`` (client to venue) or ``V->C`` (venue
 to client). Heartbeats and TestRequests are left out except in the example about them.
@@ -40,7 +40,7 @@ from tests.gateway_process import GatewayProcess, metric_value, start_on_free_po
 DEMO_CONFIG = ROOT / "config" / "venue.toml"
 PASSWORDS = {**{f"CLIENT{i}": f"pass{i}" for i in range(1, 10)}, **{f"MD{i}": f"mdpass{i}" for i in range(1, 10)}}
 ALL_TYPES = ("0", "1", "2", "4", "7", "8", "B")
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a deadline: under load a logon (the password check) can take longer than 10 s
 
 
 # ---------------------------------------------------------------------------- recording clients
@@ -383,17 +383,6 @@ def run(gw: GatewayProcess) -> None:
         md_request(m1, "md1-nope", ["NOPE"], 0, ALL_TYPES)
         m1.wait("Y")
 
-    with Example(
-        "Slow-consumer probe",
-        "Once more than a quarter of max_backlog messages (8 in this example) are queued since a session's last "
-        "answered probe, the venue queues a TestRequest behind its data (checked about once a second); the Heartbeat "
-        "that answers it proves the client has read everything before it.",
-        [m1],
-        keep="01",
-    ):
-        m1.wait("1", timeout=5)
-        m1.receive(0.2)  # the client's FixSession answers the TestRequest with a Heartbeat
-
     c5 = Client(oe, "CLIENT5", reset_seq=True)
     c5.logon(TIMEOUT)
     with Example(
@@ -540,6 +529,27 @@ def phases(c1: Client, c2: Client, gw: GatewayProcess) -> None:
     m1.logout()
 
 
+def run_probe(gw: GatewayProcess) -> None:
+    """On the second venue (max_backlog 8), where nothing else can send MD1 a probe earlier: on the first venue a
+    probe's timing depended on how fast the examples before it ran, and so did MD1's MsgSeqNum."""
+    m1 = Client(gw.md_port, "MD1", reset_seq=True)
+    m1.logon(TIMEOUT)
+    with Example(
+        "Slow-consumer probe",
+        "On a venue configured with market_data.max_backlog = 8, MD1 subscribes to three books. Once more than a "
+        "quarter of max_backlog messages are queued since a session's last answered probe, the venue queues a "
+        "TestRequest behind its data (checked about once a second); the Heartbeat that answers it proves the client "
+        "has read everything before it.",
+        [m1],
+        keep="01",
+    ):
+        md_request(m1, "md1-probe", ["AAPL", "MSFT", "BTC-USD"], 0, ALL_TYPES)
+        m1.count("W", 3)
+        m1.wait("1", timeout=5)
+        m1.receive(0.2)  # the client's FixSession answers the TestRequest with a Heartbeat
+    m1.close()
+
+
 def run_rate_limit(gw: GatewayProcess) -> None:
     c1 = Client(gw.oe_port, "CLIENT1", reset_seq=True)
     c1.logon(TIMEOUT)
@@ -567,19 +577,19 @@ def run_rate_limit(gw: GatewayProcess) -> None:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fixgw-examples-") as tmp:
         # The demo config with its own data directory and free ports, no periodic snapshots (the tests' harness).
-        # max_backlog 8: the slow-consumer probe example needs only a few unproven messages to appear.
         # No logon back-off: the wrong password of "Logon refused" must not hold up the logons that follow it.
-        overrides = {"market_data.snapshot_interval": 0.0, "market_data.max_backlog": 8, "logon.backoff_base": 0.0,
-                     "logon.backoff_max": 0.0}  # fmt: skip
+        overrides = {"market_data.snapshot_interval": 0.0, "logon.backoff_base": 0.0, "logon.backoff_max": 0.0}
         started: list[GatewayProcess] = []
         try:
             gw = start_on_free_ports(Path(tmp), overrides, created=started.append)
             run(gw)
-            # A second venue for the message-rate example, whose limit a few messages reach.
-            limited = start_on_free_ports(
-                Path(tmp) / "rate-limited", {"risk.max_messages_per_second": 3}, created=started.append
-            )
+            # A second venue for the message-rate example, whose limit a few messages reach, and the probe example,
+            # whose max_backlog (8) a few messages reach.
+            second = {"risk.max_messages_per_second": 3, "market_data.max_backlog": 8,
+                      "market_data.snapshot_interval": 0.0}  # fmt: skip
+            limited = start_on_free_ports(Path(tmp) / "rate-limited", second, created=started.append)
             run_rate_limit(limited)
+            run_probe(limited)
         except Exception as exc:
             print(f"docs/examples.py: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1

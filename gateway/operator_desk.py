@@ -236,9 +236,10 @@ class OperatorDesk:
                 "fees": self.assets.text(market.quote, pos.fees),
                 "open_orders": pos.open_orders,
             })  # fmt: skip
-        limits = {
+        limits = {  # the engine's instruments: a shard's engine has its own only (roles.operator_shards)
             symbol: limits_text(ledger.limits(acct, symbol), engine.books[symbol].instrument, market, self.assets)
             for symbol, market in ledger.markets.items()
+            if symbol in engine.books
         }
         return {"ok": True, "account": name, "killed": acct.killed, "balances": self._balances(acct),
                 "positions": positions, "limits": limits}  # fmt: skip

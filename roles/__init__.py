@@ -8,9 +8,10 @@
                         ExecutionReports of its sessions (and drop copies) from the result stream;
 * :mod:`roles.marketdata`  a market-data publisher: FIX sessions pinned to it; books rebuilt from the result
                         stream, the same snapshots, RptSeq and gap recovery as the one-process venue;
-* :mod:`roles.store`    the post-trade store: follows the command stream into the venue's database (any number:
-                        one writes, the others wait on its lock);
-* :mod:`roles.operator`  the operator channel (``fixgw admin``): served by gateways, carried out by the active engine;
+* :mod:`roles.store`    the post-trade store: follows every shard's command stream into the venue's database (any
+                        number: one writes, the others wait on its lock);
+* :mod:`roles.operator`  the operator channel (``fixgw admin``): served by gateways, carried out by the active engine
+                        of each shard a request concerns (:mod:`roles.operator_shards` says which);
 * :mod:`roles.config`   the ``[cluster]`` tables: the NATS servers, replicas, which process serves which sessions;
 * :mod:`roles.snapshots`  engine snapshots in a JetStream object store, and the command stream's retention.
 
@@ -43,8 +44,6 @@ def serve_role(role: str, name: str, config: str | None, shard: str | None = Non
 
         return serve_md(cfg, cluster, name)
     if role == "store":
-        if len(cluster.shards) > 1:
-            raise ValueError("--role store follows one command stream: not supported with several [cluster.shards] yet")
         from roles.store import serve as serve_store
 
         return serve_store(cfg, cluster, name)

@@ -27,12 +27,11 @@ Without ``[cluster.shards]`` one shard, ``"0"``, holds every instrument (streams
 With it, every instrument is in exactly one shard; a shard's engines run ``fixgw serve --role engine --name e1
 --shard eq`` (any number per shard, one of them active). The k-th shard (in config order, from 0) numbers its
 OrderIDs, ExecIDs and trade ids from ``k * ID_SPAN + 1``: ids are unique venue-wide and name their shard, so shards
-must never be reordered once a venue has traded. The store (``--role store --name s1``) follows the command
-stream into the ``[store]`` database, holding its trimming back (:mod:`roles.storehold`). The operator channel is
-served by the gateways with an ``operator_port`` and carried out by the active engine (:mod:`roles.operator`), with
-the ``[operator]`` table's host and token. With several shards, a ``transfer`` goes to its source shard's engine
-and every other action to the first shard's (so far); ``--role store`` is refused. Every process keeps its files
-under ``<data_dir>/<name>``.
+must never be reordered once a venue has traded. The store (``--role store --name s1``) follows every shard's
+command stream into the ``[store]`` database, holding each one's trimming back (:mod:`roles.storehold`). The
+operator channel is served by the gateways with an ``operator_port`` and carried out by the active engine of each
+shard it concerns (:mod:`roles.operator`), with the ``[operator]`` table's host and token. Every process keeps its
+files under ``<data_dir>/<name>``.
 
 A ``[schedule]`` and ``[protection]`` work as in the one-process venue: the active engine drives the trading day
 (:mod:`roles.engine`).
@@ -133,14 +132,16 @@ class ClusterConfig:
         index = (venue_id - 1) // ID_SPAN
         return self.shards[index] if 0 <= index < len(self.shards) and venue_id > 0 else None
 
-    @property
-    def operator_subject(self) -> str:
-        """Core NATS request subject of the operator's requests: served by the first shard's active engine only."""
-        return self.operator_subject_of(self.shards[0].name)
-
-    def operator_subject_of(self, shard: str) -> str:
-        """The operator request subject a shard's active engine serves (a transfer goes to its source shard)."""
+    def operator_subject(self, shard: str) -> str:
+        """Core NATS request subject of the operator's requests to a shard: served by its active engine only."""
         return f"{self.stream_prefix.lower()}.operator.{shard}"
+
+    def shards_of_asset(self, cfg: VenueConfig, asset: str) -> list[ShardSpec]:
+        """The shards whose instruments use ``asset`` (as base or quote), in config order; the first shard if none
+        does. Balances are per shard: this is where an asset's opening balance and operator deposits go."""
+        markets = cfg.ledger.markets.values() if cfg.ledger is not None else ()
+        users = [s for s in self.shards if any(m.symbol in s.symbols and asset in (m.base, m.quote) for m in markets)]
+        return users or [self.shards[0]]
 
     @property
     def lease_bucket(self) -> str:

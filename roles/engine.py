@@ -20,7 +20,7 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   stored on, out of the results it computed while standing by: no acknowledged command is lost, no ExecID or
   OrderID is reused.
 * **Operator requests** (``fixgw admin``, relayed by the gateways) are carried out by the active engine: reads
-  from its state, changes published into the command stream and answered once applied (:mod:`roles.operator`).
+  from its state, changes published into its shard's command stream and answered once applied (:mod:`roles.operator`).
 * **Start-up commands.** Once active and caught up, an engine compares the config's money rules, opening
   balances and trading rules (``[protection]``) with its own and publishes a ``Configure``, deposits and a
   ``ConfigureTrading`` into the command stream, as the one-process venue journals them at start-up.
@@ -133,11 +133,7 @@ def opening_share(cfg: VenueConfig, cluster: ClusterConfig, shard: ShardSpec, as
     """The part of an opening balance that ``shard`` holds: balances are per shard (README "Scale-out"), so an
     asset is split evenly over the shards whose instruments use it (as base or quote), the remainder to the first
     of them; an asset no instrument uses goes to the first shard. The shares add up to ``units`` exactly."""
-    setup = cfg.ledger
-    markets = setup.markets if setup is not None else {}
-    users = [s for s in cluster.shards if any(m.symbol in s.symbols and asset in (m.base, m.quote)
-                                              for m in markets.values())]  # fmt: skip
-    users = users or [cluster.shards[0]]
+    users = cluster.shards_of_asset(cfg, asset)
     if shard not in users:
         return 0
     share = units // len(users)
@@ -192,7 +188,7 @@ class EngineNode:
         self._caught_up_configured = False
         self.js: JetStreamContext | None = None
         self.commands_applied = 0
-        self.operator = EngineOperator(cfg, cluster, name, lambda: self.engine, self.log, shard.name)
+        self.operator = EngineOperator(cfg, cluster, name, shard.name, lambda: self.engine, self.log)
         self._credits: dict[str, tuple[float, int]] = {}  # pending transfer id -> (last publish, attempts)
         self._confirmations: deque[TransferIn] = deque()  # credits applied while active, to confirm
         self._stall = os.environ.get(VARIABLE) == TRANSFER_STALL  # tests: hang before publishing a credit

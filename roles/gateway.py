@@ -18,7 +18,7 @@ with one difference: a command is not run here, it is published.
   request's own context (the client's fields a reject echoes, a mass cancel's request type) is kept per published
   message until its results come back, found by the message id the engine copies into the result's headers.
 * **The operator channel**, if its table has an ``operator_port``: ``fixgw admin`` requests relayed to the active
-  engine (:mod:`roles.operator`; one shard only, see :mod:`roles.config`).
+  engines of the shards each request concerns (:mod:`roles.operator`, :mod:`roles.operator_shards`).
 * **After a restart** the gateway reads every result stream from its start before it accepts a logon. It sends
   again only what its sessions' FIX stores do not hold (per shard, ExecutionReports above each session's highest
   ExecID in that shard's range, as the one-process venue does after a crash), then applies cancel-on-disconnect

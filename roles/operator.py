@@ -5,8 +5,8 @@
   ``POST /v1/<action>``, the same token checked against ``[operator] token_sha256``, on ``[operator] host``), so an
   operator reaches the venue through any gateway that is up (:class:`OperatorRelay`). ``logons`` and ``unlock``
   concern that gateway's own logon guard and are answered there; every other action is relayed as a core NATS
-  request (``<prefix>.operator.<shard>``) that only the shard's active engine subscribes to: ``transfer`` (funds
-  from one shard to another, README "Scale-out") to its ``from_shard``'s, every other action to the first shard's.
+  request (``<prefix>.operator.<shard>``), which only the shard's active engine subscribes to, to each shard it
+  concerns, all at once; their answers make one (:mod:`roles.operator_shards`: which shards, and how).
 * **The active engine carries it out** with the one-process venue's desk (:class:`~gateway.operator_desk.OperatorDesk`,
   :class:`EngineOperator`), one request at a time. A read (``accounts``, ``account``, ``phases``) looks at its
   engine between two commands. A change's engine commands (deposits, withdrawals, limits, kills, revivals, phase
@@ -15,9 +15,9 @@
   and the reports it causes (a kill's cancellations) reach their owners through their gateways like any other.
   "Applied" means durable, as in one process.
 * **When it cannot act.** No engine active (a fail-over under way): HTTP 503 ``no active engine``; no answer in
-  time: 503 as well. A change whose answer was lost may have been applied: a retried deposit or withdrawal with the
-  same funding id is refused as a repeat, and kills, revivals, limits and phase changes set a state, so repeating
-  them is harmless.
+  time: 503 as well (for a request to several shards, only if no shard applied it: :mod:`roles.operator_shards`).
+  A change whose answer was lost may have been applied: a retried deposit or withdrawal with the same funding id
+  is refused as a repeat, and kills, revivals, limits and phase changes set a state, so repeating them is harmless.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from gateway.operator_desk import Answer, Change, OperatorDesk
 from gateway.trading_day import ACTIONS as PHASE_ACTIONS
 from gateway.trading_day import phase_request, phases
 from roles.config import ClusterConfig, data_dir
+from roles.operator_shards import Reply, combine, route
 from seqlog.jetstream import MSG_ID, JetStreamWriter
 
 if TYPE_CHECKING:
@@ -66,13 +67,13 @@ class EngineOperator:
         cfg: VenueConfig,
         cluster: ClusterConfig,
         name: str,
+        shard: str,
         engine: Callable[[], MatchingEngine],
         log: Any,
-        shard: str | None = None,
     ) -> None:
         self.cluster = cluster
-        self.shard = shard if shard is not None else cluster.shards[0].name
         self.name = name
+        self.shard = shard
         self.log = log
         self.audit_trail = AuditTrail(data_dir(cfg, name) / "audit.jsonl")
         sessions = frozenset(s.comp_id for s in cfg.sessions if s.role is Role.ORDER_ENTRY)
@@ -128,7 +129,7 @@ class EngineOperator:
         """Serve requests (this engine holds the lease)."""
         if self.sub is None and self.nc is not None:
             try:
-                self.sub = await self.nc.subscribe(self.cluster.operator_subject_of(self.shard), cb=self._on_request)
+                self.sub = await self.nc.subscribe(self.cluster.operator_subject(self.shard), cb=self._on_request)
             except nats.errors.Error as exc:  # the lease loop tries again
                 self.log.warning("operator_subscribe_failed", error=repr(exc))
 
@@ -194,13 +195,13 @@ class EngineOperator:
 
 
 class OperatorRelay:
-    """A gateway's side: the HTTP endpoint; its requests relayed to the active engine on the gateway's loop."""
+    """A gateway's side: the HTTP endpoint; its requests relayed to the shards' active engines on the gateway's
+    loop."""
 
     def __init__(self, gateway: OrderGateway, port: int) -> None:
         self.gateway = gateway
         op = gateway.cfg.operator
         self.server = OperatorServer(op.host, port, op.token_sha256, frozenset(ENGINE_ACTIONS | GATEWAY_ACTIONS))
-        self.subject = gateway.cluster.operator_subject
         if not op.token_sha256:
             gateway.log.warning("operator_without_token", note="operator.token_sha256 is empty: every request fails")
 
@@ -225,23 +226,35 @@ class OperatorRelay:
                 self.gateway.pump.loop.create_task(self._relay(request))
 
     async def _relay(self, request: OperatorRequest) -> None:
+        cluster = self.gateway.cluster
+        try:
+            shards = route(self.gateway.cfg, cluster, request.action, request.params)
+        except ValueError as exc:
+            self._answer(request, {"ok": False, "error": str(exc)})
+            return
+        body = orjson.dumps({"action": request.action, "params": request.params})
+        replies = await asyncio.gather(*(self._ask(cluster.operator_subject(s.name), body) for s in shards))
+        answer, status = combine(self.gateway.cfg.assets, request.action,
+                                 [Reply(s, *r) for s, r in zip(shards, replies, strict=True)],
+                                 len(cluster.shards) > 1)  # fmt: skip
+        self._answer(request, answer, status)
+
+    async def _ask(self, subject: str, body: bytes) -> tuple[Answer, bool]:
+        """One shard's engine's answer, and whether it answered at all."""
         nc = self.gateway.nc
         assert nc is not None
-        body = orjson.dumps({"action": request.action, "params": request.params})
-        subject = self.subject
-        if request.action == "transfer":  # carried out by the source shard's engine
-            subject = self.gateway.cluster.operator_subject_of(str(request.params.get("from_shard")))
         try:
             msg = await nc.request(subject, body, timeout=RELAY_TIMEOUT)
-            self._answer(request, orjson.loads(msg.data))
+            return orjson.loads(msg.data), True
         except nats.errors.NoRespondersError:
-            self._answer(request, {"ok": False, "error": NO_ENGINE}, 503)
+            return {"ok": False, "error": NO_ENGINE}, False
         except (nats.errors.Error, TimeoutError) as exc:
-            self._answer(request, {"ok": False, "error": f"the engine did not answer in time ({exc!r})"}, 503)
+            return {"ok": False, "error": f"the engine did not answer in time ({exc!r})"}, False
 
     def _answer(self, request: OperatorRequest, reply: Answer, status: int = 200) -> None:
         request.answer(reply, status)
-        result = "applied" if reply.get("ok") else "refused" if status == 200 else "unavailable"
+        result = "applied" if reply.get("ok") else "partial" if reply.get("applied_on") else "refused"
+        result = result if status == 200 else "unavailable"
         self.gateway.metrics.operator_actions.labels(request.action, result).inc()
         self.gateway.log.info("operator_request", action=request.action, result=result, error=reply.get("error"))
 

@@ -1,8 +1,12 @@
 """The store role: the post-trade store following the cluster's command stream.
 
-``fixgw serve --role store --name s1 --config venue.toml`` is ``fixgw store`` (:mod:`store.service`) with the shard's
-command stream in place of the local journal (:class:`~seqlog.jetstream.JetStreamLogReader`); it writes the venue's
+``fixgw serve --role store --name s1 --config venue.toml`` is ``fixgw store`` (:mod:`store.service`) with the shards'
+command streams in place of the local journal (:class:`~seqlog.jetstream.JetStreamLogReader`); it writes the venue's
 configured database (``[store]``), so ``fixgw trades``, ``orders`` and ``stats`` with the same config read it.
+
+* **Every shard, one process, one database.** One engine per shard (its instruments and id base, as
+  :class:`roles.engine.EngineNode` builds it), a position per shard moved in the transaction of that shard's rows,
+  balances summed over the shards' ledgers (:mod:`store.follower`), a registration per shard (:mod:`roles.storehold`).
 
 * **Commands, not results.** It follows the command stream and replays the deterministic engine, as the one-process
   store replays the journal. The result stream would spare that CPU (~5-10 us per command), but the store's
@@ -32,12 +36,12 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from gateway.config import VenueConfig
-from roles.config import ClusterConfig, data_dir
+from roles.config import ClusterConfig, ShardSpec, data_dir
 from roles.snapshots import object_name, open_store, stored
 from roles.storehold import UPDATE_EVERY, base_snapshot, first_needed, get, key, open_bucket, value
-from seqlog import LogReader
 from seqlog.jetstream import JetStreamLogReader, position, retry, split
 from store.db import StoreError
+from store.follower import Source
 
 
 def committed_message(pos: int) -> int:
@@ -46,16 +50,20 @@ def committed_message(pos: int) -> int:
 
 
 class StoreStreamReader(JetStreamLogReader):
-    """The command stream for the store, registering the store's position (:class:`store.follower.Retention`)."""
+    """A shard's command stream for the store, registering the store's position in it
+    (:class:`store.follower.Retention`)."""
 
-    def __init__(self, cluster: ClusterConfig, name: str, snapshot_dir: Path) -> None:
-        super().__init__(cluster.servers, cluster.commands)
+    def __init__(self, cluster: ClusterConfig, name: str, snapshot_dir: Path, shard: ShardSpec | None = None) -> None:
+        shard = shard or cluster.shards[0]
+        super().__init__(cluster.servers, cluster.command_stream(shard.name))
         self.cluster, self.name, self.snapshot_dir = cluster, name, snapshot_dir
-        self.shard = cluster.shards[0].name
+        self.shard = shard.name
+        self.key = key(name, shard.name if len(cluster.shards) > 1 else None)
         self._held = -1  # the position registered last
         self._next_update = 0.0
         self._pending = -1  # a committed message not registered yet
         self._kv: KeyValue | None = None
+        self._before: bytes | None = None  # the key's value before this run registered
 
     def starting(self, position_: int) -> None:
         self.pump.run(self._start(committed_message(position_)), 120)
@@ -63,8 +71,8 @@ class StoreStreamReader(JetStreamLogReader):
     async def _start(self, seq: int) -> None:
         js = await self.jetstream()
         self._kv = kv = await open_bucket(js, self.cluster)
-        before = await retry(lambda: get(kv, key(self.name)), time.monotonic() + 30)
-        await retry(lambda: kv.put(key(self.name), value(self.shard, seq)), time.monotonic() + 30)
+        before = await retry(lambda: get(kv, self.key), time.monotonic() + 30)
+        await retry(lambda: kv.put(self.key, value(self.shard, seq)), time.monotonic() + 30)
         self._held = seq  # registered before the stream is looked at: a trim from now on keeps what we need
         objects = await open_store(js, self.cluster)
         base = base_snapshot(await stored(objects, self.shard), seq)
@@ -78,12 +86,9 @@ class StoreStreamReader(JetStreamLogReader):
             tmp.replace(self.snapshot_dir / f"snapshot-{position(base + 1)}.json")
         need = first_needed(base, seq)
         state = (await retry(lambda: js.stream_info(self.spec.name), time.monotonic() + 30)).state
+        self._before = before
         if state.first_seq > need:  # refused: a store that cannot run must not hold the stream back
-            self._held = -1
-            if before is None:
-                await retry(lambda: kv.delete(key(self.name)), time.monotonic() + 30)
-            else:
-                await retry(lambda: kv.put(key(self.name), before), time.monotonic() + 30)
+            await self._restore()
             where = f"command message {seq}" if seq else "the stream's start (a new store)"
             raise StoreError(
                 f"the command stream {self.spec.name} no longer holds message {need}, which store {self.name} needs "
@@ -91,6 +96,20 @@ class StoreStreamReader(JetStreamLogReader):
                 f"{state.first_seq}..{state.last_seq}: start this store from a copy of a registered store's database "
                 "(README 'Scale-out')"
             )
+
+    async def _restore(self) -> None:
+        """Put back the registration :meth:`starting` replaced (none: delete the key)."""
+        kv, before = self._kv, self._before
+        assert kv is not None
+        self._held = -1
+        if before is None:
+            await retry(lambda: kv.delete(self.key), time.monotonic() + 30)
+        else:
+            await retry(lambda: kv.put(self.key, before), time.monotonic() + 30)
+
+    def withdraw(self) -> None:
+        if self._held >= 0:
+            self.pump.run(self._restore(), 60)
 
     def committed(self, position_: int) -> None:
         self._pending = committed_message(position_)
@@ -106,7 +125,7 @@ class StoreStreamReader(JetStreamLogReader):
         seq, kv = self._pending, self._kv
         if seq <= self._held or kv is None:
             return
-        self.pump.run(kv.put(key(self.name), value(self.shard, seq)), 30)
+        self.pump.run(kv.put(self.key, value(self.shard, seq)), 30)
         self._held, self._next_update = seq, time.monotonic() + UPDATE_EVERY
 
     def close(self) -> None:
@@ -115,12 +134,20 @@ class StoreStreamReader(JetStreamLogReader):
         super().close()
 
 
+def sources(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> list[Source]:
+    """Every shard's command stream, with the engine its engines start with (:class:`roles.engine.EngineNode`)."""
+    out = []
+    for shard in cluster.shards:
+        snapshot_dir = data_dir(cfg, name) / "snapshots"
+        if len(cluster.shards) > 1:
+            snapshot_dir /= shard.name
+        instruments = [i for i in cfg.instruments if i.symbol in shard.symbols]
+        reader = StoreStreamReader(cluster, name, snapshot_dir, shard)
+        out.append(Source(shard.index, reader, snapshot_dir, instruments, shard.id_base))
+    return out
+
+
 def serve(cfg: VenueConfig, cluster: ClusterConfig, name: str) -> int:
     from store.service import serve_store
 
-    snapshot_dir = data_dir(cfg, name) / "snapshots"
-
-    def open_reader() -> LogReader:
-        return StoreStreamReader(cluster, name, snapshot_dir)
-
-    return serve_store(cfg, open_reader=open_reader, snapshot_dir=snapshot_dir)
+    return serve_store(cfg, open_sources=lambda: sources(cfg, cluster, name))

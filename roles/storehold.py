@@ -10,6 +10,8 @@ followed).
 * **Registration.** Each store, once it holds its database's lock, writes the key ``store-<name>`` of the bucket
   ``<prefix>_STORES`` (replicated like the streams, no expiry, one revision kept) with its shard and the last
   command message whose records it has all committed; it moves it forward at most once a second and when it stops.
+  With several shards a store follows each and holds one key per shard, ``store-<name>.<shard>``: each shard's
+  engine reads the positions in its own shard's stream only, so the retention rule below stays per stream.
   A hot standby on the same database shares the name: only the store holding the lock writes.
 * **Unregistration** is deleting the key (``nats kv del FIXGW_STORES store-s1``, or
   ``python -m roles.storehold --config venue.toml --unregister s1``): the engine's next snapshot trims as if the
@@ -38,8 +40,10 @@ PREFIX = "store-"
 UPDATE_EVERY = 1.0  # seconds between two moves of a running store's key
 
 
-def key(name: str) -> str:
-    return f"{PREFIX}{name}"
+def key(name: str, shard: str | None = None) -> str:
+    """Store ``name``'s key: ``store-<name>`` in a venue of one shard, ``store-<name>.<shard>`` per shard with
+    several (a store follows every shard, and each shard's engine reads only the keys of its shard)."""
+    return f"{PREFIX}{name}" if shard is None else f"{PREFIX}{name}.{shard}"
 
 
 def value(shard: str, seq: int) -> bytes:
@@ -72,7 +76,7 @@ async def positions(kv: KeyValue, shard: str) -> dict[str, int]:
         found = await retry(lambda: get(kv, k), time.monotonic() + 10)  # noqa: B023
         held = orjson.loads(found or b"{}")  # (None: unregistered meanwhile)
         if held.get("shard") == shard:
-            out[k.removeprefix(PREFIX)] = int(held["seq"])
+            out[k.removeprefix(PREFIX).removesuffix(f".{shard}")] = int(held["seq"])
     return out
 
 
@@ -110,6 +114,7 @@ def retention(previous: int, snapshots: Iterable[int], stores: Iterable[int]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m roles.storehold --config venue.toml [--unregister NAME]``: list (or unregister) the stores."""
+    from gateway.logs import configure_logging
     from roles.config import load
     from seqlog.jetstream import connect
 
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--unregister", metavar="NAME", help="delete store NAME's key: the stream stops holding")
     args = parser.parse_args(argv)
+    configure_logging()  # the NATS client's lines to stderr: stdout is the answer
     _, cluster = load(args.config)
 
     async def run() -> int:
@@ -124,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             kv = await open_bucket(nc.jetstream(), cluster)
             if args.unregister:
-                await retry(lambda: kv.delete(key(args.unregister)), time.monotonic() + 10)
+                several = len(cluster.shards) > 1
+                for k in [key(args.unregister, s.name) for s in cluster.shards] if several else [key(args.unregister)]:
+                    await retry(lambda k=k: kv.delete(k), time.monotonic() + 10)  # type: ignore[misc]
                 print(f"store {args.unregister} unregistered")
                 return 0
             for shard in cluster.shards:

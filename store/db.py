@@ -42,6 +42,7 @@ class Position:
     records: int = 0  # commands processed up to ``position``
     last_record: int | None = None  # position and CRC-32 of the record just before ``position``
     last_crc: int | None = None
+    shard: int = 0  # the log it is a position in: its ``store_position`` row (README "Scale-out")
 
 
 @dataclass
@@ -112,9 +113,16 @@ class Backend(ABC):
     @abstractmethod
     def _bigint(self) -> str: ...
 
-    def position(self) -> Position:
-        row = self.fetch("SELECT position, records, last_record, last_crc FROM store_position WHERE id = 1")[0]
-        return Position(int(row[0]), int(row[1]), row[2], row[3])
+    def position(self, shard: int = 0) -> Position:
+        """The committed position in log ``shard`` (a new shard's row is added at 0: the follower's, after lock)."""
+        sql = "SELECT position, records, last_record, last_crc FROM store_position WHERE shard = ?"
+        rows = self.fetch(sql, (shard,))
+        if not rows:
+            insert = f"INSERT INTO store_position (shard, position, records, updated_ns) VALUES ({int(shard)}, 0, 0, 0)"
+            self._execute_script([insert], 0, "")
+            rows = self.fetch(sql, (shard,))
+        row = rows[0]
+        return Position(int(row[0]), int(row[1]), row[2], row[3], shard)
 
     @abstractmethod
     def write(self, batch: Batch, before: Position, after: Position) -> None:
@@ -124,12 +132,14 @@ class Backend(ABC):
 
 POSITION_UPDATE = (
     "UPDATE store_position SET position = ?, records = ?, last_record = ?, last_crc = ?, updated_ns = ? "
-    "WHERE id = 1 AND position = ?"
+    "WHERE shard = ? AND position = ?"
 )  # the guard: a follower only moves the position from where it believes it is
 
 
 def position_params(before: Position, after: Position) -> tuple[Any, ...]:
-    return (after.position, after.records, after.last_record, after.last_crc, time.time_ns(), before.position)
+    assert before.shard == after.shard
+    return (after.position, after.records, after.last_record, after.last_crc, time.time_ns(), before.shard,
+            before.position)  # fmt: skip
 
 
 def open_backend(cfg: VenueConfig, writer: bool = False) -> Backend:

@@ -57,11 +57,19 @@ class RowBuilder:
     """Turns the events of journal records into rows; holds the half of a trade seen so far, and what the records
     of the current batch changed in the ledger."""
 
-    def __init__(self, instruments: Iterable[Instrument], ledger: Callable[[], Ledger | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        ledger: Callable[[], Ledger | None] = lambda: None,
+        summed: Callable[[], list[Ledger | None]] | None = None,
+    ) -> None:
+        """``ledger``: the ledger of the engine whose events come in; ``summed``: every shard's ledger (that one's
+        included), whose balances a ``balances`` row adds up (default: that one alone)."""
         self.instruments = {i.symbol: i for i in instruments}
         self.texts = {s: (_Texts(i.price_str), _Texts(i.qty_str)) for s, i in self.instruments.items()}
         self._takers: dict[int, tuple[Execution, int]] = {}  # trade id -> the taker's execution, its position
         self._ledger = ledger  # the follower's engine's ledger (the engine is replaced on a rebuild: ask each time)
+        self._summed = summed
         self._setup: Any = None  # the ledger setup ``_assets`` and ``_fee_texts`` were made for
         self._assets = Assets({})
         self._fee_texts: dict[str, _Texts] = {}  # asset -> its amounts' text
@@ -91,12 +99,18 @@ class RowBuilder:
         assets = self._money(ledger)
         balances = batch.upserts.setdefault(BALANCES, {})
         fees = ledger.fees
+        summed = [lg for lg in self._summed() if lg is not None] if self._summed is not None else [ledger]
         for (name, asset), ts in self._balances.items():
             account = fees if name == fees.name else ledger.accounts.get(name)
             if account is None or asset not in assets.scales:  # refused: unknown account or asset
                 continue
-            balances[name, asset] = (name, asset, assets.text(asset, account.available.get(asset, 0)),
-                                     assets.text(asset, account.held.get(asset, 0)), ts)  # fmt: skip
+            available = held = 0
+            for lg in summed:  # money is per shard: the venue's balance is the sum of the shards' (as committed)
+                part = lg.fees if name == lg.fees.name else lg.accounts.get(name)
+                if part is not None:
+                    available += part.available.get(asset, 0)
+                    held += part.held.get(asset, 0)
+            balances[name, asset] = (name, asset, assets.text(asset, available), assets.text(asset, held), ts)
         positions = batch.upserts.setdefault(POSITIONS, {})
         for (name, symbol), ts in self._positions.items():
             pos = ledger.accounts[name].positions[symbol]

@@ -16,7 +16,9 @@ nanoseconds since the epoch (UTC), the engine's own timestamps; the tools show t
 Money (migration 2): the trades' fee columns are filled from the fills' fees, and ``balances`` (per account and
 asset) and ``positions`` (per account and instrument) hold the ledger's figures as of the journal position the store
 has reached, as exact decimal text of the asset (USD "1000.250000", BTC "0.50000000") and of the instrument's
-quantity. Adding a table later is one more :class:`Migration` at the end of :data:`MIGRATIONS` and one more
+quantity. Several shards (migration 3): a store following a multi-shard venue's command streams keeps one
+``store_position`` row per shard, each moved in the transaction of that shard's rows; a venue of one log has one
+row, shard 0. Adding a table later is one more :class:`Migration` at the end of :data:`MIGRATIONS` and one more
 :class:`Table` the follower's row builder fills.
 """
 
@@ -223,6 +225,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             updated_ns {bigint} NOT NULL,
             PRIMARY KEY (account, symbol)
         )
+        """,
+    ),
+    Migration(
+        3,
+        "the follower's position per shard (a venue's several command streams into one database)",
+        """
+        CREATE TABLE store_position_by_shard (
+            shard INTEGER PRIMARY KEY,         -- the log followed: 0 the journal, or the first (or only) shard's
+            position {bigint} NOT NULL,        -- command stream, k the k-th shard's (in config order, from 0)
+            records {bigint} NOT NULL,
+            last_record {bigint},
+            last_crc {bigint},
+            updated_ns {bigint} NOT NULL
+        );
+        INSERT INTO store_position_by_shard (shard, position, records, last_record, last_crc, updated_ns)
+            SELECT 0, position, records, last_record, last_crc, updated_ns FROM store_position;
+        DROP TABLE store_position;
+        ALTER TABLE store_position_by_shard RENAME TO store_position
         """,
     ),
 )

@@ -17,7 +17,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from gateway.config import VenueConfig
 from gateway.logs import get_logger
 from seqlog import FileLogReader, LogReader
 from store.db import PositionConflict, StoreBusy, StoreError, StoreUnavailable, open_backend
-from store.follower import Follower, LagWindow
+from store.follower import Follower, LagWindow, Source
 
 RETRY_MAX = 30.0
 
@@ -43,12 +43,15 @@ class StoreService:
         gateway_pid: int | None = None,
         open_reader: Callable[[], LogReader] | None = None,
         snapshot_dir: Path | None = None,
+        open_sources: Callable[[], Sequence[Source]] | None = None,
     ) -> None:
         """``open_reader``: the log to follow, opened afresh after each error (default: the local journal);
-        ``snapshot_dir``: engine snapshots whose offsets are positions in that log (default: the journal's)."""
+        ``snapshot_dir``: engine snapshots whose offsets are positions in that log (default: the journal's);
+        ``open_sources``: instead, the logs to follow (a multi-shard venue's command streams), opened afresh."""
         self.cfg = cfg
         self.gateway_pid = gateway_pid
         self.open_reader = open_reader or self._journal_reader
+        self.open_sources = open_sources
         self.snapshot_dir = snapshot_dir
         self.log = get_logger("store")
         self.lag = LagWindow()
@@ -64,11 +67,15 @@ class StoreService:
 
     def status(self, lag_window: float = 60.0) -> dict[str, Any]:
         f = self.follower
+        several = (
+            {"positions": {lane.pos.shard: lane.pos.position for lane in f.lanes}} if f and len(f.lanes) > 1 else {}
+        )
         return {
             "pid": os.getpid(),
             "backend": self.cfg.store.backend.value,
             "position": f.pos.position if f else None,
-            "records": f.pos.records if f else None,
+            "records": f.records if f else None,
+            **several,
             "rows_written": f.rows_written if f else 0,
             "batches": f.batches if f else 0,
             "caught_up": f.caught_up if f else False,
@@ -86,17 +93,18 @@ class StoreService:
             try:
                 backend = open_backend(self.cfg, writer=True)
                 try:
-                    reader = self.open_reader()
+                    sources = self.open_sources() if self.open_sources is not None else ()
+                    reader = None if sources else self.open_reader()
                 except BaseException:
                     backend.close()
                     raise
-                follower = Follower(self.cfg, backend, reader, self.log, self.snapshot_dir, lag=self.lag)
+                follower = Follower(self.cfg, backend, reader, self.log, self.snapshot_dir, self.lag, sources)
                 follower.start()
                 self.follower = follower
                 delay = 1.0
                 follower.follow(lambda: self.stopping, self.gateway_gone)
                 follower.close()
-                self.log.info("store_stopped", position=follower.pos.position, records=follower.pos.records)
+                self.log.info("store_stopped", position=follower.pos.position, records=follower.records)
                 return 0
             except StoreBusy as exc:  # e.g. the store of a gateway that just crashed, still writing what it read
                 if follower is not None:
@@ -130,7 +138,7 @@ def _close_quietly(follower: Follower) -> None:
 
 def serve_store(cfg: VenueConfig, gateway_pid: int | None = None, **source: Any) -> int:
     """Run the store process until stopped; returns its exit status. ``source``: what to follow, if not the local
-    journal (:class:`StoreService`'s ``open_reader`` and ``snapshot_dir``)."""
+    journal (:class:`StoreService`'s ``open_reader`` and ``snapshot_dir``, or ``open_sources``)."""
     from store.http import StoreHttpServer
 
     service = StoreService(cfg, gateway_pid, **source)

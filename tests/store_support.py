@@ -36,6 +36,7 @@ from engine.codec import decode
 from gateway.config import VenueConfig, parse_config
 from gateway.journal import Durability, Journal, read_records, write_snapshot
 from gateway.money import Assets
+from roles.config import ClusterConfig
 from store.db import Backend, open_backend
 from tests.gateway_process import DEMO_CONFIG
 
@@ -291,3 +292,80 @@ def replay(cfg: VenueConfig) -> tuple[MatchingEngine, list[Execution], Path]:
     for _, payload in read_records(path):
         executions += [e for e in engine.process(decode(payload)) if type(e) is Execution]
     return engine, executions, path
+
+
+def split_by_shard(cluster: ClusterConfig, flow: list[Command]) -> dict[str, list[Command]]:
+    """``flow`` as the gateways route it: an order to its symbol's shard, a cancel, replace or status request to its
+    order's, a mass cancel without a symbol and everything that is no order (money rules, funding, kills, end of
+    day) to every shard (a shard's ledger is funded on its own)."""
+    first = cluster.shards[0].name
+    out: dict[str, list[Command]] = {s.name: [] for s in cluster.shards}
+    where: dict[tuple[str, str], str] = {}  # (owner, ClOrdID) -> shard
+    for cmd in flow:
+        if isinstance(cmd, NewOrder | ReplaceOrder):
+            shard = cluster.shard_of_symbol(cmd.symbol).name
+            where[cmd.owner, cmd.clordid] = shard
+            targets = [shard]
+        elif isinstance(cmd, CancelOrder):
+            targets = [where.get((cmd.owner, cmd.orig_clordid or ""), first)]
+        elif isinstance(cmd, QueryOrder):
+            targets = [where.get((cmd.owner, cmd.clordid or ""), first)]
+        elif isinstance(cmd, MassCancel | SetLimits) and cmd.symbol is not None:
+            targets = [cluster.shard_of_symbol(cmd.symbol).name]
+        else:
+            targets = list(out)
+        for shard in targets:
+            out[shard].append(cmd)
+    return out
+
+
+def assert_shards_hold(
+    cfg: VenueConfig,
+    cluster: ClusterConfig,
+    engines: list[MatchingEngine],
+    executions: list[Execution],
+    min_trades: int = 100,
+) -> None:
+    """A store of several shards (their engines, every execution of any) holds exactly their rows: executions,
+    trades (of every shard), orders; each balance the sum of the shards' ledgers, which conserves money; each
+    position its instrument's shard's."""
+    db = open_backend(cfg)
+    try:
+        got = {r[0]: r[1:] for r in table(db, "SELECT exec_id, order_id, exec_type, status, clordid, leaves, cum, "
+                                               "last_qty, last_px, trade_id FROM executions")}  # fmt: skip
+        assert got == expected_executions(executions, cfg)
+        trades = {r[0]: r[1:] for r in table(db, "SELECT trade_id, symbol, price, qty, aggressor, buy_account, "
+                                                 "buy_order_id, sell_account, sell_order_id FROM trades")}  # fmt: skip
+        assert trades == expected_trades(executions, cfg) and len(trades) >= min_trades
+        assert {cluster.shard_of_id(t).name for t in trades} == {s.name for s in cluster.shards}
+        ins = {i.symbol: i for i in cfg.instruments}
+        orders = {r[0]: (r[1], r[2]) for r in table(db, "SELECT order_id, status, cum FROM orders")}
+        assert orders == {o.order_id: (o.status.name, ins[o.symbol].qty_str(o.cum))
+                          for engine in engines for o in engine.orders.values()}  # fmt: skip
+        ledgers = [engine.ledger for engine in engines if engine.ledger is not None]
+        assert len(ledgers) == len(engines)
+        assets = Assets(ledgers[0].setup.assets)
+        want: dict[tuple[str, str], list[int]] = {}
+        funded: dict[str, int] = {}
+        for ledger in ledgers:
+            for name, acct in [*ledger.accounts.items(), (ledger.fees.name, ledger.fees)]:
+                for asset in {*acct.available, *acct.held}:
+                    sums = want.setdefault((name, asset), [0, 0])
+                    sums[0] += acct.available.get(asset, 0)
+                    sums[1] += acct.held.get(asset, 0)
+            for asset, units in ledger.net_funding.items():
+                funded[asset] = funded.get(asset, 0) + units
+        balances = {(r[0], r[1]): (r[2], r[3]) for r in table(db, "SELECT account, asset, available, held "
+                                                                  "FROM balances")}  # fmt: skip
+        assert balances == {k: (assets.text(k[1], a), assets.text(k[1], h)) for k, (a, h) in want.items()}
+        total: dict[str, Decimal] = {}
+        for (_, asset), (available, held) in balances.items():
+            total[asset] = total.get(asset, Decimal(0)) + Decimal(available) + Decimal(held)
+        assert total == {a: Decimal(assets.text(a, funded.get(a, 0))) for a in total}  # money is conserved
+        positions = {(r[0], r[1]): r[2] for r in table(db, "SELECT account, symbol, net FROM positions")}
+        assert {cluster.shard_of_symbol(symbol).name for _, symbol in positions} == {s.name for s in cluster.shards}
+        for (account, symbol), net in positions.items():
+            [ledger] = [lg for lg, s in zip(ledgers, cluster.shards, strict=True) if symbol in s.symbols]
+            assert net == ins[symbol].qty_str(ledger.accounts[account].positions[symbol].net)
+    finally:
+        db.close()

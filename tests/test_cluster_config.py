@@ -13,6 +13,8 @@ from engine import ConfigureTrading, MatchingEngine
 from roles import config as cluster_config
 from roles import serve_role
 from roles.engine import opening_share, startup_commands
+from roles.operator import NO_ENGINE
+from roles.operator_shards import Reply, combine, route
 from tests.cluster_process import cluster_config as make_cluster_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -118,7 +120,41 @@ def test_opening_balances_are_split_over_the_shards_that_use_each_asset(tmp_path
     assert [opening_share(cfg, cluster, s, "EUR", 7) for s in (eq, crypto)] == [7, 0]  # no instrument: first shard
 
 
-def test_the_store_refuses_several_shards_in_one_line(tmp_path: Path) -> None:
-    path = sharded(tmp_path, SHARDS)
-    with pytest.raises(ValueError, match=r"^--role store follows one command stream: not supported with several"):
-        serve_role("store", "s1", str(path))
+def test_operator_requests_go_to_the_shards_they_concern(tmp_path: Path) -> None:
+    cfg, cluster = cluster_config.load(sharded(tmp_path, SHARDS))
+    eq, crypto = cluster.shards
+    assert route(cfg, cluster, "accounts", {}) == route(cfg, cluster, "kill", {"account": "ACC1"}) == [eq, crypto]
+    assert route(cfg, cluster, "halt", {"symbol": "BTC-USD"}) == [crypto]
+    assert route(cfg, cluster, "halt", {"symbol": "all"}) == [eq, crypto]
+    assert route(cfg, cluster, "limits", {"symbol": "AAPL"}) == [eq]
+    # Money is per shard: a deposit goes to the first shard using the asset (as an opening balance's remainder),
+    # or to the one it names
+    assert route(cfg, cluster, "deposit", {"asset": "USD"}) == [eq]
+    assert route(cfg, cluster, "withdraw", {"asset": "BTC"}) == [crypto]
+    assert route(cfg, cluster, "deposit", {"asset": "USD", "shard": "crypto"}) == [crypto]
+    with pytest.raises(ValueError, match=r"^unknown shard 'fx' \(the venue's shards: eq, crypto\)$"):
+        route(cfg, cluster, "deposit", {"asset": "USD", "shard": "fx"})
+    # A transfer between shards: its source shard's engine debits (and sends the credit on)
+    assert route(cfg, cluster, "transfer", {"from_shard": "crypto", "to_shard": "eq"}) == [crypto]
+    with pytest.raises(ValueError, match=r"^from_shard: unknown shard 'fx' \(the venue's shards: eq, crypto\)$"):
+        route(cfg, cluster, "transfer", {"from_shard": "fx", "to_shard": "eq"})
+
+
+def test_a_venue_wide_halt_with_a_shard_down_is_applied_where_it_can_be_and_says_where_not(tmp_path: Path) -> None:
+    cfg, cluster = cluster_config.load(sharded(tmp_path, SHARDS))
+    eq, crypto = cluster.shards
+    halted = [{"symbol": s, "applied": True, "phase": "halted"} for s in ("AAPL", "MSFT")]
+    down = {"ok": False, "error": NO_ENGINE}
+    answer, status = combine(cfg.assets, "halt", [Reply(eq, {"ok": True, "applied": "halt", "results": halted}),
+                                                  Reply(crypto, down, answered=False)], several=True)  # fmt: skip
+    assert (status, answer["ok"], answer["applied_on"]) == (200, False, ["eq"])
+    assert answer["results"] == [*halted, {"symbol": "BTC-USD", "applied": False, "phase": None,
+                                           "error": f"shard crypto: {NO_ENGINE}"}]  # fmt: skip
+    assert answer["error"].startswith(f"applied on shard(s) eq only; shard crypto: {NO_ENGINE}")
+    # Nothing applied anywhere: 503 if a shard could not act, and one refusal is said once
+    assert combine(cfg.assets, "halt", [Reply(eq, down, False), Reply(crypto, down, False)], True)[1] == 503
+    unknown = {"ok": False, "error": "unknown account 'X'"}
+    assert combine(cfg.assets, "kill", [Reply(eq, unknown), Reply(crypto, unknown)], True) == (
+        {"ok": False, "cancelled": 0, "shards": {"eq": unknown, "crypto": unknown}, "error": "unknown account 'X'"},
+        200,
+    )

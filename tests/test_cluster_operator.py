@@ -156,3 +156,96 @@ def wait_answer(venue: Venue, gateway: str, action: str) -> dict[str, Any]:
             assert "no active engine" in str(exc) or "did not answer" in str(exc), exc
             assert time.monotonic() < deadline, f"no engine answered within 20s: {exc}"
             time.sleep(0.2)
+
+
+def test_with_two_shards_the_operator_acts_on_the_shards_a_request_concerns(tmp_path: Path, nats3: NatsCluster) -> None:
+    """Shard ``eq`` (AAPL, MSFT) and ``crypto`` (BTC-USD), one active engine each, CLIENT1 (account ACC1) at gw1."""
+    shards = {"eq": ["AAPL", "MSFT"], "crypto": ["BTC-USD"]}
+    config, ports = cluster_config(tmp_path, nats3.urls, {"gw1": ["CLIENT1"]}, {}, replicas=3, shards=shards)
+    engines = {s: RoleProcess(config, "engine", f"{s}1", tmp_path, s) for s in shards}
+    procs = [*engines.values()]
+    session: FixSession | None = None
+    try:
+        for e in engines.values():
+            e.start().wait_for("startup_commands_published")  # this shard's share of the opening balances
+        procs.append(RoleProcess(config, "gateway", "gw1", tmp_path).start())
+
+        def admin(action: str, **params: Any) -> dict[str, Any]:
+            return call(f"http://127.0.0.1:{ports['gw1.operator']}", DEMO_TOKEN, action, params)
+
+        def usd(shard: str | None = None) -> Decimal:
+            row = next(r for r in admin("accounts")["accounts"] if r["account"] == "ACC1")
+            return Decimal((row["by_shard"][shard] if shard else row["balances"])["USD"]["available"])
+
+        # Reads ask every shard: USD is split over both, the sum is the configured opening balance
+        assert (usd(), usd("eq"), usd("crypto")) == (10_000_000, 5_000_000, 5_000_000)
+        # A deposit goes to the first shard using the asset, or to the shard named (`fixgw admin --shard`)
+        assert admin("deposit", account="ACC1", asset="USD", amount="1000", funding_id="d1")["shard"] == "eq"
+        out = subprocess.run([sys.executable, "-m", "gateway", "admin", "--config", str(config), "deposit", "ACC1",
+                              "USD", "500", "--funding-id", "d2", "--shard", "crypto"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        assert (out.returncode, out.stdout.strip()) == (
+            0, "applied: deposit 500.000000 USD to ACC1 on shard crypto (funding id d2)"
+        )  # fmt: skip
+        assert (usd(), usd("eq"), usd("crypto")) == (10_001_500, 5_001_000, 5_000_500)
+        # A withdrawal is checked against its shard's share, and says so
+        big = admin("withdraw", account="ACC1", asset="USD", amount="5001001", funding_id="w1")
+        assert big["reason"] == "insufficient_funds"
+        assert big["error"].endswith("ACC1 has 5001000.000000 USD available on shard eq (balances are per shard)")
+
+        # A kill reaches every shard: CLIENT1's resting orders on both are cancelled
+        session = FixSession("127.0.0.1", ports["gw1"], "CLIENT1", "pass1", heartbeat=30)
+        session.logon()
+        new_order(session, "a1", side="1", qty="10", price="99.00")
+        wait_er(session, "a1", "0")
+        new_order(session, "b1", side="1", qty="0.0100", price="40000.00", symbol="BTC-USD")
+        wait_er(session, "b1", "0")
+        kill = admin("kill", account="ACC1")
+        assert (kill["ok"], kill["cancelled"], set(kill["shards"])) == (True, 2, {"eq", "crypto"})
+        cancels = [wait_msg(session, "8", t150="4") for _ in range(2)]  # the shards' reports, in either order
+        assert sorted((f(m, 11), f(m, 58)) for m in cancels) == [("a1", "cancelled by the kill switch"),
+                                                                 ("b1", "cancelled by the kill switch")]  # fmt: skip
+        account = admin("account", account="ACC1")  # one answer: both shards' positions and limits
+        assert (account["killed"], sorted(account["limits"])) == (True, ["AAPL", "BTC-USD", "MSFT"])
+        assert {p["symbol"]: p["open_orders"] for p in account["positions"]} == {"AAPL": 0, "BTC-USD": 0}
+
+        # A halt of one symbol halts only its instrument, on its shard
+        halt = admin("halt", symbol="BTC-USD")
+        assert (halt["shard"], halt["results"]) == (
+            "crypto",
+            [{"symbol": "BTC-USD", "applied": True, "phase": "halted"}],
+        )
+        assert f(wait_msg(session, "f", t55="BTC-USD"), 326) == "2"
+        phases = {r["symbol"]: r["phase"] for r in admin("phases")["instruments"]}
+        assert phases == {"AAPL": "continuous", "MSFT": "continuous", "BTC-USD": "halted"}
+
+        # One shard without an engine: a change is applied where it can be and says where not; a read is refused
+        engines["crypto"].stop()
+        revive = admin("revive", account="ACC1")
+        assert (revive["ok"], revive["applied_on"], revive["shards"]["eq"]["ok"]) == (False, ["eq"], True)
+        assert revive["error"].startswith("applied on shard(s) eq only; shard crypto: no active engine")
+        with pytest.raises(OperatorError, match=r"^shard crypto: no active engine"):
+            admin("accounts")
+        new_order(session, "a2", side="1", qty="1", price="99.00")
+        wait_er(session, "a2", "0")  # eq applied the revival
+        engines["crypto"].start().wait_for("engine_active")
+        assert wait_answer_at(admin, "revive", account="ACC1")["ok"]  # repeating it is harmless
+        assert [r["killed"] for r in admin("accounts")["accounts"] if r["account"] == "ACC1"] == [False]
+    finally:
+        if session is not None:
+            session.close()
+        for p in procs:
+            if p.alive():
+                p.stop()
+
+
+def wait_answer_at(admin: Any, action: str, **params: Any) -> dict[str, Any]:
+    """``admin(action, **params)`` once every shard's engine serves requests again."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        answer = admin(action, **params)
+        if "no active engine" not in str(answer.get("error")) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)

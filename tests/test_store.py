@@ -20,21 +20,26 @@ from typing import Any
 import orjson
 import pytest
 
+from engine import Execution, MatchingEngine
 from gateway.config import VenueConfig
+from gateway.journal import Durability, Journal, write_snapshot
 from gateway.logs import get_logger
+from roles.config import ClusterConfig, ShardSpec
 from seqlog import HEADER, FileLogReader
 from store.db import Batch, Position, PositionConflict, StoreBusy, StoreError, open_backend
-from store.follower import Follower
+from store.follower import Follower, Source
 from store.queries import Filters, parse_time, to_ns, trades, venue_tz
-from store.schema import EXECUTIONS, LATEST, MIGRATIONS, TRADES
+from store.schema import BOOTSTRAP, EXECUTIONS, LATEST, MIGRATIONS, TRADES
 from store.stats import stats
 from tests.gateway_process import DEMO_CONFIG, ROOT, dump_toml, free_port
 from tests.store_support import (
     assert_money_holds,
+    assert_shards_hold,
     assert_store_holds,
     http_json,
     money_flow,
     random_flow,
+    split_by_shard,
     store_config,
     table,
     write_journal,
@@ -389,3 +394,59 @@ def test_store_process_serves_stats_and_status_over_http(tmp_path: Path) -> None
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_database_of_one_log_keeps_its_position_when_migrated_for_several(store_backend: tuple[str, str], tmp_path):
+    cfg = store_config(tmp_path, *store_backend)
+    db = open_backend(cfg, writer=True)
+    db._execute_script([BOOTSTRAP.format(bigint=db._bigint)], 0, "")
+    for m in MIGRATIONS[:2]:  # a database written before migration 3, at some position
+        db._execute_script(m.statements(db.dialect), m.version, m.description)
+    db._execute_script(["UPDATE store_position SET position = 4242, records = 17, last_record = 4200, last_crc = 9"],
+                       0, "")  # fmt: skip
+    assert db.migrate() == (2, LATEST)
+    assert db.position() == Position(4242, 17, 4200, 9, shard=0)  # the one log's position is shard 0's
+    assert db.position(1) == Position(0, 0, None, None, shard=1)  # a second shard starts at its log's start
+    assert db.fetch("SELECT shard, position FROM store_position ORDER BY shard") == [(0, 4242), (1, 0)]
+    db.close()
+
+
+def test_one_follower_writes_several_shards_logs_exactly_once(store_backend: tuple[str, str], tmp_path: Path):
+    """Two shards' journals (each its engine's, with its id base) into one database, in uneven batches with
+    restarts: every row once, a position per shard, each balance the sum of the two ledgers."""
+    cfg = store_config(tmp_path, *store_backend)
+    cluster = ClusterConfig(("nats://127.0.0.1:4222",), shards=(
+        ShardSpec("eq", 0, frozenset({"AAPL", "MSFT"})), ShardSpec("crypto", 1, frozenset({"BTC-USD"}))))  # fmt: skip
+    flows = split_by_shard(cluster, money_flow(cfg, 13, 2000))
+    engines, executions, sources = [], [], []
+    for shard in cluster.shards:
+        path = tmp_path / shard.name / "commands.journal"
+        journal = Journal(path, Durability.WRITE)
+        instruments = [i for i in cfg.instruments if i.symbol in shard.symbols]
+        engine = MatchingEngine(instruments, cfg.self_trade_prevention, id_base=shard.id_base)
+        for i, cmd in enumerate(flows[shard.name]):
+            journal.append(cmd)
+            executions += [e for e in engine.process(cmd) if type(e) is Execution]
+            if i == 700:
+                write_snapshot(engine, path.parent / "snapshots", journal.offset)
+        journal.close()
+        engines.append(engine)
+        sources.append((shard, path, instruments))
+
+    def follower() -> Follower:
+        logs = [Source(s.index, FileLogReader(p), p.parent / "snapshots", ins, s.id_base) for s, p, ins in sources]
+        f = Follower(cfg, open_backend(cfg, writer=True), None, LOG, sources=logs)
+        f.start()
+        return f
+
+    for size in (5, 600, 1, 333):
+        f = follower()
+        f.step(size)
+        f.close()
+    f = follower()
+    assert all(lane.snapshot is not None for lane in f.lanes)  # each shard's engine rebuilt from its snapshot
+    while f.step():
+        pass
+    f.close()
+    assert {lane.source.shard: lane.pos.records for lane in f.lanes} == {0: len(flows["eq"]), 1: len(flows["crypto"])}
+    assert_shards_hold(cfg, cluster, engines, executions)

@@ -223,7 +223,10 @@ def test_store_killed_mid_load_restarts_without_loss_or_duplicates(store_backend
     cfg = load_config(gw.config)
     log = tmp_path / "store.log"
     store = start_store(gw.config, log)
-    load = loadgen(gw, tmp_path)
+    # The load starts once the store runs, and lasts long enough for two restarts on a busy machine (6 s from the
+    # store's launch once ended before its second kill there).
+    wait_until(lambda: "store_started" in log.read_text(), 30, "the store to start")
+    load = loadgen(gw, tmp_path, seconds=12.0)
     try:
         for _ in range(2):  # twice, each time while rows are being written
             before = max(position(cfg), 0)

@@ -1,7 +1,7 @@
 """``fixgw admin``: the operator's commands, sent to the running venue over its operator channel.
 
     fixgw admin deposit ACC1 USD 1000 --funding-id wire-0001
-    fixgw admin withdraw ACC1 USD 250 --funding-id wd-0001
+    fixgw admin withdraw ACC1 USD 250 --funding-id wd-0001      (--shard NAME: which shard's share; README "Scale-out")
     fixgw admin transfer ACC1 USD 1000000 --from eq --to crypto [--transfer-id T1]   (a venue sharded over engines)
     fixgw admin limits ACC1 AAPL max_order_qty=500 max_position=none     (--default instead of an account: venue-wide)
     fixgw admin kill ACC1            fixgw admin kill --session CLIENT1
@@ -52,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("asset")
         q.add_argument("amount", help="decimal amount, e.g. 1000 or 0.5")
         q.add_argument("--funding-id", required=True, help="unique id of this transfer: a repeated id is not applied")
+        q.add_argument("--shard", help="with several [cluster.shards]: the shard whose share of the balance changes "
+                       "(default: the first shard whose instruments use the asset)")  # fmt: skip
     q = sub.add_parser("transfer", help="move an amount of an asset between two shards of a sharded venue")
     q.add_argument("account")
     q.add_argument("asset")
@@ -124,8 +126,8 @@ def _url_from_config(path: str | None, gateway: str | None = None) -> str:
 def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     action = args.action
     if action in ("deposit", "withdraw"):
-        return action, {"account": args.account, "asset": args.asset, "amount": args.amount,
-                        "funding_id": args.funding_id}  # fmt: skip
+        params = {"account": args.account, "asset": args.asset, "amount": args.amount, "funding_id": args.funding_id}
+        return action, params if args.shard is None else {**params, "shard": args.shard}
     if action == "transfer":
         return action, {"account": args.account, "asset": args.asset, "amount": args.amount,
                         "from_shard": args.from_shard, "to_shard": args.to_shard,
@@ -169,7 +171,8 @@ def render(action: str, answer: dict[str, Any]) -> str:
             lines.append(f"{r['symbol']}: {r['phase']}{until} (schedule: {r['scheduled']})")
         return "\n".join(lines)
     if action in ("deposit", "withdraw"):
-        return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']} "
+        shard = f" on shard {answer['shard']}" if "shard" in answer else ""
+        return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']}{shard} "
                 f"(funding id {answer['funding_id']})")  # fmt: skip
     if action == "transfer":
         return (f"applied: transfer {answer['amount']} {answer['asset']} of {answer['account']} from shard "
