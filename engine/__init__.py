@@ -19,6 +19,9 @@ from engine.commands import (
     SetLimits,
     SetPhase,
     Tick,
+    TransferDone,
+    TransferIn,
+    TransferOut,
 )
 from engine.engine import MatchingEngine
 from engine.events import (
@@ -111,4 +114,7 @@ __all__ = [
     "TradePrint",
     "TradingDayChange",
     "TradingRules",
+    "TransferDone",
+    "TransferIn",
+    "TransferOut",
 ]

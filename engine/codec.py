@@ -28,6 +28,9 @@ from engine.commands import (
     SetLimits,
     SetPhase,
     Tick,
+    TransferDone,
+    TransferIn,
+    TransferOut,
 )
 from engine.types import OrdType, Phase, PhaseCause, Reason, Side, TimeInForce
 
@@ -84,6 +87,12 @@ def to_tuple(cmd: Command) -> list[Any]:
         return ["I", cmd.ts]
     if type(cmd) is EndOfDay:
         return ["D", cmd.trading_date, cmd.ts]
+    if type(cmd) is TransferOut:
+        return ["X", cmd.request_id, cmd.transfer_id, cmd.account, cmd.asset, cmd.amount, cmd.to_shard, cmd.ts]
+    if type(cmd) is TransferIn:
+        return ["Y", cmd.transfer_id, cmd.from_shard, cmd.seq, cmd.account, cmd.asset, cmd.amount, cmd.ts]
+    if type(cmd) is TransferDone:
+        return ["Z", cmd.transfer_id, cmd.ts]
     raise TypeError(f"not a command: {cmd!r}")
 
 
@@ -129,6 +138,12 @@ def from_tuple(t: list[Any]) -> Command:
         return Tick(t[1])
     if kind == "D":
         return EndOfDay(t[1], t[2])
+    if kind == "X":
+        return TransferOut(t[1], t[2], t[3], t[4], t[5], t[6], t[7])
+    if kind == "Y":
+        return TransferIn(t[1], t[2], t[3], t[4], t[5], t[6], t[7])
+    if kind == "Z":
+        return TransferDone(t[1], t[2])
     raise ValueError(f"unknown command kind {kind!r}")
 
 

@@ -198,7 +198,44 @@ class EndOfDay:
     ts: int = 0
 
 
-OperatorCommand = Configure | Fund | SetLimits | Kill
+@dataclass(slots=True)
+class TransferOut:
+    """Operator, on the source shard: move ``amount`` (> 0) units of ``asset`` of ``account`` to shard ``to_shard``.
+    Debited here at once and pending until :class:`TransferDone`; ``transfer_id`` shares the funding ids'
+    namespace, so a repeated request is refused."""
+
+    request_id: str
+    transfer_id: str
+    account: str
+    asset: str
+    amount: int
+    to_shard: str
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class TransferIn:
+    """On the target shard: the credit of transfer number ``seq`` from ``from_shard`` (published by the source's
+    active engine, again after a fail-over). Applied once; a repeat changes nothing."""
+
+    transfer_id: str
+    from_shard: str
+    seq: int
+    account: str
+    asset: str
+    amount: int
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class TransferDone:
+    """On the source shard: the target credited ``transfer_id``; it is no longer pending (a repeat: no-op)."""
+
+    transfer_id: str
+    ts: int = 0
+
+
+OperatorCommand = Configure | Fund | SetLimits | Kill | TransferOut | TransferIn | TransferDone
 PhaseCommand = ConfigureTrading | SetPhase | Tick | EndOfDay
 Command = (
     NewOrder

@@ -34,6 +34,9 @@ from engine.commands import (
     SetLimits,
     SetPhase,
     Tick,
+    TransferDone,
+    TransferIn,
+    TransferOut,
 )
 from engine.events import (
     Balance,
@@ -184,6 +187,9 @@ class MatchingEngine:
             SetPhase: self._set_phase,
             Tick: self._tick,
             EndOfDay: self._end_of_day,
+            TransferOut: self._transfer_out,
+            TransferIn: self._transfer_in,
+            TransferDone: self._transfer_done,
         }
 
     # ------------------------------------------------------------------ public API
@@ -782,6 +788,23 @@ class MatchingEngine:
     def _fund(self, cmd: Fund, events: list[Event]) -> None:
         reason = self.ledger.fund(cmd.account, cmd.asset, cmd.amount, cmd.funding_id) if self.ledger else _R_NO_LEDGER
         self._operator_result(cmd, "deposit" if cmd.amount > 0 else "withdraw", reason, events)
+
+    def _transfer_out(self, cmd: TransferOut, events: list[Event]) -> None:
+        ledger = self.ledger
+        reason = (
+            ledger.transfer_out(cmd.account, cmd.asset, cmd.amount, cmd.to_shard, cmd.transfer_id)
+            if ledger
+            else _R_NO_LEDGER
+        )
+        self._operator_result(cmd, "transfer", reason, events)
+
+    def _transfer_in(self, cmd: TransferIn, events: list[Event]) -> None:
+        if self.ledger is not None:  # (without one, before the shard's first Configure, it is not confirmed either)
+            self.ledger.transfer_in(cmd.from_shard, cmd.seq, cmd.account, cmd.asset, cmd.amount)
+
+    def _transfer_done(self, cmd: TransferDone, events: list[Event]) -> None:
+        if self.ledger is not None:
+            self.ledger.transfer_done(cmd.transfer_id)
 
     def _set_limits(self, cmd: SetLimits, events: list[Event]) -> None:
         limits = Limits.from_list(cmd.limits)

@@ -21,7 +21,17 @@ down makes the hold of a buy always enough (the fee of a part never exceeds its 
 venue that keeps ``taker >= -maker`` never pays out more in rebates than it takes in fees on the same trade.
 
 Conservation, per asset, at all times: the sum over accounts of available + held, plus the fee account, equals
-deposits minus withdrawals (:meth:`imbalance` returns the difference, which is zero unless there is a bug).
+deposits minus withdrawals plus the transfers this ledger received minus those it sent (:meth:`imbalance` returns
+the difference, which is zero unless there is a bug).
+
+Transfers between shards (the multi-process venue keeps one ledger per engine shard, README "Scale-out"). The source
+ledger debits the account at once and keeps the transfer *pending* (:attr:`Ledger.outgoing`) until it is told the
+credit was applied (:meth:`transfer_done`); the target ledger credits it (:meth:`transfer_in`) exactly once, however
+often the credit is delivered. Each source numbers its transfers to each target 1, 2, 3 ...; the target remembers,
+per source, the highest number below which it has applied every credit and the numbers it applied above it, so a
+repeat is recognised forever in memory bounded by the transfers still in flight (nothing to forget, no time
+window). Across shards (:func:`venue_imbalance`): balances + the pending transfers the target has not credited yet =
+deposits - withdrawals.
 """
 
 from __future__ import annotations
@@ -118,6 +128,22 @@ class LedgerSetup:
             fee_account=d["fee_account"],
             funds_checks=d["funds_checks"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer its source ledger has debited and not yet seen confirmed: number ``seq`` from this shard to
+    ``to_shard``."""
+
+    transfer_id: str
+    account: str
+    asset: str
+    amount: int
+    to_shard: str
+    seq: int
+
+    def to_list(self) -> list[Any]:
+        return [self.transfer_id, self.account, self.asset, self.amount, self.to_shard, self.seq]
 
 
 class Balance:
@@ -237,6 +263,11 @@ class Ledger:
         self.fees = Account(setup.fee_account)
         self.funding_ids: set[str] = set()
         self.net_funding: dict[str, int] = {}  # asset -> deposits minus withdrawals
+        self.moved: dict[str, int] = {}  # asset -> transfers received minus transfers sent
+        self.outgoing: dict[str, Transfer] = {}  # transfer id -> debited here, credit not confirmed yet
+        self.sent: dict[str, int] = {}  # target shard -> number of the last transfer to it
+        self.received: dict[str, int] = {}  # source shard -> every transfer numbered up to this one is credited
+        self.received_above: dict[str, set[int]] = {}  # source shard -> numbers credited above ``received``
         self.killed_owners: set[str] = set()
         self._inflight_hold = 0  # what the market buy being matched still holds (it never rests)
         self.capped: dict[Order, int] = {}  # market buys waiting for an auction -> the price they hold at
@@ -560,6 +591,57 @@ class Ledger:
         self.net_funding[asset] = self.net_funding.get(asset, 0) + amount
         return None
 
+    def transfer_out(
+        self, account_name: str, asset: str, amount: int, to_shard: str, transfer_id: str
+    ) -> Reason | None:
+        """Debit ``amount`` (> 0) for a transfer to ``to_shard``, pending until :meth:`transfer_done`. The transfer
+        id shares the funding ids' namespace: a repeated request is refused as a repeat."""
+        account = self.accounts.get(account_name)
+        if account is None:
+            return Reason.UNKNOWN_ACCOUNT
+        if asset not in self.setup.assets:
+            return Reason.UNKNOWN_ASSET
+        if amount <= 0:
+            return Reason.INVALID_AMOUNT
+        if transfer_id in self.funding_ids:
+            return Reason.DUPLICATE_FUNDING_ID
+        balance = account.balance(asset)
+        if amount > balance.available:
+            return Reason.INSUFFICIENT_FUNDS
+        self.funding_ids.add(transfer_id)
+        balance.available -= amount
+        self.moved[asset] = self.moved.get(asset, 0) - amount
+        seq = self.sent[to_shard] = self.sent.get(to_shard, 0) + 1
+        self.outgoing[transfer_id] = Transfer(transfer_id, account_name, asset, amount, to_shard, seq)
+        return None
+
+    def credited(self, from_shard: str, seq: int) -> bool:
+        """Whether transfer ``seq`` from ``from_shard`` was credited here."""
+        return seq <= self.received.get(from_shard, 0) or seq in self.received_above.get(from_shard, ())
+
+    def transfer_in(self, from_shard: str, seq: int, account_name: str, asset: str, amount: int) -> bool:
+        """Credit transfer ``seq`` from ``from_shard`` unless it already was (then nothing changes): True if it
+        was credited now. Never refused: the source has debited the money already."""
+        if self.credited(from_shard, seq):
+            return False
+        above = self.received_above.setdefault(from_shard, set())
+        above.add(seq)
+        mark = self.received.get(from_shard, 0)
+        while mark + 1 in above:
+            mark += 1
+            above.discard(mark)
+        self.received[from_shard] = mark
+        account = self.accounts.get(account_name)
+        if account is None:  # every shard's setup names the same accounts; keep the money whatever happens
+            account = self.accounts[account_name] = Account(account_name)
+        account.balance(asset).available += amount
+        self.moved[asset] = self.moved.get(asset, 0) + amount
+        return True
+
+    def transfer_done(self, transfer_id: str) -> bool:
+        """The target credited ``transfer_id``: it is no longer pending here. False if it was not pending."""
+        return self.outgoing.pop(transfer_id, None) is not None
+
     def set_limits(self, account_name: str | None, symbol: str, limits: Limits) -> Reason | None:
         """Set ``account_name``'s limits in ``symbol`` (the venue default if None)."""
         if symbol not in self.markets:
@@ -577,12 +659,18 @@ class Ledger:
     # ------------------------------------------------------------------ reports
 
     def imbalance(self) -> dict[str, int]:
-        """Per asset: (available + held of every account) + fee account - (deposits - withdrawals). Zero always."""
+        """Per asset: (available + held of every account) + fee account - (deposits - withdrawals) - (transfers
+        received - transfers sent). Zero always."""
+        totals = self.holdings()
+        return {asset: totals[asset] - self.net_funding.get(asset, 0) - self.moved.get(asset, 0) for asset in totals}
+
+    def holdings(self) -> dict[str, int]:
+        """Per asset: available + held of every account, the fee account's included."""
         totals: dict[str, int] = dict.fromkeys(self.setup.assets, 0)
         for account in (*self.accounts.values(), self.fees):
             for asset, b in account.balances.items():
                 totals[asset] = totals.get(asset, 0) + b.available + b.held
-        return {asset: totals[asset] - self.net_funding.get(asset, 0) for asset in totals}
+        return totals
 
     def totals(self) -> dict[str, tuple[int, int]]:
         """Per asset: (available, held) summed over the trading accounts (the fee account excluded)."""
@@ -597,7 +685,7 @@ class Ledger:
     # ------------------------------------------------------------------ snapshot
 
     def dump(self) -> dict[str, Any]:
-        return {
+        out = {
             "setup": self.setup.to_dict(),
             "defaults": {s: lim.to_list() for s, lim in self.defaults.items()},
             "accounts": {name: a.to_dict() for name, a in self.accounts.items()},
@@ -606,6 +694,15 @@ class Ledger:
             "net_funding": self.net_funding,
             "killed_owners": sorted(self.killed_owners),
         }
+        if self.moved or self.sent or self.received:  # only then: a venue without transfers dumps as it always did
+            out["transfers"] = {
+                "moved": self.moved,
+                "outgoing": [t.to_list() for t in self.outgoing.values()],
+                "sent": self.sent,
+                "received": self.received,
+                "received_above": {s: sorted(v) for s, v in self.received_above.items()},
+            }
+        return out
 
     def _load_account(self, account: Account, a: dict[str, Any]) -> None:
         account.balances = {asset: Balance(*v) for asset, v in a["balances"].items()}
@@ -621,12 +718,32 @@ class Ledger:
         ledger.funding_ids = set(d["funding_ids"])
         ledger.net_funding = dict(d["net_funding"])
         ledger.killed_owners = set(d["killed_owners"])
+        transfers = d.get("transfers", {})  # (snapshots written before transfers existed have none)
+        ledger.moved = dict(transfers.get("moved", {}))
+        ledger.outgoing = {t[0]: Transfer(*t) for t in transfers.get("outgoing", [])}
+        ledger.sent = dict(transfers.get("sent", {}))
+        ledger.received = dict(transfers.get("received", {}))
+        ledger.received_above = {s: set(v) for s, v in transfers.get("received_above", {}).items()}
         for name, a in d["accounts"].items():
             ledger._load_account(ledger.accounts.setdefault(name, Account(name)), a)
         ledger._load_account(ledger.fees, d["fees"])
         ledger._fee_balances.clear()  # the fee account's balances were just replaced
         ledger._refresh_positions()
         return ledger
+
+
+def venue_imbalance(ledgers: Mapping[str, Ledger]) -> dict[str, int]:
+    """Conservation across the shards (shard name -> its ledger), per asset: every shard's holdings, plus the
+    transfers debited and not yet credited (in flight), minus every shard's deposits - withdrawals. Zero always."""
+    out: dict[str, int] = {}
+    for shard, ledger in ledgers.items():
+        for asset, units in ledger.holdings().items():
+            out[asset] = out.get(asset, 0) + units - ledger.net_funding.get(asset, 0)
+        for t in ledger.outgoing.values():
+            target = ledgers.get(t.to_shard)
+            if target is None or not target.credited(shard, t.seq):
+                out[t.asset] = out.get(t.asset, 0) + t.amount
+    return out
 
 
 def with_limits(limits: Limits, **changes: int | None) -> Limits:

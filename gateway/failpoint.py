@@ -11,6 +11,10 @@ the journal's ``commit`` is wrapped (one comparison per loop turn).
 ``md_publisher_stall:S`` makes the market-data publisher thread sleep S seconds once, before it hands over its first
 incremental refresh: the venue falls behind its own subscribers, which must not be blamed for it
 (:func:`publisher_stall`).
+
+``transfer_stall`` (an engine of the multi-process venue) makes the active engine hang, for good, when it is about to
+publish the credit of a transfer between shards: the debit is applied and the credit not sent, the state a kill -9
+of the source's engine in the middle of a transfer leaves (:mod:`roles.engine`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from gateway.journal import Journal
 VARIABLE = "FIXGW_FAILPOINT"
 EXIT_STATUS = 86  # what the process exits with when the failpoint fires (distinct from crashes and clean stops)
 PUBLISHER_STALL = "md_publisher_stall"
+TRANSFER_STALL = "transfer_stall"
 
 
 def publisher_stall() -> float:

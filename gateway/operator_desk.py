@@ -120,7 +120,7 @@ class OperatorDesk:
         self._ids += 1
         return f"op-{time.time_ns()}-{self._ids}"
 
-    def _change(self, cmd: Command, what: Answer, amend: Callable[[Answer], None] | None = None) -> Change:
+    def change(self, cmd: Command, what: Answer, amend: Callable[[Answer], None] | None = None) -> Change:
         """A change of one command, answered with ``what`` it did (``amend`` adds to the answer of a refusal)."""
 
         def answer(events: list[list[Event]]) -> Answer:
@@ -132,6 +132,8 @@ class OperatorDesk:
                     amend(refused)
                 return refused
             applied = {"ok": True, "applied": result.action, **what}
+            if result.action == "transfer":
+                applied["state"] = "debited: the credit to the other shard follows"
             if result.action == "kill":
                 applied["cancelled"] = result.cancelled
             self.audit({"event": f"operator_{result.action}", **what, "request_id": result.request_id})
@@ -158,7 +160,7 @@ class OperatorDesk:
                 answer["available"] = available
                 answer["error"] += f": {account} has {available} {asset} available"
 
-        return self._change(cmd, what, amend)
+        return self.change(cmd, what, amend)
 
     def withdraw(self, p: dict[str, Any]) -> Change:
         return self.deposit(p, -1)
@@ -184,7 +186,7 @@ class OperatorDesk:
         ]
         cmd = SetLimits(self.request_id(), account, symbol, merged, time.time_ns())
         text = limits_text(Limits.from_list(merged), instrument, market, self.assets)
-        return self._change(cmd, {"account": account, "symbol": symbol, "limits": text})
+        return self.change(cmd, {"account": account, "symbol": symbol, "limits": text})
 
     def kill(self, p: dict[str, Any]) -> Change:
         account, session = p.get("account"), p.get("session")
@@ -197,7 +199,7 @@ class OperatorDesk:
         revive = bool(p.get("revive", False))
         cmd = Kill(self.request_id(), account, session, revive, time.time_ns())
         what = {"account": account} if account is not None else {"session": session}
-        return self._change(cmd, what)
+        return self.change(cmd, what)
 
     # ------------------------------------------------------------------ reads
 

@@ -36,6 +36,21 @@ same events, same OrderIDs and ExecIDs). Only the *active* one publishes results
   A standby that takes over after a boundary catches up with it at once (the commands carry the takeover's
   time, as after a restart of the one-process venue). Applying the same boundary twice is a no-op anyway (the
   schedule only moves an instrument forward; an end of day for a date already begun changes nothing).
+* **Transfers between shards** (``fixgw admin transfer``, README "Scale-out"). The operator's request reaches the
+  source shard's active engine, which publishes a ``TransferOut`` into its own command stream: applied, it debits
+  the account and leaves the transfer pending in the ledger. While a transfer is pending, the source's active
+  engine publishes its credit (``TransferIn``) into the target shard's command stream: at once, again every
+  :data:`TRANSFER_RETRY` seconds, and at once after a fail-over (the new active engine finds the pending transfers
+  in its ledger). The target's engines apply a credit once however often it arrives (the ledger numbers transfers
+  per pair of shards). The target's active engine confirms every credit it applies, new or repeated, with a
+  ``TransferDone`` into the source's command stream, which ends the pending state. Why the target confirms and the
+  source retries: each side then acts only on what its own ledger says, so a kill -9 of either active engine
+  loses nothing. A source killed before publishing the credit, or before the confirmation arrived, is replaced by
+  a standby whose ledger holds the same pending transfer; a target killed after applying a credit but before
+  confirming it has its confirmation owed by the next retry, which its successor applies as a repeat and confirms.
+  A credit's ``Nats-Msg-Id`` is ``transfer:<source>:<transfer id>:<engine>:<attempt>``: JetStream drops the
+  client's own resends of one attempt, while every retry reaches the target (where it is a no-op) so that it can be
+  confirmed again.
 * **Snapshots.** An engine starts from the shard's latest snapshot, if there is one, and follows the command
   stream after it; the active engine writes one every ``cluster.snapshot_every`` commands and trims the command
   stream behind it (:mod:`roles.snapshots`), but not what a registered post-trade store still needs
@@ -63,11 +78,13 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from engine import Command, Configure, ConfigureTrading, Event, Fund, MatchingEngine
+from engine import Command, Configure, ConfigureTrading, Event, Fund, MatchingEngine, TransferDone, TransferIn
 from engine.codec import decode, encode
 from engine.eventcodec import encode_events
+from engine.ledger import Transfer
 from engine.snapshot import load_state
 from gateway.config import VenueConfig
+from gateway.failpoint import TRANSFER_STALL, VARIABLE
 from gateway.logs import get_logger
 from gateway.schedule import due_commands
 from roles.config import ClusterConfig, ShardSpec, data_dir
@@ -96,6 +113,9 @@ WRONG_LAST_SEQUENCE = 10071
 CLOCK = "clock:"  # Nats-Msg-Id prefix of the active engine's clock messages (the trading day's commands)
 TIMER = 0.05  # seconds between two looks at the schedule and the engine's due time
 CLOCK_WAIT = 2.0  # seconds to wait for a published clock message to come back before deciding again anyway
+TRANSFER = "transfer:"  # Nats-Msg-Id prefix of a transfer's credit in the target shard's command stream
+TRANSFER_DONE = "transfer-done:"  # ... and of its confirmation in the source shard's
+TRANSFER_RETRY = 1.0  # seconds between two publishes of the credit of a transfer still pending
 
 
 async def ensure_lease_bucket(js: JetStreamContext, cluster: ClusterConfig) -> KeyValue:
@@ -171,6 +191,9 @@ class EngineNode:
         self.js: JetStreamContext | None = None
         self.commands_applied = 0
         self.operator = EngineOperator(cfg, cluster, name, shard.name, lambda: self.engine, self.log)
+        self._credits: dict[str, tuple[float, int]] = {}  # pending transfer id -> (last publish, attempts)
+        self._confirmations: deque[TransferIn] = deque()  # credits applied while active, to confirm
+        self._stall = os.environ.get(VARIABLE) == TRANSFER_STALL  # tests: hang before publishing a credit
         self.clock_seq = 0  # stream sequence of the last clock message applied
         self._clock_basis: int | None = None  # the clock_seq a published clock message was decided on
         self._clock_wait_until = 0.0
@@ -196,8 +219,15 @@ class EngineNode:
         self.applied = seq
         if self.operator.pending:
             self.operator.applied(headers, events)
-        if headers.get(MSG_ID, "").startswith(CLOCK):
+        msg_id = headers.get(MSG_ID, "")
+        if msg_id.startswith(CLOCK):
             self.clock_seq = seq
+        elif msg_id.startswith(TRANSFER):  # a credit from another shard, new or a repeat: the active engine confirms it
+            self.log.info("transfer_credit_applied", msg_id=msg_id, seq=seq)
+            if self.active and self.engine.ledger is not None:  # (no ledger yet: not credited, the retry will be)
+                self._confirmations.extend(c for c in map(decode, unpack(msg.data)) if isinstance(c, TransferIn))
+        elif msg_id.startswith(TRANSFER_DONE):
+            self.log.info("transfer_confirmation_applied", msg_id=msg_id, seq=seq)
         every = self.cluster.snapshot_every
         if every and self.active and self._child is None and self.commands_applied - self._snapshot_at >= every:
             self._start_snapshot()
@@ -363,6 +393,54 @@ class EngineNode:
                       commands=[type(c).__name__ for c in commands])  # fmt: skip
         return True
 
+    # ------------------------------------------------------------------ transfers between shards (active only)
+
+    async def move_funds(self) -> None:
+        """While active and caught up: publish the credits of pending transfers, confirm the credits applied."""
+        while not self.stopping:
+            await asyncio.sleep(TIMER)
+            ledger = self.engine.ledger
+            if not (self.active and self._caught_up_configured) or ledger is None:
+                self._credits.clear()  # a standby that takes over publishes every pending credit at once
+                self._confirmations.clear()  # (the source's retries make up for these)
+                continue
+            now = time.monotonic()
+            for transfer in list(ledger.outgoing.values()):
+                last, attempts = self._credits.get(transfer.transfer_id, (-TRANSFER_RETRY, 0))
+                if now - last >= TRANSFER_RETRY:
+                    if self._stall:  # the failpoint: debited and never credited, until this process is killed
+                        self.log.warning("transfer_stalled", transfer_id=transfer.transfer_id)
+                        await asyncio.Event().wait()
+                    self._credits[transfer.transfer_id] = (now, attempts + 1)
+                    await self._publish_credit(transfer, attempts)
+            for transfer_id in [t for t in self._credits if t not in ledger.outgoing]:
+                del self._credits[transfer_id]  # confirmed
+            while self._confirmations:
+                credit = self._confirmations[0]
+                if not await self._publish(self.cluster.command_stream(credit.from_shard).subject,
+                                           TransferDone(credit.transfer_id, time.time_ns()),
+                                           f"{TRANSFER_DONE}{credit.from_shard}:{credit.transfer_id}"):  # fmt: skip
+                    break  # tried again at the next look
+                self._confirmations.popleft()
+
+    async def _publish_credit(self, transfer: Transfer, attempt: int) -> None:
+        credit = TransferIn(transfer.transfer_id, self.shard.name, transfer.seq, transfer.account, transfer.asset,
+                            transfer.amount, time.time_ns())  # fmt: skip
+        msg_id = f"{TRANSFER}{self.shard.name}:{transfer.transfer_id}:{self.name}:{attempt}"
+        if await self._publish(self.cluster.command_stream(transfer.to_shard).subject, credit, msg_id):
+            self.log.info("transfer_credit_published", transfer_id=transfer.transfer_id, to=transfer.to_shard,
+                          seq=transfer.seq, attempt=attempt)  # fmt: skip
+
+    async def _publish(self, subject: str, cmd: Command, msg_id: str) -> bool:
+        assert self.js is not None
+        headers = {MSG_ID: msg_id, ORIGIN: f"engine-{self.name}"}
+        try:
+            await self.js.publish(subject, pack([encode(cmd)]), timeout=API_TIMEOUT, headers=headers)
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
+            self.log.warning("transfer_publish_retry", msg_id=msg_id, error=repr(exc))
+            return False
+        return True
+
     # ------------------------------------------------------------------ snapshots (active only)
 
     def _start_snapshot(self) -> None:
@@ -459,7 +537,8 @@ class EngineNode:
         self.log.info("engine_started", after=self.applied, published=self.published,
                       seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
         print(f"READY pid={os.getpid()}", flush=True)
-        jobs = (self.hold_lease(kv), self.publish_results(), self.drive_day(), self.store_snapshots(store))
+        jobs = (self.hold_lease(kv), self.publish_results(), self.drive_day(), self.store_snapshots(store),
+                self.move_funds())  # fmt: skip
         tasks = [asyncio.ensure_future(job) for job in jobs]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

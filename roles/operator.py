@@ -35,7 +35,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
-from engine import Event, MatchingEngine
+from engine import Event, MatchingEngine, TransferOut
 from engine.codec import encode
 from gateway.accounts import OPERATOR_POLL
 from gateway.config import Role, VenueConfig
@@ -52,7 +52,7 @@ from seqlog.jetstream import MSG_ID, JetStreamWriter
 if TYPE_CHECKING:
     from roles.gateway import OrderGateway
 
-ENGINE_ACTIONS = DESK_ACTIONS | set(PHASE_ACTIONS) | {"phases"}  # carried out by the active engine
+ENGINE_ACTIONS = DESK_ACTIONS | set(PHASE_ACTIONS) | {"phases", "transfer"}  # carried out by the active engine
 GATEWAY_ACTIONS = frozenset({"logons", "unlock"})  # the gateway's own logon guard
 RELAY_TIMEOUT = ANSWER_TIMEOUT - 2.0  # the gateway's wait for the engine (inside the HTTP thread's wait)
 APPLY_TIMEOUT = RELAY_TIMEOUT - 1.0  # the engine's wait for its commands to come back from the stream
@@ -83,6 +83,7 @@ class EngineOperator:
         for action in PHASE_ACTIONS:
             self.desk.add_action(action, partial(self._phase, action))
         self.desk.add_action("phases", lambda p: phases(engine()))
+        self.desk.add_action("transfer", self._transfer)
         self.writer: JetStreamWriter | None = None
         self.nc: NATS | None = None
         self.sub: Subscription | None = None
@@ -91,6 +92,27 @@ class EngineOperator:
 
     def _phase(self, action: str, params: dict[str, Any]) -> Change:
         return phase_request(self.engine(), action, params, self.desk.request_id, self._audit)
+
+    def _transfer(self, p: dict[str, Any]) -> Change:
+        """Move funds from this engine's shard to another (README "Scale-out"): the debit is applied here and
+        answered; the credit follows (:meth:`roles.engine.EngineNode.move_funds`)."""
+        source, target = str(p["from_shard"]), str(p["to_shard"])
+        shards = [s.name for s in self.cluster.shards]
+        if source != self.shard:
+            raise ValueError(f"from_shard {source!r} is not the shard this request reached ({self.shard!r})")
+        if target not in shards or target == source:
+            raise ValueError(f"to_shard {target!r}: name another shard of the venue ({', '.join(shards)})")
+        account, asset = str(p["account"]), str(p["asset"])
+        if account not in self.desk.ledger.accounts:
+            raise ValueError(f"unknown account {account!r}")
+        amount = self.desk.assets.to_units(asset, str(p["amount"]))
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        transfer_id = str(p.get("transfer_id") or f"transfer-{self.desk.request_id()}")
+        cmd = TransferOut(self.desk.request_id(), transfer_id, account, asset, amount, target, time.time_ns())
+        what = {"account": account, "asset": asset, "amount": self.desk.assets.text(asset, amount),
+                "from_shard": source, "to_shard": target, "transfer_id": transfer_id}  # fmt: skip
+        return self.desk.change(cmd, what)
 
     @staticmethod
     def _not_here(command: Any) -> list[Event]:

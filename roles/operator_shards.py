@@ -14,12 +14,14 @@ request (:class:`roles.operator.OperatorRelay`) asks the shards :func:`route` na
 * **deposit, withdraw**: one shard, since money is per shard: ``shard`` if the request names one, else the first
   shard whose instruments use the asset (where :func:`roles.engine.opening_share` puts an opening balance's
   remainder). A withdrawal beyond that shard's share is refused, and the error says which shard it was.
+* **transfer**: its ``from_shard`` (README "Scale-out", moving funds between shards): that engine debits the
+  account and its credit reaches ``to_shard`` through the command streams, not through the operator channel.
 
 An answer from several shards is ``ok`` only if every shard applied the request. If some did and others could
 not (no active engine) or refused, it is answered HTTP 200, ``ok`` false, ``applied_on`` the shards it was applied
 on, and an error naming them and the others' reasons (the gateway counts it as ``result="partial"``): kills,
 revivals and phase changes set a state, so repeating the request once every shard is up is harmless. HTTP 503
-means nothing was applied. A new action (a transfer between shards, say) is a line in :func:`route`.
+means nothing was applied. A new action is a line in :func:`route`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def route(cfg: VenueConfig, cluster: ClusterConfig, action: str, params: dict[st
         if symbol == "all" and action in PHASE_ACTIONS:
             return list(cluster.shards)
         return [cluster.shard_of_symbol(_text(symbol))]
+    if action == "transfer":  # between shards: the source shard's engine debits, then credits the target
+        return [_named(cluster, params.get("from_shard"), "from_shard")]
     if action in ("deposit", "withdraw"):
         if "shard" in params:
             names = [s.name for s in cluster.shards]
@@ -63,6 +67,13 @@ def route(cfg: VenueConfig, cluster: ClusterConfig, action: str, params: dict[st
             return [cluster.shard(str(params["shard"]))]
         return cluster.shards_of_asset(cfg, _text(params.get("asset")) or "")[:1]
     return [cluster.shards[0]]  # anything else: the first shard's engine answers it (or refuses it)
+
+
+def _named(cluster: ClusterConfig, name: Any, what: str) -> ShardSpec:
+    names = [s.name for s in cluster.shards]
+    if name not in names:
+        raise ValueError(f"{what}: unknown shard {name!r} (the venue's shards: {', '.join(names)})")
+    return cluster.shard(str(name))
 
 
 def _text(value: Any) -> str | None:

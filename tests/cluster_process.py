@@ -57,8 +57,12 @@ STARTED: list[RoleProcess] = []  # every role process started in this test run (
 class RoleProcess:
     """``fixgw serve --role ROLE --name NAME``: start (waits for its READY line), stop, kill -9, start again."""
 
-    def __init__(self, config: Path, role: str, name: str, directory: Path, shard: str | None = None) -> None:
+    def __init__(
+        self, config: Path, role: str, name: str, directory: Path, shard: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.config, self.role, self.name, self.shard = config, role, name, shard
+        self.env = env or {}  # added to the test's environment (a failpoint for this process only)
         self.log_path = directory / f"{role}-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -71,7 +75,7 @@ class RoleProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config), "--role", self.role,
              "--name", self.name, *(["--shard", self.shard] if self.shard else [])],
-            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         self.wait_for(ready, timeout)
         return self

@@ -134,6 +134,10 @@ def test_operator_requests_go_to_the_shards_they_concern(tmp_path: Path) -> None
     assert route(cfg, cluster, "deposit", {"asset": "USD", "shard": "crypto"}) == [crypto]
     with pytest.raises(ValueError, match=r"^unknown shard 'fx' \(the venue's shards: eq, crypto\)$"):
         route(cfg, cluster, "deposit", {"asset": "USD", "shard": "fx"})
+    # A transfer between shards: its source shard's engine debits (and sends the credit on)
+    assert route(cfg, cluster, "transfer", {"from_shard": "crypto", "to_shard": "eq"}) == [crypto]
+    with pytest.raises(ValueError, match=r"^from_shard: unknown shard 'fx' \(the venue's shards: eq, crypto\)$"):
+        route(cfg, cluster, "transfer", {"from_shard": "fx", "to_shard": "eq"})
 
 
 def test_a_venue_wide_halt_with_a_shard_down_is_applied_where_it_can_be_and_says_where_not(tmp_path: Path) -> None:

@@ -39,7 +39,10 @@ SHARDS = {"eq": ["AAPL", "MSFT"], "crypto": ["BTC-USD"]}
 class ShardedVenue:
     """Per shard an active engine (``<shard>1``) and a standby (``<shard>2``); the given gateways; publisher md1."""
 
-    def __init__(self, tmp_path: Path, nats: NatsCluster, gateways: dict[str, list[str]]) -> None:
+    def __init__(
+        self, tmp_path: Path, nats: NatsCluster, gateways: dict[str, list[str]],
+        engine_env: dict[str, dict[str, str]] | None = None,
+    ) -> None:  # fmt: skip
         self.config, self.ports = cluster_config(
             tmp_path, nats.urls, gateways, {"md1": ["MD1", "MD2"]}, replicas=3, shards=SHARDS
         )
@@ -47,7 +50,8 @@ class ShardedVenue:
         self.cfg, self.cluster = load(self.config)
         self.engines: dict[str, RoleProcess] = {}
         for shard in SHARDS:
-            active = self.engines[f"{shard}1"] = RoleProcess(self.config, "engine", f"{shard}1", tmp_path, shard)
+            env = (engine_env or {}).get(f"{shard}1")  # (e.g. a failpoint for one engine)
+            active = self.engines[f"{shard}1"] = RoleProcess(self.config, "engine", f"{shard}1", tmp_path, shard, env)
             active.start().wait_for("engine_active")
             active.wait_for("startup_commands_published")  # the money rules and this shard's opening balances
         for shard in SHARDS:

@@ -2,6 +2,7 @@
 
     fixgw admin deposit ACC1 USD 1000 --funding-id wire-0001
     fixgw admin withdraw ACC1 USD 250 --funding-id wd-0001      (--shard NAME: which shard's share; README "Scale-out")
+    fixgw admin transfer ACC1 USD 1000000 --from eq --to crypto [--transfer-id T1]   (a venue sharded over engines)
     fixgw admin limits ACC1 AAPL max_order_qty=500 max_position=none     (--default instead of an account: venue-wide)
     fixgw admin kill ACC1            fixgw admin kill --session CLIENT1
     fixgw admin revive ACC1          fixgw admin revive --session CLIENT1
@@ -53,6 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         q.add_argument("--funding-id", required=True, help="unique id of this transfer: a repeated id is not applied")
         q.add_argument("--shard", help="with several [cluster.shards]: the shard whose share of the balance changes "
                        "(default: the first shard whose instruments use the asset)")  # fmt: skip
+    q = sub.add_parser("transfer", help="move an amount of an asset between two shards of a sharded venue")
+    q.add_argument("account")
+    q.add_argument("asset")
+    q.add_argument("amount", help="decimal amount, e.g. 1000 or 0.5")
+    q.add_argument("--from", dest="from_shard", required=True, help="the shard the funds leave")
+    q.add_argument("--to", dest="to_shard", required=True, help="the shard the funds reach")
+    q.add_argument("--transfer-id", help="unique id of this transfer (default: generated): a repeated id is refused")
     q = sub.add_parser("limits", help="change pre-trade limits (NAME=VALUE, VALUE 'none' removes a limit)")
     q.add_argument("account", nargs="?", help="the account (omit with --default)")
     q.add_argument("symbol")
@@ -120,6 +128,10 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if action in ("deposit", "withdraw"):
         params = {"account": args.account, "asset": args.asset, "amount": args.amount, "funding_id": args.funding_id}
         return action, params if args.shard is None else {**params, "shard": args.shard}
+    if action == "transfer":
+        return action, {"account": args.account, "asset": args.asset, "amount": args.amount,
+                        "from_shard": args.from_shard, "to_shard": args.to_shard,
+                        "transfer_id": args.transfer_id}  # fmt: skip
     if action == "limits":
         if args.default == (args.account is not None):
             raise CLIError("name an account, or give --default for the venue-wide limits (not both)")
@@ -162,6 +174,10 @@ def render(action: str, answer: dict[str, Any]) -> str:
         shard = f" on shard {answer['shard']}" if "shard" in answer else ""
         return (f"applied: {action} {answer['amount']} {answer['asset']} to {answer['account']}{shard} "
                 f"(funding id {answer['funding_id']})")  # fmt: skip
+    if action == "transfer":
+        return (f"applied: transfer {answer['amount']} {answer['asset']} of {answer['account']} from shard "
+                f"{answer['from_shard']} to {answer['to_shard']} (transfer id {answer['transfer_id']}): "
+                f"{answer['state']}")  # fmt: skip
     if action == "limits":
         who = answer["account"] or "venue default"
         items = ", ".join(f"{k}={v if v is not None else 'none'}" for k, v in answer["limits"].items())
