@@ -510,6 +510,8 @@ class OeClient(Conn):
     orders: OpenOrders = field(default_factory=OpenOrders)
     pending: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)  # ClOrdID -> (sent ns, OrderID)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    by_second: dict[int, LatencyHistogram] | None = None
+    """When set (the soak), each latency also goes into the histogram of the wall-clock second it was measured in."""
     last_exec_id: int = 0
     ids: int = 0
 
@@ -577,7 +579,14 @@ class OeClient(Conn):
         if entry is None:
             return
         sent, oid = entry
-        self.latency.add_ns(time.perf_counter_ns() - sent)
+        took = time.perf_counter_ns() - sent
+        self.latency.add_ns(took)
+        if self.by_second is not None:
+            second = int(time.time())
+            hist = self.by_second.get(second)
+            if hist is None:
+                hist = self.by_second[second] = LatencyHistogram()
+            hist.add_ns(took)
         if oid is not None:
             order = self.orders.by_id.get(oid)
             if order is not None:

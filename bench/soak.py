@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fixwire import LatencyHistogram
+from bench.host_steal import StealSampler
 from bench.soak_clients import view_key
 from engine.protection import FINISHED_ORDERS
 from feeds.client import MarketDataClient
@@ -290,6 +291,10 @@ class Sampler:
     rows: list[dict[str, Any]] = field(default_factory=list)
     histograms: list[LatencyHistogram] = field(default_factory=list)
     last: dict[str, float] = field(default_factory=dict)
+    steal: StealSampler = field(default_factory=StealSampler)
+    seconds: dict[int, LatencyHistogram] = field(default_factory=dict)  # wall-clock second -> its latencies
+    spans: list[tuple[float, float]] = field(default_factory=list)  # wall-clock interval of each row
+    wall0: float = field(default_factory=time.time)
 
     def take(self) -> dict[str, Any]:
         assert self.gw.proc is not None
@@ -306,9 +311,14 @@ class Sampler:
             hist.merge(s["latency"])
             client_cpu += s["cpu_s"]
             relogons += s["relogons"]
+            for second, counts in s["seconds"].items():
+                self.seconds.setdefault(int(second), LatencyHistogram()).merge(counts)
             if c.role == "oe":
                 requests += s["counts"].get("requests", 0)
         elapsed = now - self.last.get("t", self.t0)
+        wall = time.time()
+        span = (self.spans[-1][1] if self.spans else self.wall0, wall)
+        self.spans.append(span)
         row: dict[str, Any] = {
             "minute": round((now - self.t0) / 60, 2),
             "rss_mb": round(stats["rss_mb"], 1),
@@ -323,6 +333,7 @@ class Sampler:
             "gateway_cpu_pct": round(100 * (stats["cpu_s"] - self.last.get("cpu", 0)) / elapsed, 1),
             "clients_cpu_pct": round(100 * (client_cpu - self.last.get("client_cpu", 0)) / elapsed, 1),
             "load1": loadavg(),
+            "host_steal_pct": self.steal.mean(*span),
             "relogons": relogons,
             "md_read_lag_ms_max": round(lag * 1000, 1),
         }
@@ -406,6 +417,7 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
             if not ready["ok"]:
                 raise RuntimeError(f"{c.role} sessions not ready: {ready['not_ready']}")
         sampler = Sampler(gw, work / "data", children, exported_names())
+        sampler.steal.start()
         for c in children:
             if c.role == "oe":
                 c.send({"cmd": "start"})
@@ -427,6 +439,8 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
                     f"resting {row['resting_orders']:.0f}  load {row['load1']}"
                 )
                 print(progress, file=sys.stderr, flush=True)
+        sampler.steal.stop()
+        write_seconds(ns.out / "latency_seconds.csv", sampler, ns.steal_limit)
         for c in children:
             c.send({"cmd": "stop"})
         stopped = {id(c): c.wait("stopped", 300) for c in children}
@@ -470,6 +484,30 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.plot:
         plot(sampler.rows, ns.out / "soak.png", report)
     return report
+
+
+def write_seconds(path: Path, sampler: Sampler, limit: float) -> None:
+    """One row per wall-clock second of the load: answers, p50/p99, the host's steal and whether the verdict counts
+    the second as quiet (:meth:`StealSampler.quiet`)."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["utc", "answers", "p50_us", "p99_us", "host_steal_pct", "quiet"])
+        for second in sorted(sampler.seconds):
+            h = sampler.seconds[second]
+            w.writerow([time.strftime("%H:%M:%S", time.gmtime(second)), h.total, h.percentile(50), h.percentile(99),
+                        sampler.steal.steal_pct.get(second), int(sampler.steal.quiet(second, limit))])  # fmt: skip
+
+
+def quiet_window(sampler: Sampler, rows: range, limit: float) -> tuple[LatencyHistogram, int, float | None]:
+    """The latencies of the quiet seconds of ``rows`` (sample indices), how many seconds they are, and the host's
+    mean steal over the whole window."""
+    start, end = sampler.spans[rows.start][0], sampler.spans[rows.stop - 1][1]
+    hist, n = LatencyHistogram(), 0
+    for second, h in sampler.seconds.items():
+        if start <= second < end and sampler.steal.quiet(second, limit):
+            hist.merge(h.counts)
+            n += 1
+    return hist, n, sampler.steal.mean(start, end)
 
 
 def wait_resting(gw: GatewayProcess, expected: int, name: str, timeout: float = 5.0) -> float:
@@ -537,6 +575,11 @@ def verdict(
     for h in sampler.histograms[-window:]:
         last.merge(h.counts)
     p99_start, p99_end = first.percentile(99), last.percentile(99)
+    q_first, n_first, steal_first = quiet_window(sampler, range(offset, offset + window), ns.steal_limit)
+    q_last, n_last, steal_last = quiet_window(sampler, range(len(rows) - window, len(rows)), ns.steal_limit)
+    q_start, q_end = q_first.percentile(99), q_last.percentile(99)
+    # Enough quiet seconds to judge: a fifth of each window (a minute of the hour's five)
+    judged = min(n_first, n_last) >= max(1, window * ns.sample / 5)
     stability = {
         "warmup_minutes": ns.warmup_minutes,
         "rss_mb_after_warmup": rss_start,
@@ -545,10 +588,19 @@ def verdict(
         "rss_mb_per_hour": slope_per_hour([(r["minute"], r["rss_mb"]) for r in warm]),
         "engine_orders_cap": ns.oe_sessions * FINISHED_ORDERS,
         **retention(warm[0], rows[-1], ns.oe_sessions * FINISHED_ORDERS),
+        "answers": sum(h.total for h in sampler.histograms),
         "latency_window_samples": window,
         "p99_us_start": p99_start,
         "p99_us_end": p99_end,
         "p99_drift_pct": round(100 * (p99_end - p99_start) / p99_start, 1) if p99_start and p99_end else None,
+        "steal_limit_pct": ns.steal_limit,
+        "host_steal_pct_start": steal_first,
+        "host_steal_pct_end": steal_last,
+        "quiet_seconds_start": n_first,
+        "quiet_seconds_end": n_last,
+        "quiet_p99_us_start": q_start,
+        "quiet_p99_us_end": q_end,
+        "quiet_p99_drift_pct": round(100 * (q_end - q_start) / q_start, 1) if judged and q_start and q_end else None,
         "p50_us_start": first.percentile(50),
         "p50_us_end": last.percentile(50),
         "fds_start": warm[0]["fds"],
@@ -560,8 +612,8 @@ def verdict(
     stability_ok = (
         stability["rss_growth_pct"] is not None
         and stability["rss_growth_pct"] < 5.0
-        and stability["p99_drift_pct"] is not None
-        and stability["p99_drift_pct"] <= 20.0
+        and stability["quiet_p99_drift_pct"] is not None
+        and stability["quiet_p99_drift_pct"] <= 20.0
     )
     total_requests = sum(r["requests_per_s"] for r in rows)
     return {
@@ -646,7 +698,8 @@ def plot(rows: list[dict[str, Any]], path: Path, report: dict[str, Any]) -> None
         ("order -> first report (µs, log scale)", [("latency_p50_us", "p50"), ("latency_p99_us", "p99")]),
         ("load", [("requests_per_s", "requests/s"), ("gateway_cpu_pct", "gateway CPU %"),
                   ("clients_cpu_pct", "clients CPU %")]),
-        ("machine load average (1 min)", [("load1", "load1")]),
+        ("machine: load average (1 min), CPU stolen by the host (%)", [("load1", "load1"),
+                                                                      ("host_steal_pct", "steal %")]),
         ("market-data messages built (cumulative)", [("md_messages", "W and X")]),
     ]  # fmt: skip
     fig, axes = plt.subplots(4, 2, figsize=(13, 13), sharex=True)
@@ -665,7 +718,8 @@ def plot(rows: list[dict[str, Any]], path: Path, report: dict[str, Any]) -> None
     fig.suptitle(
         f"fixgw soak: {report['settings']['rate']:g} requests/s, {report['settings']['md_sessions']} market-data "
         f"sessions, {report['settings']['minutes']:g} min — RSS growth after warm-up {s['rss_growth_pct']}%, "
-        f"p99 {s['p99_us_start']} -> {s['p99_us_end']} µs, functional {'OK' if report['functional_ok'] else 'FAIL'}",
+        f"p99 {s['p99_us_start']} -> {s['p99_us_end']} µs (quiet seconds {s['quiet_p99_us_start']} -> "
+        f"{s['quiet_p99_us_end']}), functional {'OK' if report['functional_ok'] else 'FAIL'}",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
@@ -691,13 +745,18 @@ def summary(report: dict[str, Any]) -> str:
         f"| order -> report p50, first vs last {s['latency_window_samples']} samples | {s['p50_us_start']} -> "
         f"{s['p50_us_end']} µs |",
         f"| order -> report p99, first vs last {s['latency_window_samples']} samples | {s['p99_us_start']} -> "
-        f"{s['p99_us_end']} µs ({s['p99_drift_pct']}%) |",
+        f"{s['p99_us_end']} µs ({s['p99_drift_pct']}%; host steal {s['host_steal_pct_start']} -> "
+        f"{s['host_steal_pct_end']}%) |",
+        f"| the same over the seconds the host took at most {s['steal_limit_pct']}% (and the second before) | "
+        f"{s['quiet_p99_us_start']} -> {s['quiet_p99_us_end']} µs ({s['quiet_p99_drift_pct']}%; "
+        f"{s['quiet_seconds_start']} and {s['quiet_seconds_end']} seconds) |",
         f"| RSS growth explained by the FIX store's index / the engine's order history / not explained | "
         f"{s['explained_by_fix_store_mb']} / {s['explained_by_engine_history_mb']} / "
         f"{s['rss_growth_unexplained_mb']} MB ({s['fix_messages_stored_after_warmup']:,} FIX messages stored, "
         f"{s['orders_accepted_after_warmup']:,.0f} orders accepted after warm-up) |",
         f"| open descriptors | {s['fds_start']} -> {s['fds_end']} |",
-        f"| stability | {'OK' if report['stability_ok'] else 'FAIL'} (targets: RSS < 5%, p99 drift <= 20%) |",
+        f"| stability | {'OK' if report['stability_ok'] else 'FAIL'} (targets: RSS < 5%, p99 drift over quiet "
+        "seconds <= 20%) |",
         f"| requests, reports, trades | {t['requests']:,}, {t['reports']:,}, {t['trades_reported']:,} "
         f"(mean {t['mean_requests_per_s']} requests/s) |",
         f"| market data received | {t['md_incrementals']:,} X, {t['md_snapshots']:,} W "
@@ -725,6 +784,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     p.add_argument("--warmup-minutes", type=float, default=5.0)
     p.add_argument("--window", type=int, default=5, help="samples pooled for p99 at the start and the end")
+    p.add_argument(
+        "--steal-limit",
+        type=float,
+        default=2.0,
+        help="a second counts for the p99 verdict if the host took at most this %% of CPU in it and before",
+    )
     p.add_argument("--relogon-every", type=float, default=30.0, help="seconds between log-out/ins (each process)")
     p.add_argument("--away", type=float, default=2.0, help="seconds a session stays logged out")
     p.add_argument("--durability", default="group")

@@ -18,7 +18,8 @@ meanwhile (cancel-on-disconnect reports, market data) comes back by resend. :mod
 message.
 
 Protocol: one JSON object per line each way. Out: ``ready`` (every session logged on; md: every book received),
-``sample`` (answering ``{"cmd": "sample"}``: counters and the latency histogram since the last sample),
+``sample`` (answering ``{"cmd": "sample"}``: counters and the latency histograms since the last sample, of the
+interval and of each wall-clock second),
 ``stopped`` (after ``stop``: no more load or logouts, every session in step; oe: the open orders by level),
 ``result`` (after ``finish``; md: books compared with ``truth``). ``exit`` logs every session out and ends.
 """
@@ -146,6 +147,9 @@ class Child:
                 )
             else:
                 self.conns.append(MdClient(**common, symbols=tuple(s["symbols"]), depth=int(s.get("depth", 0))))
+        for c in self.conns:
+            if isinstance(c, OeClient):
+                c.by_second = {}
         per_session = int(spec.get("working_set", 0)) / max(len(self.conns), 1)
         self.target = max(per_session, 1.0)
         self.cycler = Cycler(self.conns, float(spec.get("relogon_every", 0)), float(spec.get("away", 1)))
@@ -277,16 +281,21 @@ class Child:
 
     def sample(self) -> dict[str, Any]:
         hist = LatencyHistogram()
+        seconds: dict[int, LatencyHistogram] = {}
         for c in self.conns:
             if isinstance(c, OeClient):
                 hist.merge(c.latency.counts)
                 c.latency = LatencyHistogram()
+                for second, h in (c.by_second or {}).items():
+                    seconds.setdefault(second, LatencyHistogram()).merge(h.counts)
+                c.by_second = {}
         readers = [c for c in self.conns if isinstance(c, MdClient)]
         lag = max((c.lag for c in readers), default=0.0)
         for c in readers:
             c.lag = 0.0
         return {"event": "sample", "latency": hist.to_json(), "counts": sum_counts(self.conns), "lag_s": lag,
-                "relogons": self.cycler.done, "skipped": self.skipped, "cpu_s": round(cpu_seconds(), 3)}  # fmt: skip
+                "relogons": self.cycler.done, "skipped": self.skipped, "cpu_s": round(cpu_seconds(), 3),
+                "seconds": {str(s): h.to_json() for s, h in seconds.items()}}  # fmt: skip
 
     def result(self, truth: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"event": "result", "counts": sum_counts(self.conns), "relogons": self.cycler.done,

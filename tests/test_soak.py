@@ -40,3 +40,7 @@ def test_a_short_soak_loses_nothing(tmp_path: Path) -> None:
     # One row per sample (nominally 4 in 9 s; a sample takes longer on a loaded machine: 3 were seen at load 12)
     assert len(rows) >= 2 and all(float(r["rss_mb"]) > 0 and int(r["fds"]) > 0 for r in rows)
     assert (tmp_path / "out" / "soak.png").stat().st_size > 10_000
+    # Every latency measured is also in the histogram of the second it was measured in, beside the host's steal
+    seconds = list(csv.DictReader((tmp_path / "out" / "latency_seconds.csv").open()))
+    assert sum(int(s["answers"]) for s in seconds) == report["stability"]["answers"] > 0
+    assert all(0.0 <= float(s["host_steal_pct"]) <= 100.0 for s in seconds if s["host_steal_pct"])
