@@ -275,6 +275,10 @@ class Child:
                 for key, qty in c.orders.levels().items():
                     levels[key] = levels.get(key, Decimal(0)) + qty
             out["levels"] = [[s, side, str(p), str(q)] for (s, side, p), q in sorted(levels.items())]
+            # Each open order, so that a level the venue does not have can be traced to the orders behind it
+            out["orders"] = [[o.symbol.decode(), o.side.decode(), o.price.decode(), o.leaves.decode(), c.comp_id,
+                              o.order_id.decode(), o.clordid.decode()]
+                             for c in self.conns for o in c.orders.by_id.values()]  # fmt: skip
             out["open_orders"] = sum(len(c.orders) for c in self.conns)
             out["unanswered"] = sum(len(c.pending) for c in self.conns)
         emit(out)
