@@ -2,7 +2,7 @@
 
 On a shared virtual machine the hypervisor may run other tenants on our physical cores: for those milliseconds no
 process here runs, whatever its priority, and every answer in flight waits. ``/proc/stat``'s ``steal`` column counts
-that time. A soak measured on such a machine sees the venue's latency and the neighbours' load mixed: in a 7-minute
+that time. A soak measured on such a machine sees the venue's latency and the neighbours' load mixed: in a 6-minute
 run at 1,000 orders/s, seconds with over 25% steal had 40 times as many answers over 10 ms as seconds with at most
 2% (BENCHMARKS.md, "The soak's latency bursts"). :class:`StealSampler` records the steal of every wall-clock second,
 so that a verdict about the venue can leave out the seconds the host took.
