@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from engine import Fund
+from engine import Configure, Fund
 from fixclient import FixSession
+from gateway.journal import Durability, Journal
 from gateway.operator import call
+from seqlog.segments import segments
 from tests.conftest import PASSWORDS, start_gateway
 from tests.fixtools import cancel, new_order, wait_er
 from tests.gateway_process import GatewayProcess
-from tests.ledger_helpers import funded_engine, ledger_of
+from tests.ledger_helpers import funded_engine, ledger_of, setup
 from tests.store_support import random_flow, store_config, write_journal
 from tests.test_operator import fixgw
 from tools.admin import DEMO_TOKEN
@@ -120,3 +122,20 @@ def test_verify_of_a_journal_without_money(tmp_path: Path) -> None:
     done = fixgw("journal", "verify", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[1] == "no ledger in this journal (the venue has no [assets]): no money to check"
+
+
+def test_print_of_a_later_segment_shows_money_in_the_asset(tmp_path: Path) -> None:
+    """The money rules (asset scales) are journaled once, in the first segment: printing a later trading day alone
+    still shows its withdrawals in the asset, not as raw units."""
+    first = tmp_path / "journal" / "commands.journal"
+    journal = Journal(first, Durability.WRITE)
+    journal.append(Configure(setup().to_dict(), 1))
+    journal.append(Fund("op-1", "A", "USD", 1_500_000, "dep-1", 2))
+    journal.roll("20261207")
+    journal.append(Fund("op-2", "A", "USD", -250_000, "wd-1", 3))
+    journal.close()
+    later = segments(first)[1][1]
+    done = fixgw("journal", "print", str(later))
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert line.split(None, 2)[2].startswith("WITHDRAW request_id=op-2 account=A asset=USD amount=0.250000 "), line

@@ -10,13 +10,13 @@ PATH is the journal directory (``data_dir/journal``: every segment, in order) or
 number (from 0, in what PATH names), position in the whole journal, command kind and fields. Prices and quantities are
 the integers the journal stores (ticks and lots) unless ``--config`` names the venue config, whose instruments turn
 them into decimals; money (deposits, withdrawals, notional limits) is always shown in the asset, with the scales of the
-latest CONFIGURE record printed before it. ``verify`` checks every record's CRC-32, then replays the journal into a
-fresh engine (the config's instruments; the journal carries its own money rules) and checks conservation per asset:
-the available and held balances of every account plus the fee account must equal deposits minus withdrawals. Exit 1
-if a record is corrupt or any asset does not balance. ``verify`` and ``book`` read the journal from its start
-(through the segment PATH names, if it names one): the state of a day builds on the days before. ``book`` replays
-with the config's instruments (the shipped demo config by default), the first N records with ``--at``, and prints the
-aggregated book of one symbol.
+latest CONFIGURE record before it (for a later segment, it may be in the segments before). ``verify`` checks every
+record's CRC-32, then replays the journal into a fresh engine (the config's instruments; the journal carries its own
+money rules) and checks conservation per asset: the available and held balances of every account plus the fee account
+must equal deposits minus withdrawals. Exit 1 if a record is corrupt or any asset does not balance. ``verify`` and
+``book`` read the journal from its start (through the segment PATH names, if it names one): the state of a day builds
+on the days before. ``book`` replays with the config's instruments (the shipped demo config by default), the first N
+records with ``--at``, and prints the aggregated book of one symbol.
 """
 
 from __future__ import annotations
@@ -100,9 +100,13 @@ def _instruments(config: str | None) -> tuple[tuple[Instrument, ...], Any]:
 
 
 def _records(path: Path, scan: ScanResult, what: str, through: bool = False) -> Iterator[tuple[int, int, Command]]:
-    """(record number, position, command) of each intact record; progress on stderr for long runs."""
+    """(record number, position, command) of each intact record PATH names; progress on stderr for long runs."""
+    return _decoded(_scan(path, scan, through), scan, what)
+
+
+def _decoded(records: Iterator[tuple[int, bytes]], scan: ScanResult, what: str) -> Iterator[tuple[int, int, Command]]:
     progress = Progress()
-    for n, (offset, payload) in enumerate(_scan(path, scan, through)):
+    for n, (offset, payload) in enumerate(records):
         if progress.due():
             progress.show(f"{what}: {n:,} records, {offset * 100 // max(scan.size, 1)}% of {scan.size:,} bytes")
         try:
@@ -214,6 +218,21 @@ def describe(
     return " ".join(parts)
 
 
+def _setup_before(path: Path) -> LedgerSetup | None:
+    """The money rules in force where the segment ``path`` starts: the latest CONFIGURE of the segments before it
+    (None for a directory or the first segment, whose records carry their own)."""
+    if path.is_dir():
+        return None
+    first = first_segment(path)
+    base = next((b for b, p in segments(first) if p.name == path.name), 0)
+    setup: LedgerSetup | None = None
+    scan = ScanResult()
+    for _, _, command in _decoded(_through(first, base, scan), scan, "the money rules of the segments before"):
+        if isinstance(command, Configure):
+            setup = LedgerSetup.from_dict(command.setup)
+    return setup
+
+
 def cmd_print(args: argparse.Namespace) -> int:
     path = _journal(args.path)
     instruments = {i.symbol: i for i in _instruments(args.config)[0]} if args.config else None
@@ -223,7 +242,7 @@ def cmd_print(args: argparse.Namespace) -> int:
     scan = ScanResult()
     shown = 0
     out = sys.stdout
-    setup: LedgerSetup | None = None
+    setup = _setup_before(path)
     for n, offset, command in _records(path, scan, "print"):
         if isinstance(command, Configure):
             setup = LedgerSetup.from_dict(command.setup)  # the scales of the amounts that follow
