@@ -34,7 +34,8 @@ class HotCounter:
         self.name = name.removesuffix("_total")
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        self.values: dict[tuple[str, ...], float] = {}
+        # Without labels the one series is exported at 0 from the start, as prometheus-client does.
+        self.values: dict[tuple[str, ...], float] = {} if self.labelnames else {(): 0.0}
 
     def labels(self, *values: str) -> _CounterChild:
         return _CounterChild(self.values, tuple(values))
@@ -74,14 +75,14 @@ class HotHistogram:
         self.bounds = list(buckets)
         self.counts: dict[tuple[str, ...], list[int]] = {}
         self.sums: dict[tuple[str, ...], float] = {}
-        self._default: _HistogramChild | None = None
+        self._default = None if self.labelnames else _HistogramChild(self, ())  # exported at 0 from the start
 
     def labels(self, *values: str) -> _HistogramChild:
         return _HistogramChild(self, tuple(values))
 
     def observe(self, value: float) -> None:
-        if self._default is None:
-            self._default = _HistogramChild(self, ())
+        """Only for a histogram without labels."""
+        assert self._default is not None, f"{self.name} has labels: observe through labels(...)"
         self._default.observe(value)
 
     def collect(self) -> Metric:

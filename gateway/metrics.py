@@ -40,6 +40,7 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 _ENGINE_BUCKETS = (0.000002, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01)
 _FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_STALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SLOW_CONSUMER_ACTIONS = ("conflate", "logout")
 
 
@@ -133,6 +134,12 @@ class Metrics:
         self.journal_fsyncs = hot_counter("journal_fsyncs_total", "Journal fsyncs (every one, whatever the policy)", [])
         self.journal_fsync_latency = hot_histogram(
             "journal_fsync_seconds", "Time in each fsync of the journal", [], _FSYNC_BUCKETS
+        )
+        self.loop_stalls = hot_histogram(
+            "loop_stall_seconds",
+            "Turns of the gateway's loop that took over 100 ms: every session waited",
+            [],
+            _STALL_BUCKETS,
         )
         # The ledger (gauges refreshed once a second by the gateway loop) and pre-trade risk.
         self.risk_refusals = hot_counter(

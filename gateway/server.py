@@ -63,6 +63,10 @@ IDLE_SPINS = int(os.environ.get("FIXGW_IDLE_SPINS", "0"))
 # housekeeping (heartbeats, draining a slow reader's queue). Each turn polls every session socket twice (QuickFIX
 # and the waiter): at 1,000 sessions a 2 ms bound cost ~20% more gateway CPU per market-data message than 10 ms.
 IDLE_WAIT = float(os.environ.get("FIXGW_IDLE_WAIT", "0.01"))
+# A loop turn longer than this is logged (loop_stalled) and counted (fixgw_loop_stall_seconds): every session's
+# messages waited that long. Idle waits are not part of a turn. The 1-hour soak's bursts of this kind were the host's
+# CPU steal (BENCHMARKS.md); an engine snapshot or a slow disk shows up here too.
+LOOP_STALL = 0.1
 
 # The Logout Text for a HeartBtInt outside the session's bounds (after QuickFIX's "Rejected Logon Attempt: "; RoE 2.1).
 HEARTBEAT_REFUSAL = "HeartBtInt (108) must be between {} and {} seconds"
@@ -247,6 +251,9 @@ class Gateway:
         """The last step of :meth:`start`: timers, GC freeze, ready."""
         self.scheduler.every(0.2, lambda _: self.audit.flush())
         self.scheduler.every(TIMER_CHECK_INTERVAL, self._logon_housekeeping)
+        if stall := failpoint.loop_stall():  # tests only: one turn that long, a second from now
+            left = [stall]
+            self.scheduler.every(1.0, lambda _: time.sleep(left.pop()) if left else None)
         gc.freeze()  # everything built so far (modules, config, recovered books) lives for good: out of GC's sight
         self.ready = True
         self.log.info(
@@ -269,6 +276,7 @@ class Gateway:
         step = self.step
         idle = 0
         next_timer_check = 0.0
+        turn_start = time.monotonic()
         while not self.stopping:
             before = app.callbacks
             acceptor.poll()
@@ -289,6 +297,10 @@ class Gateway:
             if now >= next_timer_check:
                 scheduler.run_timers(now)
                 next_timer_check = now + TIMER_CHECK_INTERVAL
+                now = time.monotonic()  # the timers' time is this turn's too
+            if now - turn_start > LOOP_STALL:
+                self._loop_stalled(now - turn_start)
+            turn_start = now
             if app.callbacks != before:
                 idle = 0
             else:
@@ -297,7 +309,12 @@ class Gateway:
                     # Quiet for a while: sleep in the kernel until a socket has input (or IDLE_WAIT passes, for
                     # timers and for QuickFIX's own heartbeat and write housekeeping).
                     waiter.wait(IDLE_WAIT)
+                    turn_start = time.monotonic()
         self._shutdown()
+
+    def _loop_stalled(self, seconds: float) -> None:
+        self.metrics.loop_stalls.observe(seconds)
+        self.log.warning("loop_stalled", seconds=round(seconds, 3), limit=LOOP_STALL)
 
     def request_stop(self, *_: Any) -> None:
         """Signal-safe: ask the loop to shut down gracefully."""

@@ -22,7 +22,7 @@ from fixclient import FixSession, SessionError
 from gateway.metricnames import PREFIX, problems
 from gateway.metrics import Metrics
 from gateway.operator import call
-from tests.conftest import PASSWORDS, ClientFactory, start_gateway, unique
+from tests.conftest import PASSWORDS, ClientFactory, start_gateway, start_gateway_with, unique
 from tests.exposition import naming_problems
 from tests.fixtools import cancel, f, new_order, wait_er
 from tests.gateway_process import ROOT, GatewayProcess, metric_value
@@ -531,3 +531,26 @@ def usd_totals(operator: str) -> dict[str, float]:
         "fixgw_ledger_held": float(sum(Decimal(b["held"]) for b in rows)),
         "fixgw_ledger_fee_account": float(Decimal(fees["available"])),
     }
+
+
+def test_a_loop_turn_over_100_ms_is_logged_and_counted(tmp_path: Path) -> None:
+    """A turn of the gateway's one loop that made every session wait is in the log (loop_stalled, with its seconds)
+    and in fixgw_loop_stall_seconds; the venue goes on. Here one turn stalls on purpose for 0.4 s (the failpoint
+    loop_stall, a second after the venue went live); any other turn over 100 ms (a busy host) is counted alike."""
+    gw = start_gateway_with(tmp_path / "gw", {}, env={"FIXGW_FAILPOINT": "loop_stall:0.4"})
+    try:
+        assert "# TYPE fixgw_loop_stall_seconds histogram" in gw.metrics()  # exported from the start
+        wait_value(gw, "fixgw_loop_stall_seconds_count", lambda v: v >= 1)
+        lines = [json.loads(line) for line in gw.log_text().splitlines() if '"event": "loop_stalled"' in line]
+        assert any(rec["seconds"] >= 0.4 and rec["limit"] == 0.1 for rec in lines), lines
+        metrics = gw.metrics()
+        assert metric_value(metrics, "fixgw_loop_stall_seconds_count") == len(lines)
+        assert metric_value(metrics, "fixgw_loop_stall_seconds_sum") >= 0.4
+        s = FixSession("127.0.0.1", gw.oe_port, "CLIENT1", PASSWORDS["CLIENT1"], reset_seq=True)
+        s.logon()
+        order = unique("after")
+        new_order(s, order, "1", "1", "1.00")
+        wait_er(s, order, "0")
+        s.logout()
+    finally:
+        assert gw.stop() == 0
