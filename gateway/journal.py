@@ -205,6 +205,7 @@ class Recovery:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     unsent: list[Execution] = field(default_factory=list)  # replayed reports the sessions' stores never got
+    unaudited: list[Execution] = field(default_factory=list)  # replayed executions above the audit trail's last
     last_command: Command | None = None  # the last command replayed (None: none after the snapshot)
     ended_day: bool = False  # the last EndOfDay replayed ended a trading day (the first one only sets the date)
 
@@ -220,19 +221,22 @@ def recover(
     stp: SelfTradePrevention,
     cut: bool = True,
     last_sent: dict[str, int] | None = None,
+    last_audited: int | None = None,
 ) -> tuple[MatchingEngine, Recovery]:
     """Rebuild the engine from the newest usable snapshot plus the journal after it; cut a bad tail if ``cut``.
 
     ``last_sent`` maps an owner to the highest ExecID its FIX message store holds: replayed executions above it were
     journaled but never handed to QuickFIX (the process died between the group commit and the send), and are
-    returned in ``Recovery.unsent`` so the gateway can send them now.
+    returned in ``Recovery.unsent`` so the gateway can send them now. ``last_audited`` is the highest ExecID in the
+    audit trail: replayed executions above it are returned in ``Recovery.unaudited`` (the trail's buffer died with the
+    process) so the gateway can write their lines now.
 
     The cyclic garbage collector is paused meanwhile (the engine makes no reference cycles, and a million new
     long-lived orders would otherwise trigger repeated full collections), and the rebuilt state is frozen.
     """
     gc.disable()
     try:
-        engine, report = _recover(journal_path, snapshot_dir, instruments, stp, cut, last_sent)
+        engine, report = _recover(journal_path, snapshot_dir, instruments, stp, cut, last_sent, last_audited)
     finally:
         gc.enable()
     gc.freeze()
@@ -246,6 +250,7 @@ def _recover(
     stp: SelfTradePrevention,
     cut: bool,
     last_sent: dict[str, int] | None,
+    last_audited: int | None = None,
 ) -> tuple[MatchingEngine, Recovery]:
     report = Recovery()
     size = log_size(journal_path)
@@ -280,6 +285,8 @@ def _recover(
             for ev in events:
                 if type(ev) is Execution and ev.order.owner in last_sent and ev.seq > last_sent[ev.order.owner]:
                     report.unsent.append(ev)
+        if last_audited is not None:
+            report.unaudited += [ev for ev in events if type(ev) is Execution and ev.seq > last_audited]
     report.journal_end = scan.good_end
     if scan.error is not None:
         report.error = scan.error

@@ -14,6 +14,8 @@ Passwords are never passed to a logger; :func:`drop_secrets` removes any key tha
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -54,6 +56,33 @@ def configure_logging(fmt: str = "console", level: str = "info", stream: TextIO 
 def get_logger(name: str) -> Any:
     """The operational logger for component ``name``."""
     return structlog.get_logger(component=name)
+
+
+_AUDITED_EXEC_ID = re.compile(rb'"exec_id":(\d+)')
+
+
+def repair_audit_trail(path: Path, tail: int = 4 << 20) -> int:
+    """Make the trail end with a whole line and return the highest ExecID in it (0 if none).
+
+    A crash can leave the last line cut (the buffer was being written): it is cut off, and its execution, being
+    above the ExecID returned, is written again from the journal (``OrderRecorder.recovered``). Lines are written in
+    ExecID order, so the highest is in the tail unless the tail holds no execution at all."""
+    if not path.exists():
+        return 0
+    with path.open("r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - tail)
+        f.seek(start)
+        data = f.read()
+        whole = data.rfind(b"\n") + 1
+        if whole < len(data) and (whole or not start):
+            f.truncate(start + whole)
+            data = data[:whole]
+        ids = _AUDITED_EXEC_ID.findall(data)
+        if not ids and start:
+            f.seek(0)
+            ids = _AUDITED_EXEC_ID.findall(f.read())
+    return max((int(i) for i in ids), default=0)
 
 
 class AuditTrail:

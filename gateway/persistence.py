@@ -37,6 +37,9 @@ class Persistence:
         self.next_snapshot_at = NEVER
         """``commands_processed`` from which :meth:`snapshot` is due (the loop compares: cheaper than a call)."""
         self._child = 0  # pid of the snapshot child still running, 0 if none
+        self.before_snapshot: Callable[[], None] = lambda: None
+        """Called before each snapshot: the gateway flushes its audit trail, so that every execution before a
+        snapshot is in the trail (recovery rebuilds lost lines only from the journal after the snapshot)."""
 
     @property
     def journal_path(self) -> Path:
@@ -46,15 +49,16 @@ class Persistence:
     def snapshot_dir(self) -> Path:
         return self.cfg.data_dir / "journal" / "snapshots"
 
-    def recover(self) -> tuple[MatchingEngine, list[Execution]]:
-        """The engine as the disk left it, and the reports that were journaled but never handed to QuickFIX.
+    def recover(self, last_audited: int | None = None) -> tuple[MatchingEngine, list[Execution], list[Execution]]:
+        """The engine as the disk left it, the reports that were journaled but never handed to QuickFIX, and the
+        executions above ``last_audited`` (the audit trail's highest ExecID), whose lines the trail lost.
 
         Rebuilds from snapshot + journal (cutting a bad tail), then opens the journal for append. With durability
         ``off``: an empty engine and nothing to resend.
         """
         cfg = self.cfg
         if self.durability is Durability.OFF:
-            return MatchingEngine(cfg.instruments, cfg.self_trade_prevention), []
+            return MatchingEngine(cfg.instruments, cfg.self_trade_prevention), [], []
         t0 = time.perf_counter()
         store = cfg.data_dir / "store"
         last_sent = {
@@ -63,7 +67,12 @@ class Persistence:
             if s.role is Role.ORDER_ENTRY
         }
         engine, report = recover(
-            self.journal_path, self.snapshot_dir, cfg.instruments, cfg.self_trade_prevention, last_sent=last_sent
+            self.journal_path,
+            self.snapshot_dir,
+            cfg.instruments,
+            cfg.self_trade_prevention,
+            last_sent=last_sent,
+            last_audited=last_audited,
         )
         if report.error:
             self.log.error(
@@ -81,7 +90,7 @@ class Persistence:
         last = report.last_command
         if isinstance(last, EndOfDay) and report.ended_day and self.journal.offset > self.journal.base:
             self.roll(engine, last.trading_date)  # the day ended just before the crash, its roll was lost
-        return engine, report.unsent
+        return engine, report.unsent, report.unaudited
 
     def roll(self, engine: MatchingEngine, label: str) -> None:
         """End of a trading day (after an :class:`~engine.commands.EndOfDay` that ended one; the first only sets
@@ -92,6 +101,7 @@ class Persistence:
         path = self.journal.roll(label)
         self._reap(block=True)  # this snapshot must be written: wait for one still being written
         self._schedule_after(engine.commands_processed)
+        self.before_snapshot()
         self._child = fork_snapshot(engine, self.snapshot_dir, self.journal.offset)
         self.log.info("journal_rolled", segment=path.name, offset=self.journal.offset)
 
@@ -102,6 +112,7 @@ class Persistence:
             return
         self.journal.commit()
         self._schedule_after(engine.commands_processed)
+        self.before_snapshot()
         self._child = fork_snapshot(engine, self.snapshot_dir, self.journal.offset)
         self.log.info("snapshot_started", commands=engine.commands_processed, offset=self.journal.offset)
 
@@ -112,6 +123,7 @@ class Persistence:
         offset = self.journal.offset
         self.journal.close()
         self._reap(block=True)
+        self.before_snapshot()
         write_snapshot(engine, self.snapshot_dir, offset)
 
     def _schedule_after(self, commands: int) -> None:

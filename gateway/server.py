@@ -42,7 +42,7 @@ from gateway.config import ALL_ACCOUNTS, Role, VenueConfig, quickfix_settings
 from gateway.credentials import FILE_NAME as CREDENTIALS_FILE
 from gateway.credentials import CredentialStore
 from gateway.logon import LogonGuard, Refusal, Rehash, Verdict, Verifier
-from gateway.logs import AuditTrail, get_logger
+from gateway.logs import AuditTrail, get_logger, repair_audit_trail
 from gateway.metrics import Metrics, MetricsServer
 from gateway.order_entry import OrderEntry, Outbox
 from gateway.order_recorder import OrderRecorder
@@ -111,13 +111,16 @@ class Gateway:
         self.metrics = metrics or Metrics()
         self.scheduler = Scheduler(self.log)
         self.persistence = Persistence(cfg, self.log, self.metrics.observe_fsync)
-        # The engine as the disk left it (its books stay the same objects from here on), and the reports journaled
-        # before a crash but never handed to QuickFIX: start() sends them.
-        self.engine, self._unsent = self.persistence.recover()
+        # The engine as the disk left it (its books stay the same objects from here on), the reports journaled
+        # before a crash but never handed to QuickFIX, and the executions whose audit lines died with the trail's
+        # buffer: start() sends the ones and writes the others.
+        audit_path = cfg.data_dir / "audit.jsonl"
+        self.engine, self._unsent, self._unaudited = self.persistence.recover(repair_audit_trail(audit_path))
         self.journal = self.persistence.journal  # None if durability is off; appended to for every command
         self.instruments = {i.symbol: i for i in cfg.instruments}
         self.translator = OrderTranslator(self.instruments, fee_texts(cfg))
-        self.audit = AuditTrail(cfg.data_dir / "audit.jsonl")
+        self.audit = AuditTrail(audit_path)
+        self.persistence.before_snapshot = self.audit.flush
         # Logons: decided on the loop from caches; passwords verified (and weak hashes upgraded) on a worker thread.
         self.credentials = CredentialStore(
             cfg.data_dir / CREDENTIALS_FILE, {s.comp_id: s.password_hash for s in cfg.sessions}
@@ -204,9 +207,19 @@ class Gateway:
         self.open_acceptor()
         # After a crash every session is disconnected: apply cancel-on-disconnect now (a no-op after a clean stop,
         # which already applied it). The reports are stored and delivered when each session logs on again.
+        if self._unaudited:  # each execution is in the audit trail once: the lines the crash lost, written now
+            self.log.warning("auditing_recovered_executions", count=len(self._unaudited))
+            for ex in self._unaudited:
+                self.recorder.recovered(ex)
+            self.audit.flush()
+            self._unaudited = []
         if self._unsent:  # journaled before the crash but never sent: send (store) them now, in order
             self.log.warning("resending_unsent_reports", count=len(self._unsent))
-            self.orders.dispatch(self._unsent)
+            audit, self.recorder.audit = self.recorder.audit, AuditTrail(None)  # in the trail already (above)
+            try:
+                self.orders.dispatch(self._unsent)
+            finally:
+                self.recorder.audit = audit
             self._unsent = []
         self.accounts.configure()  # the money rules and opening balances, journaled, before any logon
         resting_day = {o.owner for o in self.engine.orders.values() if o.is_open and o.tif is TimeInForce.DAY}

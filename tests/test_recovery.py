@@ -157,8 +157,7 @@ def test_reports_journaled_but_never_handed_to_quickfix_are_delivered_once_after
     maker, taker = logon(gw, "CLIENT1"), logon(gw, "CLIENT2")
     new_order(maker, "rest", "1", "5", "99.00", tif="1")
     new_order(maker, "other", "2", "4", "101.00", tif="1")
-    wait_er(maker, "rest", "0")
-    wait_er(maker, "other", "0")
+    acks = [int(f(wait_er(maker, cl, "0"), 17)) for cl in ("rest", "other")]
     new_order(taker, "hit", "2", "2", "99.00", tif="0")  # trades 2 with "rest"
     assert gw.proc is not None and gw.proc.wait(20) == failpoint.EXIT_STATUS
     with pytest.raises(SessionError):  # neither side was told anything before the crash
@@ -178,6 +177,8 @@ def test_reports_journaled_but_never_handed_to_quickfix_are_delivered_once_after
     assert (f(taker_fill, 32), f(taker_fill, 31), f(taker_fill, 39), f(taker_fill, 151)) == ("2", "99.00", "2", "0")
     assert f(maker_fill, 527) == f(taker_fill, 527) and (f(maker_fill, 851), f(taker_fill, 851)) == ("1", "2")
     assert len({f(m, 17) for m in (maker_fill, taker_ack, taker_fill)}) == 3
+    trail = audited(gw)  # the three are in the audit trail once each, though sent after the restart
+    assert sorted(line["exec_id"] for line in trail) == sorted([*acks, *(int(f(m, 17)) for m in got_m + got_t)])
     assert all(f(m, 43) == "Y" for m in got_m + got_t)  # stored while they were away, delivered by resend
     assert (f(status(back_m, "rest"), 39), f(status(back_m, "rest"), 14)) == ("1", "2")
     # A second (clean) restart must not send them again: they are in the FIX store now.
@@ -191,6 +192,54 @@ def test_reports_journaled_but_never_handed_to_quickfix_are_delivered_once_after
     assert len(log_events(gw, "resending_unsent_reports")) == 1
     again_m.logout()
     again_t.logout()
+    assert gw.stop() == 0
+
+
+def audit_path(gw: GatewayProcess) -> Path:
+    return gw.config.parent / "data" / "audit.jsonl"
+
+
+def audited(gw: GatewayProcess) -> list[dict[str, Any]]:
+    """The audit trail's execution lines, in order."""
+    lines = [json.loads(line) for line in audit_path(gw).read_text().splitlines()]
+    return [line for line in lines if "exec_id" in line]
+
+
+def test_audit_lines_a_crash_lost_are_written_once_at_restart(tmp_path: Path) -> None:
+    """The audit trail goes through a buffer flushed every 0.2 s: a kill -9 loses its last lines and can leave one
+    cut in half. At restart the executions above the trail's last ExecID are written again from the journal, marked
+    ``recovered``: every ExecID the clients were sent is in the trail once, each line as it was."""
+    gw = start_gateway(tmp_path / "gw")
+    c1, c2 = logon(gw, "CLIENT1"), logon(gw, "CLIENT2")
+    new_order(c1, "rest", "1", "5", "99.00", tif="1")
+    sent = [wait_er(c1, "rest", "0")]
+    new_order(c2, "hit", "2", "2", "99.00", tif="1")  # trades 2 with "rest", which rests with 3 (GTC: kept)
+    sent += [wait_er(c2, "hit", "0"), wait_er(c2, "hit", "F"), wait_er(c1, "rest", "F")]
+    sent_ids = sorted(int(f(m, 17)) for m in sent)
+    deadline = time.monotonic() + 10
+    while sorted(line["exec_id"] for line in audited(gw)) != sent_ids:  # flushed within 0.2 s
+        assert time.monotonic() < deadline, audited(gw)
+        time.sleep(0.05)
+    before = audited(gw)
+    gw.kill()
+    drop(c1)
+    drop(c2)
+    # What the kill would have lost had it come a moment earlier: the buffer from the third execution's line on,
+    # that line cut in half.
+    lines = audit_path(gw).read_bytes().splitlines(keepends=True)
+    third = [i for i, line in enumerate(lines) if b'"exec_id"' in line][2]
+    audit_path(gw).write_bytes(b"".join(lines[:third]) + lines[third][: len(lines[third]) // 2])
+
+    gw.start()
+    after = audited(gw)  # every line whole JSON again: the torn one is gone
+    assert sorted(line["exec_id"] for line in after) == sent_ids
+    assert [line.pop("recovered", False) for line in after] == [False, False, True, True]
+    assert after == before
+    assert [e["count"] for e in log_events(gw, "auditing_recovered_executions")] == [2]
+    # A clean restart writes nothing again.
+    assert gw.stop() == 0
+    gw.start()
+    assert len(audited(gw)) == 4
     assert gw.stop() == 0
 
 
