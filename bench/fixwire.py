@@ -188,6 +188,8 @@ class Conn:
     logout_texts: list[str] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    answered_test_requests: set[bytes] = field(default_factory=set)
+    """TestReqIDs (112) of the Heartbeats read in sequence: everything the venue sent before each has been read."""
 
     ERRORS: ClassVar[tuple[str, ...]] = (
         "dup_seq",
@@ -290,6 +292,10 @@ class Conn:
             self.sock = None
         self.state = DOWN
         self.resend_to = 0  # a new connection asks again for whatever is still owed
+
+    def test_request(self, test_req_id: bytes) -> None:
+        """Ask the venue for a Heartbeat carrying ``test_req_id`` (see :attr:`answered_test_requests`)."""
+        self.send(b"1", b"112=%s\x01" % test_req_id)
 
     def keepalive(self, now: float) -> None:
         if self.state == UP and now - self.last_sent >= self.heartbeat * 0.8:
@@ -401,6 +407,8 @@ class Conn:
             self.expected_in = max(int(field_value(msg, b"36") or seq + 1), seq + 1)
             return
         self.expected_in = seq + 1
+        if msg_type == b"0" and (test_req_id := field_value(msg, b"112")):
+            self.answered_test_requests.add(test_req_id)
         if msg_type not in (b"0", b"1", b"2", b"A", b"5"):
             self.on_app(msg_type, msg)
 

@@ -110,6 +110,7 @@ GATEWAY_METRICS = {
     "business_rejects": "business_rejects",
     "slow_consumer_events": "slow_consumers",
     "journal_fsyncs": "journal_fsyncs",
+    "loop_stalls": "loop_stalls",  # turns of the gateway's loop over 100 ms, cumulative (with host_steal_pct)
     "gateway_order_latency": "order_latency",
     "md_publish": "md_publish_latency",
 }

@@ -267,6 +267,14 @@ class Child:
 
         self.cycler.enabled = False
         ok = self.loop.run_until(settled, 120, lambda: self.cycler.tick(time.monotonic()))
+        if ok:
+            # Every request is answered, so the venue has processed them all; what they caused may still be on the
+            # way (an IOC's fill behind its acknowledgement, a resting order's fill on another session). A Heartbeat
+            # answering a TestRequest sent now comes after all of it on each session.
+            barrier = b"settled-%d" % os.getpid()
+            for c in self.conns:
+                c.test_request(barrier)
+            ok = self.loop.run_until(lambda: all(barrier in c.answered_test_requests for c in self.conns), 60)
         self.stopping = True
         out: dict[str, Any] = {"event": "stopped", "ok": ok}
         if self.role == "oe":
