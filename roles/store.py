@@ -74,6 +74,10 @@ class StoreStreamReader(JetStreamLogReader):
         before = await retry(lambda: get(kv, self.key), time.monotonic() + 30)
         await retry(lambda: kv.put(self.key, value(self.shard, seq)), time.monotonic() + 30)
         self._held = seq  # registered before the stream is looked at: a trim from now on keeps what we need
+        # The stream's state before the snapshots' list: the engine stores a snapshot before it trims to it, so the
+        # list then holds every snapshot a trim seen here kept. (Listed first, a snapshot at or before ``seq`` stored
+        # and trimmed to in between made a registered store look trimmed past: refused.)
+        state = (await retry(lambda: js.stream_info(self.spec.name), time.monotonic() + 30)).state
         objects = await open_store(js, self.cluster)
         base = base_snapshot(await stored(objects, self.shard), seq)
         for old in self.snapshot_dir.glob("snapshot-*.json"):
@@ -85,7 +89,6 @@ class StoreStreamReader(JetStreamLogReader):
             tmp.write_bytes(found.data or b"")
             tmp.replace(self.snapshot_dir / f"snapshot-{position(base + 1)}.json")
         need = first_needed(base, seq)
-        state = (await retry(lambda: js.stream_info(self.spec.name), time.monotonic() + 30)).state
         self._before = before
         if state.first_seq > need:  # refused: a store that cannot run must not hold the stream back
             await self._restore()
