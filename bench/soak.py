@@ -25,9 +25,10 @@ order -> first report latency (p50/p99 over the interval, from the clients), req
 the host's CPU steal (:mod:`bench.host_steal`). The latencies are also kept per wall-clock second
 (``latency_seconds.csv``, beside each second's steal).
 
-At the end the load stops, every session settles (answers received, gaps recovered), the venue's books are read
-with a snapshot request and compared with every subscriber's book and with the order-entry sessions' own model of
-their open orders. The verdict (:func:`verdict`): **functional** (nothing lost or duplicated, books exact, the
+At the end the load stops, every session settles (answers received, gaps recovered, then a TestRequest answered:
+everything the venue sent before its Heartbeat has been read, the fills behind an answer too), the venue's books are
+read with a snapshot request and compared with every subscriber's book and with the order-entry sessions' own model
+of their open orders. The verdict (:func:`verdict`): **functional** (nothing lost or duplicated, books exact, the
 venue's resting-order count equal to the clients') and **stability** (RSS growth after ``--warmup-minutes``,
 p99 over the last ``--window`` samples against the first ``--window`` after warm-up, judged over the seconds in
 which the host took at most ``--steal-limit`` percent of the CPU: on a shared virtual machine the neighbours'
