@@ -496,7 +496,7 @@ class EngineNode:
         and their positions). Nothing is trimmed if the stores' positions cannot be read."""
         assert self.js is not None and self.stores is not None
         try:
-            stores = await positions(self.stores, self.shard.name)
+            stores = await positions(self.js, self.stores, self.cluster.store_bucket, self.shard.name)
             first, keep = retention(previous, await stored(store, self.shard.name), stores.values())
             if first > 1:
                 await self.js.purge_stream(self.commands.name, seq=first)

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import nats.js.errors
 import orjson
@@ -60,24 +61,32 @@ async def open_bucket(js: JetStreamContext, cluster: ClusterConfig) -> KeyValue:
     return await retry(open_or_create, time.monotonic() + 30)
 
 
-async def positions(kv: KeyValue, shard: str) -> dict[str, int]:
-    """The registered stores of ``shard`` and their positions (the last command message each has committed)."""
+async def registrations(js: JetStreamContext, kv: KeyValue, bucket: str) -> dict[str, dict[str, Any]]:
+    """Every registered store key of the bucket and its value.
 
-    async def keys() -> list[str]:
-        try:
-            return await kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
-
-    out: dict[str, int] = {}
-    for k in await retry(keys, time.monotonic() + 10):
+    The keys come from the bucket stream's subjects (``STREAM.INFO`` with a subject filter: the server's own count
+    of the subjects that hold a message), not from ``kv.keys()``. That one watches the bucket through a consumer and
+    can end before the consumer has delivered anything (it asks the consumer's pending count while the messages are
+    on their way): no keys, and an engine trimmed as if no store were registered, purging what a store needed (a
+    trim past the store's base in ``tests/test_cluster_store_shards.py``, 1 run in 6 on a loaded machine). A deleted
+    key keeps its subject (the delete marker) and is left out."""
+    head = f"$KV.{bucket}."
+    info = await retry(lambda: js.stream_info(f"KV_{bucket}", subjects_filter=f"{head}>"), time.monotonic() + 10)
+    out: dict[str, dict[str, Any]] = {}
+    for subject in info.state.subjects or {}:
+        k = subject.removeprefix(head)
         if not k.startswith(PREFIX):
             continue
         found = await retry(lambda: get(kv, k), time.monotonic() + 10)  # noqa: B023
-        held = orjson.loads(found or b"{}")  # (None: unregistered meanwhile)
-        if held.get("shard") == shard:
-            out[k.removeprefix(PREFIX).removesuffix(f".{shard}")] = int(held["seq"])
+        if found:  # (None: unregistered)
+            out[k] = orjson.loads(found)
     return out
+
+
+async def positions(js: JetStreamContext, kv: KeyValue, bucket: str, shard: str) -> dict[str, int]:
+    """The registered stores of ``shard`` and their positions (the last command message each has committed)."""
+    return {k.removeprefix(PREFIX).removesuffix(f".{shard}"): int(held["seq"])
+            for k, held in (await registrations(js, kv, bucket)).items() if held.get("shard") == shard}  # fmt: skip
 
 
 async def get(kv: KeyValue, k: str) -> bytes | None:
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> int:
         nc = await connect(cluster.servers, "fixgw-storehold")
         try:
-            kv = await open_bucket(nc.jetstream(), cluster)
+            js = nc.jetstream()
+            kv = await open_bucket(js, cluster)
             if args.unregister:
                 several = len(cluster.shards) > 1
                 for k in [key(args.unregister, s.name) for s in cluster.shards] if several else [key(args.unregister)]:
@@ -136,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"store {args.unregister} unregistered")
                 return 0
             for shard in cluster.shards:
-                for name, seq in sorted((await positions(kv, shard.name)).items()):
+                for name, seq in sorted((await positions(js, kv, cluster.store_bucket, shard.name)).items()):
                     print(f"store {name}: shard {shard.name}, command message {seq}")
             return 0
         finally:

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
+import nats.js.errors
 import pytest
 
 from engine import Command, Execution, MatchingEngine
 from engine.codec import decode
 from roles.config import ClusterConfig, load
 from roles.engine import startup_commands
-from roles.storehold import base_snapshot, first_needed, retention
+from roles.storehold import base_snapshot, first_needed, registrations, retention
 from seqlog.jetstream import connect, position
 from tests.cluster_process import RoleProcess, cluster_config
 from tests.gateway_process import ROOT
@@ -37,18 +37,17 @@ EVERY = 200  # commands between two snapshots
 
 
 def registered(urls: list[str], cluster: ClusterConfig) -> dict[str, dict[str, object]]:
-    """The store bucket's entries by key."""
+    """The store bucket's entries by key, read as the engines read them (:func:`roles.storehold.registrations`)."""
 
     async def ask() -> dict[str, dict[str, object]]:
         nc = await connect(urls, "test-probe")
         try:
-            kv = await nc.jetstream().key_value(cluster.store_bucket)
-            out = {}
-            for k in await kv.keys():
-                out[k] = orjson.loads((await kv.get(k)).value or b"")
-            return out
-        except Exception:  # no bucket or no keys yet
-            return {}
+            js = nc.jetstream()
+            try:
+                kv = await js.key_value(cluster.store_bucket)
+            except nats.js.errors.BucketNotFoundError:  # no store has registered yet
+                return {}
+            return await registrations(js, kv, cluster.store_bucket)
         finally:
             await nc.close()
 
