@@ -30,6 +30,12 @@ def nats_server_binary() -> str:
     return str(found)
 
 
+class ServerDied(RuntimeError):
+    def __init__(self, index: int, text: str) -> None:
+        super().__init__(text)
+        self.index = index
+
+
 class NatsCluster:
     """``size`` JetStream servers; with more than one they form a cluster (routes between all of them)."""
 
@@ -37,10 +43,14 @@ class NatsCluster:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.size = size
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        size = self.size
         self.client_ports = [free_port() for _ in range(size)]
         self.route_ports = [free_port() for _ in range(size)] if size > 1 else []
         self.monitor_ports = [free_port() for _ in range(size)]  # HTTP monitoring: /jsz tells when the cluster is whole
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
 
     @property
     def urls(self) -> list[str]:
@@ -62,10 +72,24 @@ class NatsCluster:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 20.0) -> NatsCluster:
-        for i in range(self.size):
-            self._start_one(i)
-        self.wait_ready(timeout)
+    def start(self, timeout: float = 20.0, attempts: int = 3) -> NatsCluster:
+        """Start every server. A port chosen free can be taken before the server binds it (an outgoing connection
+        of another process gets it as its local port: the ports come from the ephemeral range); a server that died
+        for that is started again with the whole cluster on new ports."""
+        for attempt in range(attempts):
+            for i in range(self.size):
+                self._start_one(i)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except ServerDied as exc:
+                if attempt == attempts - 1 or "address already in use" not in self.log(exc.index):
+                    raise
+                self.stop()
+                for i in range(self.size):  # a fresh cluster: no store, no log of the failed start
+                    shutil.rmtree(self.directory / f"n{i}", ignore_errors=True)
+                    self.log_path(i).unlink(missing_ok=True)
+                self._choose_ports()
         return self
 
     def _start_one(self, i: int) -> None:
@@ -85,6 +109,7 @@ class NatsCluster:
                     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                         break
                 except OSError:
+                    self._check_alive()
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"nats-server n{i} not listening on {port}") from None
                     time.sleep(0.02)
@@ -93,9 +118,15 @@ class NatsCluster:
             # leader knows every running peer as current ("no suitable peers for placement" otherwise).
             running = sum(proc is not None for proc in self.procs)
             while not any(self._whole(i, running) for i in range(self.size) if self.procs[i] is not None):
+                self._check_alive()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the JetStream cluster did not gather its {running} servers")
                 time.sleep(0.05)
+
+    def _check_alive(self) -> None:
+        for i, proc in enumerate(self.procs):
+            if proc is not None and proc.poll() is not None:
+                raise ServerDied(i, f"nats-server n{i} exited ({proc.returncode}): see {self.log_path(i)}")
 
     def _whole(self, i: int, running: int) -> bool:
         """Server ``i`` is the metadata leader and sees the other running servers as current peers."""
@@ -107,8 +138,11 @@ class NatsCluster:
         peers = [r for r in meta.get("replicas") or [] if r.get("current")]
         return meta.get("leader") == f"n{i}" and len(peers) + 1 >= running
 
+    def log_path(self, i: int) -> Path:
+        return self.directory / f"n{i}.log"
+
     def log(self, i: int) -> str:
-        path = self.directory / f"n{i}.log"
+        path = self.log_path(i)
         return path.read_text(errors="replace") if path.exists() else ""
 
     def kill(self, i: int) -> None:
